@@ -1,0 +1,82 @@
+"""Bulwark's settings namespace: `settings.BULWARK[SECTION][KEY]`, with defaults and validation per section."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+
+class AppSettings:
+    """One section of `settings.BULWARK`, read once, validated loudly, reloaded when tests override settings.
+
+    `validators` maps a key to a callable that raises ValueError with a human reason.
+    """
+
+    def __init__(
+        self,
+        section: str,
+        defaults: Mapping[str, Any],
+        validators: Mapping[str, Callable[[Any], None]] | None = None,
+    ) -> None:
+        self.section = section
+        self.defaults = dict(defaults)
+        self.validators = dict(validators or {})
+        self._values: dict[str, Any] | None = None
+        setting_changed.connect(self._on_setting_changed, weak=False)
+
+    def _load(self) -> dict[str, Any]:
+        user = getattr(settings, "BULWARK", {}).get(self.section, {}) or {}
+        unknown = set(user) - set(self.defaults)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown setting(s) BULWARK[{self.section!r}]: {', '.join(sorted(unknown))}. "
+                f"Known: {', '.join(sorted(self.defaults))}"
+            )
+        values = {**self.defaults, **user}
+        for key, validate in self.validators.items():
+            try:
+                validate(values[key])
+            except (TypeError, ValueError) as exc:
+                raise ImproperlyConfigured(f"BULWARK[{self.section!r}][{key!r}]: {exc}") from exc
+        return values
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_") or key in {"section", "defaults", "validators"}:
+            raise AttributeError(key)
+        if self._values is None:
+            self._values = self._load()
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"BULWARK[{self.section!r}] has no setting {key!r}") from None
+
+    def validate(self) -> None:
+        self._values = self._load()
+
+    def _on_setting_changed(self, *, setting: str, **kwargs: Any) -> None:
+        if setting == "BULWARK":
+            self._values = None
+
+
+def positive_number(value: Any) -> None:
+    if not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"must be a positive number, got {value!r}")
+
+
+core_settings = AppSettings(
+    "CORE",
+    defaults={
+        # CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g. ["10.0.0.0/8"]).
+        "TRUSTED_PROXIES": [],
+        # How often a process checks the shared version counters of compiled snapshots.
+        "SNAPSHOT_CHECK_INTERVAL_S": 1.0,
+        # The cache alias whose Redis connection is the shared store (when it is django-redis).
+        "STORE_CACHE_ALIAS": "default",
+        # Key prefix of everything Bulwark keeps in the shared store.
+        "STORE_KEY_PREFIX": "bulwark",
+    },
+    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number},
+)

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from apps.core.errors import ApplicationError
+from apps.tenancy import services
+from apps.tenancy.admin_base import TenantScopedAdmin
+from apps.tenancy.models import ApiToken, Membership, Tenant
+from apps.tenancy.roles import Role
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["slug", "name"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        tenant = getattr(request, "tenant", None)
+        return queryset.filter(pk=tenant.pk) if tenant else queryset.none()
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser or getattr(request, "tenant", None) is not None
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        from django.http import Http404
+
+        raise Http404(f"No tenant with id {object_id!r}.")
+
+
+class MembershipForm(forms.ModelForm):
+    """Members are named by username, so a tenant admin never browses other tenants' users."""
+
+    username = forms.CharField(max_length=150)
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.get_username()
+            self.fields["username"].disabled = True
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if self.instance.pk:
+            return self.instance.user.get_username()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError("No such user.")
+        self.instance.user = user
+        return username
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    form = MembershipForm
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email", "tenant__slug"]
+    list_select_related = ["user", "tenant"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if request.user.is_superuser:
+            kwargs["fields"] = ["username", "tenant", "role"]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change and "role" in form.changed_data:
+            try:
+                services.membership_update(membership=obj, role=obj.role)
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            return
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj) -> None:
+        try:
+            services.membership_delete(membership=obj)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["name", "role", "expires_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TenantScopedAdmin):
+    list_display = ["name", "display_prefix", "tenant", "role", "created_by", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), "expires_at"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_by", "created_at", "revoked_at", "last_used_at"]
+    actions = ["revoke_tokens"]
+    list_select_related = ["tenant", "created_by"]
+
+    @admin.display(description="Prefix")
+    def display_prefix(self, token: ApiToken) -> str:
+        return f"bwk_{token.prefix}_…"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+            if request.user.is_superuser:
+                kwargs["fields"] = ["tenant", "name", "role", "expires_at"]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:  # a token's secret, tenant and role never change; revoke and create another
+            return [*self.readonly_fields, "tenant", "name", "role", "expires_at"]
+        return []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        tenant = obj.tenant if request.user.is_superuser and obj.tenant_id else request.tenant
+        role = Role.ADMIN if request.user.is_superuser else request.role
+        token, plaintext = services.token_create(
+            tenant=tenant, name=obj.name, role=obj.role, created_by=request.user,
+            creator_role=role, expires_at=obj.expires_at,
+        )
+        form.instance = token
+        obj.pk = token.pk
+        messages.warning(request, f"Token created. Copy it now, it will not be shown again: {plaintext}")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke_tokens"])
+    def revoke_tokens(self, request, queryset) -> None:
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.token_revoke(token=token)
+            revoked += 1
+        messages.success(request, f"Revoked {revoked} token(s).")
+
+    def has_revoke_tokens_permission(self, request) -> bool:
+        return self._role_allows(request, self.write_role)

@@ -1,0 +1,68 @@
+"""The admin's tenant scoping, one mixin every tenant-owned ModelAdmin uses.
+
+Non-superusers see and edit only their active tenant's rows, foreign-key choices are limited to that
+tenant, the tenant is filled in on save, and another tenant's object answers 404. Rights follow the
+membership role: viewers read, `write_role` (admin by default) adds, changes and deletes.
+"""
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+
+from apps.tenancy.models import TenantOwned
+from apps.tenancy.roles import Role, role_at_least
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    write_role = Role.ADMIN
+
+    def _role_allows(self, request, role: str) -> bool:
+        return request.user.is_superuser or role_at_least(getattr(request, "role", None), role)
+
+    def has_module_permission(self, request) -> bool:
+        return self._role_allows(request, Role.VIEWER)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._role_allows(request, Role.VIEWER)
+
+    def has_add_permission(self, request) -> bool:
+        return self._role_allows(request, self.write_role)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._role_allows(request, self.write_role)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._role_allows(request, self.write_role)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.for_tenant(getattr(request, "tenant", None))
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser:
+            exclude.append("tenant")
+        return exclude
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if request.user.is_superuser:
+            filters.insert(0, "tenant")
+        return filters
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if not request.user.is_superuser and isinstance(related, type) and issubclass(related, TenantOwned):
+            kwargs["queryset"] = related.objects.for_tenant(getattr(request, "tenant", None))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not request.user.is_superuser or getattr(obj, "tenant_id", None) is None:
+            obj.tenant = request.tenant
+        super().save_model(request, obj, form, change)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index; an object of another tenant must look like no object at all.
+        raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")

@@ -1,0 +1,55 @@
+"""Bulwark's admin site: tenant members sign in without being Django staff, and switch their active tenant."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from apps.tenancy.middleware import SESSION_TENANT_KEY
+
+
+def _may_use_admin(user) -> bool:
+    if not (user.is_active and user.is_authenticated):
+        return False
+    return user.is_superuser or user.is_staff or user.bulwark_memberships.filter(tenant__is_active=True).exists()
+
+
+class BulwarkAdminAuthenticationForm(AdminAuthenticationForm):
+    def confirm_login_allowed(self, user) -> None:
+        if not _may_use_admin(user):
+            raise forms.ValidationError(
+                "This account is not a member of any active tenant.", code="invalid_login"
+            )
+
+
+class BulwarkAdminSite(admin.AdminSite):
+    site_header = "Bulwark"
+    site_title = "Bulwark"
+    index_title = "Control plane"
+    login_form = BulwarkAdminAuthenticationForm
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_authenticated):
+            return False
+        return user.is_superuser or getattr(request, "tenant", None) is not None
+
+    def get_urls(self):
+        return [path("switch-tenant/", self.admin_view(require_POST(self.switch_tenant)), name="switch_tenant"), *super().get_urls()]
+
+    def switch_tenant(self, request: HttpRequest) -> HttpResponseRedirect:
+        target = request.POST.get("tenant", "")
+        allowed = {str(m.tenant_id): m.tenant for m in getattr(request, "bulwark_memberships", [])}
+        if target in allowed:
+            request.session[SESSION_TENANT_KEY] = int(target)
+            messages.success(request, f"Active tenant: {allowed[target].name}")
+        else:
+            messages.error(request, "You are not a member of that tenant.")
+        next_url = request.POST.get("next") or reverse("admin:index")
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+            next_url = reverse("admin:index")
+        return HttpResponseRedirect(next_url)

@@ -1,0 +1,121 @@
+"""Every write of tenancy: tenants, memberships and tokens."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError, ConflictError
+from apps.core.services import model_update
+from apps.tenancy import tokens
+from apps.tenancy.models import ApiToken, Membership, Tenant
+from apps.tenancy.roles import Role, role_at_least
+from apps.tenancy.selectors import token_cache
+
+
+def _tokens_changed() -> None:
+    token_cache.invalidate("all")
+
+
+@transaction.atomic
+def tenant_create(*, name: str, slug: str, is_active: bool = True) -> Tenant:
+    tenant = Tenant(name=name, slug=slug, is_active=is_active)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, data: Mapping[str, Any]) -> Tenant:
+    model_update(instance=tenant, data=data)
+    _tokens_changed()
+    return tenant
+
+
+@transaction.atomic
+def membership_create(
+    *, tenant: Tenant, username: str, role: str, password: str | None = None, email: str = ""
+) -> Membership:
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        if not password:
+            raise ValidationError({"username": ["No such user. Give a password to create the account."]})
+        user = User(username=username, email=email)
+        validate_password(password, user)
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+    if Membership.objects.filter(tenant=tenant, user=user).exists():
+        raise ValidationError({"username": ["This user is already a member of the tenant."]})
+    membership = Membership(tenant=tenant, user=user, role=role)
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+def _ensure_another_admin(membership: Membership) -> None:
+    others = Membership.objects.filter(tenant=membership.tenant, role=Role.ADMIN).exclude(pk=membership.pk)
+    if membership.role == Role.ADMIN and not others.exists():
+        raise ConflictError("A tenant must keep at least one admin.", code="last_admin")
+
+
+@transaction.atomic
+def membership_update(*, membership: Membership, role: str) -> Membership:
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if role != Role.ADMIN:
+        _ensure_another_admin(locked)
+    return model_update(instance=membership, data={"role": role})
+
+
+@transaction.atomic
+def membership_delete(*, membership: Membership) -> None:
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    _ensure_another_admin(locked)
+    membership.delete()
+
+
+@transaction.atomic
+def token_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    role: str = Role.VIEWER,
+    created_by=None,
+    creator_role: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Returns the token row and its plaintext, which is never retrievable again."""
+    if creator_role is not None and not role_at_least(creator_role, role):
+        raise ValidationError({"role": [f"A {creator_role} cannot create a token with the {role} role."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["Must be in the future."]})
+    plaintext, parts = tokens.generate()
+    token = ApiToken(
+        tenant=tenant,
+        name=name,
+        role=role,
+        created_by=created_by if getattr(created_by, "pk", None) else None,
+        expires_at=expires_at,
+    )
+    token.prefix = parts.prefix
+    token.secret_hash = tokens.hash_secret(parts.secret)
+    token.full_clean()
+    token.save()
+    return token, plaintext
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is not None:
+        raise ApplicationError("This token is already revoked.", code="already_revoked", status=409)
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    _tokens_changed()
+    return token

@@ -1,0 +1,65 @@
+import pytest
+from django.urls import reverse
+
+from apps.tenancy.models import ApiToken, Membership
+
+pytestmark = pytest.mark.django_db
+
+
+def test_member_without_staff_flag_signs_in_and_sees_only_their_tenant(tenant_a, tenant_b, make_member, client):
+    user = make_member(tenant_a, "viewer")
+    assert not user.is_staff
+    assert client.login(username=user.username, password="pw-for-tests-123")
+    make_member(tenant_b, "admin", user__username="outsider")
+    page = client.get(reverse("admin:bulwark_tenancy_membership_changelist"))
+    assert page.status_code == 200
+    assert user.username in page.content.decode()
+    assert "outsider" not in page.content.decode()
+
+
+def test_viewer_cannot_add_in_admin(tenant_a, make_member, client):
+    client.force_login(make_member(tenant_a, "viewer"))
+    assert client.get(reverse("admin:bulwark_tenancy_membership_add")).status_code == 403
+
+
+def test_admin_adds_token_and_sees_secret_once(tenant_a, make_member, client):
+    client.force_login(make_member(tenant_a, "admin"))
+    response = client.post(reverse("admin:bulwark_tenancy_apitoken_add"), {"name": "ci", "role": "viewer"}, follow=True)
+    assert response.status_code == 200
+    token = ApiToken.objects.get(name="ci")
+    assert token.tenant == tenant_a
+    assert f"bwk_{token.prefix}_" in response.content.decode()
+    assert f"bwk_{token.prefix}_" not in client.get(reverse("admin:bulwark_tenancy_apitoken_change", args=[token.pk])).content.decode().split("bwk_")[0]
+
+
+def test_membership_added_in_admin_gets_the_active_tenant(tenant_a, make_member, client):
+    from tests.factories import UserFactory
+
+    client.force_login(make_member(tenant_a, "admin"))
+    UserFactory(username="joiner")
+    response = client.post(reverse("admin:bulwark_tenancy_membership_add"), {"username": "joiner", "role": "operator"})
+    assert response.status_code == 302
+    assert Membership.objects.get(user__username="joiner").tenant == tenant_a
+
+
+def test_tenant_switcher_shown_and_works(tenant_a, tenant_b, make_member, client):
+    user = make_member(tenant_a, "admin")
+    Membership.objects.create(tenant=tenant_b, user=user, role="viewer")
+    client.force_login(user)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert 'id="tenant-switcher"' in page
+    client.post(reverse("admin:switch_tenant"), {"tenant": tenant_b.pk})
+    assert "Tenant B" in client.get(reverse("admin:index")).content.decode()
+    other = client.post(reverse("admin:switch_tenant"), {"tenant": 999999}, follow=True)
+    assert "not a member" in other.content.decode()
+
+
+def test_revoke_action(tenant_a, make_member, client):
+    from apps.tenancy.services import token_create
+
+    token, _ = token_create(tenant=tenant_a, name="old")
+    client.force_login(make_member(tenant_a, "admin"))
+    client.post(reverse("admin:bulwark_tenancy_apitoken_changelist"),
+                {"action": "revoke_tokens", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
