@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenancy",
     "apps.audit",
+    "apps.jobs",
+    "apps.ratelimit",
+    "apps.resilience",
+    "apps.caching",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,11 @@ from apps.core.health import healthz, readyz
 
 api_v1 = [
     path("", include("apps.tenancy.api.urls")),
+    path("audit/", include("apps.audit.api.urls")),
+    path("jobs/", include("apps.jobs.api.urls")),
+    path("ratelimit/", include("apps.ratelimit.api.urls")),
+    path("resilience/", include("apps.resilience.api.urls")),
+    path("caching/", include("apps.caching.api.urls")),
 ]
 
 urlpatterns = [

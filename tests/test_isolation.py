@@ -73,9 +73,9 @@ def test_admin_pages_hide_and_refuse_another_tenants_objects(model, tenant_a, te
     before = _snapshot(other)
     client.force_login(make_member(tenant_a, "admin"))
     info = (model._meta.app_label, model._meta.model_name)
-    changelist = client.get(reverse("admin:%s_%s_changelist" % info))
+    changelist = client.get(reverse("admin:{}_{}_changelist".format(*info)))
     assert changelist.status_code == 200
-    other_url = reverse("admin:%s_%s_change" % info, args=[other.pk])
+    other_url = reverse("admin:{}_{}_change".format(*info), args=[other.pk])
     assert other_url not in changelist.content.decode()
     for view in ("change", "delete", "history"):
         url = reverse(f"admin:%s_%s_{view}" % info, args=[other.pk])

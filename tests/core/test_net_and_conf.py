@@ -26,10 +26,10 @@ def test_forwarded_for_walked_from_the_right_through_trusted_proxies():
 @override_settings(BULWARK={"CORE": {"NOPE": 1}})
 def test_unknown_setting_is_loud():
     with pytest.raises(ImproperlyConfigured, match="NOPE"):
-        core_settings.TRUSTED_PROXIES
+        _ = core_settings.TRUSTED_PROXIES
 
 
 @override_settings(BULWARK={"CORE": {"SNAPSHOT_CHECK_INTERVAL_S": -1}})
 def test_invalid_setting_names_itself():
     with pytest.raises(ImproperlyConfigured, match="SNAPSHOT_CHECK_INTERVAL_S"):
-        core_settings.SNAPSHOT_CHECK_INTERVAL_S
+        _ = core_settings.SNAPSHOT_CHECK_INTERVAL_S

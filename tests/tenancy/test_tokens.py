@@ -113,8 +113,9 @@ def test_a_token_cannot_mint_a_stronger_token(tenant_a, token_client, member_cli
     client = member_client(tenant_a, "admin")
     response = client.post("/api/v1/tokens/", {"name": "x", "role": "admin"}, format="json")
     assert response.status_code == 201
-    from apps.tenancy.services import token_create as create
     from django.core.exceptions import ValidationError
+
+    from apps.tenancy.services import token_create as create
 
     with pytest.raises(ValidationError):
         create(tenant=tenant_a, name="y", role="admin", creator_role="operator")

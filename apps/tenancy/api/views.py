@@ -13,7 +13,6 @@ from apps.tenancy.api.viewsets import TenantModelViewSet, TenantScopedViewSet
 from apps.tenancy.middleware import SESSION_TENANT_KEY, TenantRefused, resolve_session_tenant
 from apps.tenancy.models import ApiToken, Membership, Tenant
 from apps.tenancy.permissions import IsAuthenticatedPrincipal, IsSuperuser
-from apps.tenancy.roles import Role
 
 
 class MeView(APIView):

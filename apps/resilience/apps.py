@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ResilienceConfig(AppConfig):
+    name = "apps.resilience"
+    label = "bulwark_resilience"
+    verbose_name = "Resilience"
