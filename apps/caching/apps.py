@@ -5,3 +5,12 @@ class CachingConfig(AppConfig):
     name = "apps.caching"
     label = "bulwark_caching"
     verbose_name = "Caching"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.caching.services import on_model_change
+
+        # Models named by a policy's invalidate_on_models invalidate its tags, whatever door saved them.
+        post_save.connect(on_model_change, weak=False, dispatch_uid="bulwark-caching-watch-save")
+        post_delete.connect(on_model_change, weak=False, dispatch_uid="bulwark-caching-watch-delete")

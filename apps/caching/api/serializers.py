@@ -1,0 +1,96 @@
+"""Input and output shapes of the caching API."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.caching.models import STAT_FIELDS, CachePolicy, VaryOn
+from apps.caching.services import POLICY_FIELDS
+from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
+
+
+def _strings(max_length: int, **kwargs) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(max_length=max_length), max_length=50,
+                                 required=False, **kwargs)
+
+
+class PolicyInputSerializer(StrictModelSerializer):
+    methods = serializers.ListField(child=serializers.ChoiceField(choices=["GET", "HEAD"]), max_length=2,
+                                    required=False)
+    vary_on = serializers.ChoiceField(choices=VaryOn.choices, required=False)
+    vary_headers = _strings(64)
+    ignored_query_params = _strings(100)
+    tags = _strings(100)
+    cacheable_statuses = serializers.ListField(child=serializers.IntegerField(min_value=200, max_value=599),
+                                               max_length=50, required=False)
+    invalidate_on_models = _strings(100)
+    warm_urls = _strings(2000)
+
+    class Meta:
+        model = CachePolicy
+        fields = list(POLICY_FIELDS)
+        # Uniqueness of (tenant, name) is checked by the model's full_clean, where the tenant is known.
+        validators: list = []
+
+
+class PolicyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CachePolicy
+        fields = ["id", *POLICY_FIELDS, "created_at", "updated_at"]
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, default=60)
+
+
+class StatRowSerializer(serializers.Serializer):
+    minute = serializers.DateTimeField()
+    hit_ratio = serializers.FloatField(allow_null=True)
+
+
+for _name in STAT_FIELDS:
+    StatRowSerializer._declared_fields[_name] = serializers.IntegerField()
+
+
+class StatTotalsSerializer(serializers.Serializer):
+    hit_ratio = serializers.FloatField(allow_null=True)
+
+
+for _name in STAT_FIELDS:
+    StatTotalsSerializer._declared_fields[_name] = serializers.IntegerField()
+
+
+class StoreMemorySerializer(serializers.Serializer):
+    backend = serializers.CharField()
+    bytes = serializers.IntegerField(allow_null=True)
+    keys = serializers.IntegerField(allow_null=True)
+    complete = serializers.BooleanField()
+
+
+class PolicyStatsSerializer(serializers.Serializer):
+    policy = serializers.IntegerField()
+    minutes = serializers.IntegerField()
+    totals = StatTotalsSerializer()
+    per_minute = StatRowSerializer(many=True)
+    store_memory = StoreMemorySerializer()
+
+
+class InvalidateInputSerializer(StrictSerializer):
+    tags = serializers.ListField(child=serializers.RegexField(r"^[A-Za-z0-9_.:/-]{1,100}$"), required=False,
+                                 min_length=1, max_length=100)
+    policy = serializers.PrimaryKeyRelatedField(queryset=CachePolicy.objects.none(), required=False)
+    all = serializers.BooleanField(required=False, default=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        self.fields["policy"].queryset = CachePolicy.objects.for_tenant(getattr(request, "tenant", None))
+
+    def validate(self, attrs: dict) -> dict:
+        given = [name for name in ("tags", "policy") if attrs.get(name)] + (["all"] if attrs.get("all") else [])
+        if len(given) != 1:
+            raise serializers.ValidationError("Give exactly one of tags, policy or all.")
+        return attrs
+
+
+class InvalidateOutputSerializer(serializers.Serializer):
+    invalidated = serializers.DictField()

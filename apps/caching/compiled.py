@@ -1,0 +1,100 @@
+"""The compiled policies of a tenant, read on the hot path from an in-process snapshot, never per request."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from apps.core.snapshot import CompiledSnapshot
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    id: int
+    tenant_id: int
+    name: str
+    route_name: str
+    path_regex: re.Pattern | None
+    methods: frozenset[str]
+    ttl_s: int
+    vary_on: str
+    vary_headers: tuple[str, ...]
+    ignored_query_params: tuple[str, ...]
+    swr_s: int
+    sie_s: int
+    tags: tuple[str, ...]
+    statuses: frozenset[int]
+    max_body_bytes: int
+    adaptive_ttl: bool
+    ttl_min_s: int
+    ttl_max_s: int
+    early_refresh_beta: float
+
+    def matches(self, *, method: str, path: str, route_names: tuple[str, ...]) -> bool:
+        if method not in self.methods:
+            return False
+        if self.route_name and self.route_name in route_names:
+            return True
+        return self.path_regex is not None and self.path_regex.search(path) is not None
+
+
+@dataclass(frozen=True)
+class TenantPolicies:
+    ordered: tuple[CompiledPolicy, ...]
+    by_name: dict[str, CompiledPolicy]
+
+    def match(self, *, method: str, path: str, route_names: tuple[str, ...]) -> CompiledPolicy | None:
+        for policy in self.ordered:
+            if policy.matches(method=method, path=path, route_names=route_names):
+                return policy
+        return None
+
+
+def compile_policy(policy) -> CompiledPolicy:
+    return CompiledPolicy(
+        id=policy.pk,
+        tenant_id=policy.tenant_id,
+        name=policy.name,
+        route_name=policy.route_name,
+        path_regex=re.compile(policy.path_pattern) if policy.path_pattern else None,
+        methods=frozenset(policy.methods or ("GET", "HEAD")),
+        ttl_s=policy.ttl_s,
+        vary_on=policy.vary_on,
+        vary_headers=tuple(h.lower() for h in policy.vary_headers),
+        ignored_query_params=tuple(policy.ignored_query_params),
+        swr_s=policy.stale_while_revalidate_s,
+        sie_s=policy.stale_if_error_s,
+        tags=tuple(policy.tags),
+        statuses=frozenset(policy.statuses),
+        max_body_bytes=policy.max_body_bytes,
+        adaptive_ttl=policy.adaptive_ttl,
+        ttl_min_s=policy.ttl_min_s,
+        ttl_max_s=policy.ttl_max_s,
+        early_refresh_beta=policy.early_refresh_beta,
+    )
+
+
+def _build(tenant_id) -> TenantPolicies:
+    from apps.caching.models import CachePolicy
+
+    # Route-name policies first: an exact route beats a broad path pattern.
+    policies = [compile_policy(p) for p in CachePolicy.objects.for_tenant(tenant_id).filter(enabled=True)]
+    policies.sort(key=lambda p: (not p.route_name, p.name))
+    return TenantPolicies(ordered=tuple(policies), by_name={p.name: p for p in policies})
+
+
+policy_snapshot: CompiledSnapshot[TenantPolicies] = CompiledSnapshot("caching", _build)
+
+
+def _build_watches(_key) -> dict[str, list[tuple[int, int, tuple[str, ...]]]]:
+    """model label (lower) -> [(tenant id, policy id, tag templates)] of every enabled policy that watches it."""
+    from apps.caching.models import CachePolicy
+
+    watches: dict[str, list[tuple[int, int, tuple[str, ...]]]] = {}
+    for policy in CachePolicy.objects.filter(enabled=True).exclude(invalidate_on_models=[]):
+        for label in policy.invalidate_on_models:
+            watches.setdefault(label.lower(), []).append((policy.tenant_id, policy.pk, tuple(policy.tags)))
+    return watches
+
+
+WATCHES_KEY = "all"
+watch_snapshot: CompiledSnapshot[dict] = CompiledSnapshot("caching-watches", _build_watches)

@@ -1,0 +1,52 @@
+"""Settings of the response cache: `settings.BULWARK["CACHING"]`, validated once."""
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.conf import AppSettings, positive_number
+
+
+def _optional_dotted_path(value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or "." not in value):
+        raise ValueError(f"must be None (choose by REDIS_URL) or a dotted path, got {value!r}")
+
+
+def _positive_int(value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+
+
+caching_settings = AppSettings(
+    "CACHING",
+    defaults={
+        # Dotted path of the backend class; None picks Redis when the shared store is Redis, else memory.
+        "BACKEND": None,
+        # Upper bound of the in-process memory backend (bytes of stored values); LRU beyond it.
+        "MEMORY_MAX_BYTES": 64 * 1024 * 1024,
+        # The one origin call of a stampede holds a lock this long at most (a crashed leader frees it).
+        "LOCK_TTL_MS": 10_000,
+        # How long the other requests of a stampede wait for the leader before going to the origin.
+        "LOCK_WAIT_MS": 3_000,
+        # How often a waiting request looks for the leader's response.
+        "LOCK_POLL_MS": 15,
+        # After a failed call to the store, bypass the cache for this long before trying again.
+        "STORE_RETRY_S": 1.0,
+        # Tag versions live this long after an invalidation; entries never outlive it (policy validation).
+        "TAG_VERSION_TTL_S": 7 * 24 * 3600,
+        # Hit statistics are flushed to the database this often.
+        "STATS_FLUSH_INTERVAL_S": 5.0,
+        # The memory report of the Redis backend looks at no more keys than this (SCAN + MEMORY USAGE).
+        "MEMORY_REPORT_MAX_KEYS": 20_000,
+    },
+    validators={
+        "BACKEND": _optional_dotted_path,
+        "MEMORY_MAX_BYTES": _positive_int,
+        "LOCK_TTL_MS": _positive_int,
+        "LOCK_WAIT_MS": _positive_int,
+        "LOCK_POLL_MS": _positive_int,
+        "STORE_RETRY_S": positive_number,
+        "TAG_VERSION_TTL_S": _positive_int,
+        "STATS_FLUSH_INTERVAL_S": positive_number,
+        "MEMORY_REPORT_MAX_KEYS": _positive_int,
+    },
+)

@@ -1,0 +1,182 @@
+"""Cache policies (what to cache, how long, keyed and tagged how) and their per-minute hit statistics."""
+from __future__ import annotations
+
+import re
+import string
+
+from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from apps.audit.registry import audited
+from apps.tenancy.models import TenantOwned
+
+SAFE_METHODS = ("GET", "HEAD")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_.:{}/-]{1,100}$")
+
+
+
+def tag_template_fields(template: str) -> list[str]:
+    """The placeholders of a tag template such as `policy:{pk}`; only plain names are allowed."""
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"{template!r}: placeholders are plain names such as {{pk}}")
+        names.append(name)
+    return names
+
+
+class VaryOn(models.TextChoices):
+    TENANT = "tenant", "Tenant (every member of the tenant shares one copy)"
+    ROLE = "role", "Role (one copy per role in the tenant)"
+    USER = "user", "User (one copy per user or token)"
+
+
+@audited()
+class CachePolicy(TenantOwned):
+    name = models.SlugField(max_length=63, help_text="Used by @cache_policy(\"name\") and in statistics.")
+    route_name = models.CharField(
+        max_length=200, blank=True, help_text='URL name to match, e.g. "v1:member-list" (or "member-list").'
+    )
+    path_pattern = models.CharField(
+        max_length=300, blank=True, help_text=r"Regular expression matched against the path, e.g. ^/api/v1/reports/"
+    )
+    methods = models.JSONField(default=list, blank=True, help_text='Subset of ["GET", "HEAD"]; empty means both.')
+    ttl_s = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
+    vary_on = models.CharField(max_length=8, choices=VaryOn.choices, default=VaryOn.ROLE)
+    vary_headers = models.JSONField(default=list, blank=True, help_text="Request headers whose values enter the key.")
+    ignored_query_params = models.JSONField(
+        default=list, blank=True, help_text="Query parameters left out of the key (e.g. utm_source); all others count."
+    )
+    stale_while_revalidate_s = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(86_400)])
+    stale_if_error_s = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(86_400)])
+    tags = models.JSONField(default=list, blank=True, help_text='Fixed or templated from URL kwargs: ["reports", "policy:{pk}"].')
+    cacheable_statuses = models.JSONField(default=list, blank=True, help_text="Statuses stored; empty means [200].")
+    max_body_bytes = models.PositiveIntegerField(
+        default=1024 * 1024, validators=[MinValueValidator(1), MaxValueValidator(64 * 1024 * 1024)]
+    )
+    adaptive_ttl = models.BooleanField(default=False, help_text="Grow TTL while content stays the same, shrink it on change.")
+    ttl_min_s = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
+    ttl_max_s = models.PositiveIntegerField(default=600, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
+    early_refresh_beta = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text="XFetch probabilistic early refresh; 0 turns it off, 1 is the usual value.",
+    )
+    invalidate_on_models = models.JSONField(
+        default=list, blank=True, help_text='Models whose saves and deletes invalidate these tags: ["app_label.Model"].'
+    )
+    warm_urls = models.JSONField(default=list, blank=True, help_text="Paths fetched by the cache.warm job.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "cache policy"
+        verbose_name_plural = "cache policies"
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="caching_policy_tenant_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def statuses(self) -> list[int]:
+        return self.cacheable_statuses or [200]
+
+    @property
+    def longest_life_s(self) -> int:
+        """The longest an entry of this policy may live in the store."""
+        ttl = self.ttl_max_s if self.adaptive_ttl else self.ttl_s
+        return ttl + max(self.stale_while_revalidate_s, self.stale_if_error_s)
+
+    def clean(self) -> None:
+        from apps.caching.conf import caching_settings
+
+        errors: dict[str, str] = {}
+        if not self.route_name and not self.path_pattern:
+            errors["route_name"] = "Give a route name or a path pattern."
+        if self.path_pattern:
+            try:
+                re.compile(self.path_pattern)
+            except re.error as exc:
+                errors["path_pattern"] = f"Not a regular expression: {exc}."
+        self._check_list(errors, "methods", lambda m: m in SAFE_METHODS, "Only GET and HEAD responses are cached.")
+        self._check_list(errors, "vary_headers", lambda h: bool(_HEADER_NAME.match(h)), "Not a header name.")
+        self._check_list(errors, "ignored_query_params", lambda p: 0 < len(p) <= 100, "Empty or too long.")
+        self._check_list(errors, "tags", self._valid_tag, "Tags are up to 100 of A-Z a-z 0-9 _ . : / - and {name}.")
+        self._check_list(errors, "warm_urls", lambda u: u.startswith("/") and len(u) <= 2000, "Paths start with /.")
+        self._check_list(errors, "invalidate_on_models", self._known_model, "Not an installed model (app_label.Model).")
+        if isinstance(self.cacheable_statuses, list) and not all(
+            isinstance(s, int) and not isinstance(s, bool) and 200 <= s <= 599 for s in self.cacheable_statuses
+        ):
+            errors["cacheable_statuses"] = "HTTP statuses between 200 and 599."
+        elif not isinstance(self.cacheable_statuses, list):
+            errors["cacheable_statuses"] = "Must be a list of statuses."
+        if self.adaptive_ttl and self.ttl_min_s > self.ttl_max_s:
+            errors["ttl_min_s"] = "Must not exceed ttl_max_s."
+        elif self.adaptive_ttl and not self.ttl_min_s <= self.ttl_s <= self.ttl_max_s:
+            errors["ttl_s"] = "With adaptive TTL the starting TTL lies within ttl_min_s and ttl_max_s."
+        if not errors and self.longest_life_s > caching_settings.TAG_VERSION_TTL_S:
+            errors["ttl_s"] = (
+                f"TTL plus stale windows may not exceed {caching_settings.TAG_VERSION_TTL_S} s "
+                "(BULWARK['CACHING']['TAG_VERSION_TTL_S'])."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_list(self, errors: dict, field: str, ok, message: str) -> None:
+        value = getattr(self, field)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            errors[field] = "Must be a list of strings."
+        elif len(value) > 50:
+            errors[field] = "At most 50 entries."
+        else:
+            bad = [item for item in value if not ok(item)]
+            if bad:
+                errors[field] = f"{message} Refused: {', '.join(map(repr, bad[:5]))}"
+
+    @staticmethod
+    def _valid_tag(tag: str) -> bool:
+        if not _TAG.match(tag):
+            return False
+        try:
+            tag_template_fields(tag)
+        except ValueError:
+            return False
+        return True
+
+    @staticmethod
+    def _known_model(label: str) -> bool:
+        try:
+            django_apps.get_model(label)
+        except (LookupError, ValueError):
+            return False
+        return True
+
+
+class CacheStatMinute(TenantOwned):
+    """Counters of one policy over one minute, summed across processes by the batched flush."""
+
+    policy = models.ForeignKey(CachePolicy, on_delete=models.CASCADE, related_name="stat_minutes")
+    minute = models.DateTimeField()
+    hits = models.PositiveBigIntegerField(default=0)
+    misses = models.PositiveBigIntegerField(default=0)
+    stale = models.PositiveBigIntegerField(default=0, help_text="Stale copies served (SWR or stale-if-error).")
+    revalidations = models.PositiveBigIntegerField(default=0, help_text="Refreshes of an existing entry.")
+    origin_calls_saved = models.PositiveBigIntegerField(default=0)
+    bytes_served = models.PositiveBigIntegerField(default=0, help_text="Body bytes served from the cache.")
+
+    class Meta:
+        ordering = ["-minute"]
+        constraints = [models.UniqueConstraint(fields=["policy", "minute"], name="caching_stat_policy_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id}@{self.minute:%Y-%m-%d %H:%M}"
+
+
+STAT_FIELDS = ("hits", "misses", "stale", "revalidations", "origin_calls_saved", "bytes_served")

@@ -1,0 +1,302 @@
+"""Every write and decision of the caching app: policies, invalidation, application-data caching, warming, stats."""
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.urls import Resolver404, resolve
+
+from apps.audit.services import record
+from apps.caching import keys
+from apps.caching.backends import get_backend
+from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, StoreUnavailable
+from apps.caching.compiled import WATCHES_KEY, compile_policy, policy_snapshot, watch_snapshot
+from apps.caching.conf import caching_settings
+from apps.caching.models import STAT_FIELDS, CachePolicy, CacheStatMinute
+from apps.caching.responses import HEALTH_COMPONENT, response_cache
+from apps.core import context, health
+from apps.core.context import Actor
+from apps.core.errors import ApplicationError
+from apps.core.services import model_create, model_update
+from apps.tenancy.models import Tenant
+from apps.tenancy.roles import Role
+
+log = logging.getLogger(__name__)
+
+POLICY_FIELDS = (
+    "name", "route_name", "path_pattern", "methods", "ttl_s", "vary_on", "vary_headers", "ignored_query_params",
+    "stale_while_revalidate_s", "stale_if_error_s", "tags", "cacheable_statuses", "max_body_bytes",
+    "adaptive_ttl", "ttl_min_s", "ttl_max_s", "early_refresh_beta", "invalidate_on_models", "warm_urls", "enabled",
+)
+
+
+class StoreUnavailableError(ApplicationError):
+    status = 503
+    code = "cache_store_unavailable"
+
+
+# -- policies ---------------------------------------------------------------------------------------------
+def _policies_changed(*, policy: CachePolicy) -> None:
+    """Recompile everywhere after commit, and retire the policy's entries: their rules may have changed."""
+    policy_snapshot.invalidate(policy.tenant_id)
+    watch_snapshot.invalidate(WATCHES_KEY)
+    tenant_id, policy_id = policy.tenant_id, policy.pk
+    transaction.on_commit(lambda: _bump(tenant_id=tenant_id, tags=[keys.policy_tag(policy_id)], strict=False))
+
+
+@transaction.atomic
+def policy_create(*, tenant: Tenant, data: dict[str, Any]) -> CachePolicy:
+    policy = model_create(model=CachePolicy, data=data, tenant=tenant)
+    _policies_changed(policy=policy)
+    return policy
+
+
+@transaction.atomic
+def policy_update(*, policy: CachePolicy, data: dict[str, Any]) -> CachePolicy:
+    policy = model_update(instance=policy, data=data)
+    _policies_changed(policy=policy)
+    return policy
+
+
+@transaction.atomic
+def policy_save(*, policy: CachePolicy) -> CachePolicy:
+    """Save a policy edited in place (the admin's form); validated like every other door."""
+    policy.full_clean()
+    policy.save()
+    _policies_changed(policy=policy)
+    return policy
+
+
+@transaction.atomic
+def policy_delete(*, policy: CachePolicy) -> None:
+    _policies_changed(policy=policy)
+    policy.delete()
+
+
+# -- invalidation -----------------------------------------------------------------------------------------
+def _bump(*, tenant_id: int | None, tags: Iterable[str], strict: bool) -> None:
+    tag_keys = [keys.tag_key(tenant_id=tenant_id, tag=tag) for tag in tags]
+    try:
+        get_backend().bump_tags(tag_keys=tag_keys, ttl_s=caching_settings.TAG_VERSION_TTL_S)
+    except StoreUnavailable as exc:
+        health.mark_degraded(HEALTH_COMPONENT, f"invalidation failed, store unreachable: {exc}"[:200])
+        if strict:
+            raise StoreUnavailableError("The cache store is unreachable; nothing was invalidated.") from exc
+        log.warning("could not invalidate %s of tenant %s", tag_keys, tenant_id)
+
+
+def invalidate(*, tags: Iterable[str], tenant: Tenant | int | None = None) -> None:
+    """Invalidate tags of a tenant (default: the bound request's) in every process, at once.
+
+    Inside a transaction the tags are bumped now and again on commit, so no request can cache the old
+    data between this call and the commit. Raises StoreUnavailableError when the store is down.
+    """
+    tenant = tenant if tenant is not None else context.current().tenant
+    tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+    tags = list(tags)
+    _bump(tenant_id=tenant_id, tags=tags, strict=True)
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _bump(tenant_id=tenant_id, tags=tags, strict=False))
+
+
+@transaction.atomic
+def cache_invalidate(
+    *, tenant: Tenant, tags: list[str] | None = None, policy: CachePolicy | None = None,
+    everything: bool = False, actor: Actor | None = None,
+) -> dict[str, Any]:
+    """The operator's invalidation (API, admin): by tags, by policy, or the tenant's whole cache; audited."""
+    if policy is not None and policy.tenant_id != tenant.pk:
+        raise ApplicationError("Unknown policy.", code="not_found", status=404)
+    chosen = [bool(tags), policy is not None, everything]
+    if sum(chosen) != 1:
+        raise ApplicationError("Give exactly one of tags, policy or all.",
+                               extra={"errors": {"non_field_errors": ["Give exactly one of tags, policy or all."]}})
+    if everything:
+        names, scope = [keys.TENANT_TAG], {"all": True}
+    elif policy is not None:
+        names, scope = [keys.policy_tag(policy.pk)], {"policy": policy.name}
+    else:
+        names, scope = list(tags or []), {"tags": list(tags or [])}
+    invalidate(tags=names, tenant=tenant)
+    record(action="cache.invalidate", obj=policy, tenant=tenant, changes=scope, actor=actor,
+           object_type="" if policy else "bulwark_caching.cache", object_repr="" if policy else "cache")
+    return scope
+
+
+def on_model_change(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """post_save / post_delete of any model: invalidate the policies that watch it, once committed."""
+    if kwargs.get("raw") or sender._meta.app_label in _UNWATCHED_APPS:
+        return
+    label = sender._meta.label_lower
+    # Read now: after a delete Django clears the primary key before on_commit runs.
+    values = {f.attname: getattr(instance, f.attname, None) for f in sender._meta.concrete_fields}
+    values["pk"] = instance.pk
+    transaction.on_commit(lambda: _invalidate_watchers(label=label, values=values))
+
+
+_UNWATCHED_APPS = {"bulwark_audit", "bulwark_caching", "sessions", "contenttypes", "django_q", "admin"}
+
+
+def _invalidate_watchers(*, label: str, values: dict[str, Any]) -> None:
+    try:
+        watches = watch_snapshot.get(WATCHES_KEY).get(label, ())
+    except Exception:  # before migrations, or the database is gone: nothing can be cached either
+        log.debug("no cache watches readable", exc_info=True)
+        return
+    owner = values.get("tenant_id")
+    rendered = {k: str(v) for k, v in values.items()}
+    for tenant_id, policy_id, templates in watches:
+        if owner is not None and owner != tenant_id:
+            continue
+        tags = []
+        for template in templates:
+            try:
+                tags.append(template.format_map(rendered))
+            except (KeyError, IndexError, ValueError):
+                tags.append(keys.policy_tag(policy_id))
+        _bump(tenant_id=tenant_id, tags=tags or [keys.policy_tag(policy_id)], strict=False)
+
+
+# -- application data -------------------------------------------------------------------------------------
+def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] = (),
+               *, tenant: Tenant | int | None = None) -> Any:
+    """`fn()` cached under `key` for `ttl_s`, tagged; concurrent misses across processes call `fn` once.
+
+    The tenant (default: the bound request's) is part of the key. With the store down, `fn()` is called.
+    """
+    tenant = tenant if tenant is not None else context.current().tenant
+    tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+    backend = get_backend()
+    entry_key = keys.data_key(tenant_id=tenant_id, key=key)
+    tag_keys = [keys.tag_key(tenant_id=tenant_id, tag=t) for t in (keys.TENANT_TAG, *tags)]
+    lock_key, token = keys.lock_key(entry_key), uuid.uuid4().hex
+    deadline = time.monotonic() + caching_settings.LOCK_WAIT_MS / 1000
+    try:
+        found = backend.lookup(key=entry_key, tag_keys=tag_keys, lock_key=lock_key, token=token,
+                               lock_ttl_ms=caching_settings.LOCK_TTL_MS, lock_on_miss=True)
+        while True:
+            if found.value is not None:
+                versions, value = pickle.loads(found.value)
+                if tuple(versions) == found.tag_versions:
+                    return value
+                if found.lock != LOCK_ACQUIRED and backend.acquire(
+                        lock_key=lock_key, token=token, ttl_ms=caching_settings.LOCK_TTL_MS):
+                    found = type(found)(value=None, lock=LOCK_ACQUIRED, tag_versions=found.tag_versions)
+            if found.lock == LOCK_ACQUIRED:
+                try:
+                    value = fn()
+                    backend.set(key=entry_key, value=pickle.dumps((found.tag_versions, value)),
+                                ttl_ms=ttl_s * 1000)
+                    return value
+                finally:
+                    backend.release(lock_key=lock_key, token=token)
+            if found.lock == LOCK_FREE or time.monotonic() >= deadline:
+                return fn()
+            time.sleep(caching_settings.LOCK_POLL_MS / 1000)
+            found = backend.lookup(key=entry_key, tag_keys=tag_keys, lock_key=lock_key, token=token,
+                                   lock_ttl_ms=caching_settings.LOCK_TTL_MS, lock_on_miss=True)
+    except StoreUnavailable as exc:
+        health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
+        return fn()
+
+
+# -- warming ----------------------------------------------------------------------------------------------
+def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
+    from apps.tenancy.selectors import ResolvedToken
+
+    parts = urlsplit(url)
+    request = WSGIRequest({
+        "REQUEST_METHOD": "GET", "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "SCRIPT_NAME": "",
+        "SERVER_NAME": parts.hostname or "localhost", "SERVER_PORT": str(parts.port or 80),
+        "HTTP_HOST": parts.netloc or "localhost", "HTTP_ACCEPT": "application/json",
+        "wsgi.url_scheme": parts.scheme or "http", "wsgi.input": _EMPTY_INPUT,
+    })
+    # Warming runs as a read-only system principal of the tenant, the one whose copies are shared.
+    token = ResolvedToken(id=0, name="cache-warm", prefix="warm", secret_hash="", role=Role.VIEWER, tenant=tenant,
+                          expires_at=None, revoked=False, last_used_at=None)
+    request.user = AnonymousUser()
+    request.tenant, request.role, request.api_token = tenant, Role.VIEWER, token
+    request.actor = Actor.system("cache-warm", id="cache-warm")
+    request._dont_enforce_csrf_checks = True
+    return request
+
+
+class _EmptyInput:
+    def read(self, *args) -> bytes:
+        return b""
+
+
+_EMPTY_INPUT = _EmptyInput()
+
+
+def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | None = None) -> dict[str, Any]:
+    """Fetch each warm URL of the policy through its view and store the answers; progress(percent, message)."""
+    report = progress or (lambda percent, message: None)
+    compiled = compile_policy(policy)
+    result: dict[str, Any] = {"policy": policy.name, "warmed": 0, "failed": []}
+    if policy.vary_on == "user":
+        result["skipped"] = "Per-user copies cannot be warmed ahead of the users."
+        report(100, result["skipped"])
+        return result
+    urls = list(policy.warm_urls)
+    for index, url in enumerate(urls, start=1):
+        request = _warm_request(tenant=policy.tenant, url=url)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            result["failed"].append({"url": url, "error": "no such route"})
+            continue
+        request.resolver_match = match
+        try:
+            response = response_cache.fill(request, compiled, match.kwargs,
+                                           lambda r, m=match: m.func(r, *m.args, **m.kwargs))
+        except StoreUnavailable as exc:
+            raise StoreUnavailableError("The cache store is unreachable; nothing was warmed.") from exc
+        stored = "stored" in response.get("Cache-Status", "")
+        if stored:
+            result["warmed"] += 1
+        else:
+            result["failed"].append({"url": url, "status": response.status_code,
+                                     "cache_status": response.get("Cache-Status", "")})
+        report(int(index * 100 / len(urls)), f"{index}/{len(urls)} {url}: {'stored' if stored else 'not stored'}")
+    if not urls:
+        report(100, "no warm URLs")
+    return result
+
+
+def cache_warm_record(*, policy: CachePolicy, actor: Actor | None = None, job_id: Any = None) -> None:
+    record(action="cache.warm", obj=policy, actor=actor, changes={"urls": list(policy.warm_urls), "job": job_id})
+
+
+# -- statistics -------------------------------------------------------------------------------------------
+def stats_flush(*, batch: dict[Hashable, Counter]) -> None:
+    """Add a batch of {(tenant id, policy id, minute epoch): counts} to the per-minute rows (any process)."""
+    known = set(CachePolicy.objects.filter(pk__in={key[1] for key in batch}).values_list("pk", flat=True))
+    for (tenant_id, policy_id, minute_epoch), counts in batch.items():
+        if policy_id not in known:
+            continue  # deleted since: its counts have nowhere to go
+        minute = datetime.fromtimestamp(minute_epoch, tz=UTC)
+        increments = {name: F(name) + counts.get(name, 0) for name in STAT_FIELDS if counts.get(name)}
+        if not increments:
+            continue
+        rows = CacheStatMinute.objects.filter(policy_id=policy_id, minute=minute)
+        if rows.update(**increments):
+            continue
+        try:
+            with transaction.atomic():
+                CacheStatMinute.objects.create(tenant_id=tenant_id, policy_id=policy_id, minute=minute,
+                                               **{name: counts.get(name, 0) for name in STAT_FIELDS})
+        except IntegrityError:  # another process created the row first
+            rows.update(**increments)

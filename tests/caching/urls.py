@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from tests.caching import views
+
+urlpatterns = [
+    path("items/<int:pk>/", views.item, name="item"),
+    path("content/", views.content, name="content"),
+    path("error/", views.error, name="error"),
+    path("cookie/", views.cookie, name="cookie"),
+    path("private/", views.private, name="private"),
+    path("big/", views.big, name="big"),
+    path("boom/", views.boom, name="boom"),
+    path("decorated/", views.decorated, name="decorated"),
+    path("drf/<int:pk>/", views.drf_item, name="drf-item"),
+    path("", include("config.urls")),
+]
