@@ -9,8 +9,11 @@ class CachingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from apps.caching.services import on_model_change
+        from apps.caching.models import CachePolicy
+        from apps.caching.services import on_model_change, on_policy_change
 
         # Models named by a policy's invalidate_on_models invalidate its tags, whatever door saved them.
         post_save.connect(on_model_change, weak=False, dispatch_uid="bulwark-caching-watch-save")
         post_delete.connect(on_model_change, weak=False, dispatch_uid="bulwark-caching-watch-delete")
+        post_save.connect(on_policy_change, sender=CachePolicy, dispatch_uid="bulwark-caching-policy-save")
+        post_delete.connect(on_policy_change, sender=CachePolicy, dispatch_uid="bulwark-caching-policy-delete")

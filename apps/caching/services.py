@@ -47,8 +47,12 @@ class StoreUnavailableError(ApplicationError):
 
 
 # -- policies ---------------------------------------------------------------------------------------------
-def _policies_changed(*, policy: CachePolicy) -> None:
-    """Recompile everywhere after commit, and retire the policy's entries: their rules may have changed."""
+def on_policy_change(sender: type[CachePolicy], instance: CachePolicy, **kwargs: Any) -> None:
+    """post_save / post_delete of a policy, from any door: recompile everywhere after commit, and retire
+    the policy's entries, whose rules may have changed."""
+    if kwargs.get("raw"):
+        return
+    policy = instance
     policy_snapshot.invalidate(policy.tenant_id)
     watch_snapshot.invalidate(WATCHES_KEY)
     tenant_id, policy_id = policy.tenant_id, policy.pk
@@ -57,16 +61,12 @@ def _policies_changed(*, policy: CachePolicy) -> None:
 
 @transaction.atomic
 def policy_create(*, tenant: Tenant, data: dict[str, Any]) -> CachePolicy:
-    policy = model_create(model=CachePolicy, data=data, tenant=tenant)
-    _policies_changed(policy=policy)
-    return policy
+    return model_create(model=CachePolicy, data=data, tenant=tenant)
 
 
 @transaction.atomic
 def policy_update(*, policy: CachePolicy, data: dict[str, Any]) -> CachePolicy:
-    policy = model_update(instance=policy, data=data)
-    _policies_changed(policy=policy)
-    return policy
+    return model_update(instance=policy, data=data)
 
 
 @transaction.atomic
@@ -74,13 +74,11 @@ def policy_save(*, policy: CachePolicy) -> CachePolicy:
     """Save a policy edited in place (the admin's form); validated like every other door."""
     policy.full_clean()
     policy.save()
-    _policies_changed(policy=policy)
     return policy
 
 
 @transaction.atomic
 def policy_delete(*, policy: CachePolicy) -> None:
-    _policies_changed(policy=policy)
     policy.delete()
 
 
