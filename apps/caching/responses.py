@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PLAN_ATTR = "_bulwark_cache_plan"
 REFRESH_ATTR = "_bulwark_cache_refresh"
 HEALTH_COMPONENT = "caching"
+MAX_POLL_S = 0.1
 # Headers that describe one delivery, not the stored representation.
 _UNSTORED_HEADERS = {"set-cookie", "content-length", "date", "age", "cache-status", "x-request-id", "etag"}
 
@@ -184,6 +185,8 @@ class ResponseCache:
         poll_s = caching_settings.LOCK_POLL_MS / 1000
         while time.monotonic() < deadline:
             time.sleep(poll_s)
+            # Back off: hundreds of waiters polling at a fixed short interval would starve the leader's CPU.
+            poll_s = min(poll_s * 1.5, MAX_POLL_S)
             try:
                 found = self.backend.lookup(key=plan.key, tag_keys=plan.tag_keys, lock_key=plan.lock_key,
                                             token=plan.token, lock_ttl_ms=caching_settings.LOCK_TTL_MS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,19 +19,22 @@ def servers(ports: list[int], *, database_url: str, settings_module: str = "test
             extra_env: dict | None = None):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "DATABASE_URL": database_url,
            "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    # Logs go to files: a pipe nobody reads fills up and blocks the server mid-request.
+    logs = [tempfile.TemporaryFile() for _ in ports]
     procs = [
         subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, "-m", "tests.caching.serve_wsgi", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
         )
-        for port in ports
+        for port, log in zip(ports, logs, strict=True)
     ]
     try:
         deadline = time.monotonic() + 60
-        for port, proc in zip(ports, procs, strict=True):
+        for port, proc, log in zip(ports, procs, logs, strict=True):
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"server on {port} exited: {proc.stderr.read().decode()[-2000:]}")
+                    log.seek(0)
+                    raise RuntimeError(f"server on {port} exited: {log.read().decode()[-2000:]}")
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                         break
@@ -49,3 +53,5 @@ def servers(ports: list[int], *, database_url: str, settings_module: str = "test
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        for log in logs:
+            log.close()
