@@ -16,6 +16,11 @@ def _positive_int(value: Any) -> None:
         raise ValueError(f"must be a positive integer, got {value!r}")
 
 
+def _base_url(value: Any) -> None:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http(s) origin such as https://api.example.com, got {value!r}")
+
+
 caching_settings = AppSettings(
     "CACHING",
     defaults={
@@ -35,6 +40,10 @@ caching_settings = AppSettings(
         "TAG_VERSION_TTL_S": 7 * 24 * 3600,
         # Hit statistics are flushed to the database this often.
         "STATS_FLUSH_INTERVAL_S": 5.0,
+        # Warm URLs given as paths are fetched on this origin (the public host is part of cache keys).
+        "WARM_BASE_URL": "http://localhost",
+        # The Accept header of warming requests (Accept is part of cache keys).
+        "WARM_ACCEPT": "application/json",
         # The memory report of the Redis backend looks at no more keys than this (SCAN + MEMORY USAGE).
         "MEMORY_REPORT_MAX_KEYS": 20_000,
     },
@@ -48,5 +57,6 @@ caching_settings = AppSettings(
         "TAG_VERSION_TTL_S": _positive_int,
         "STATS_FLUSH_INTERVAL_S": positive_number,
         "MEMORY_REPORT_MAX_KEYS": _positive_int,
+        "WARM_BASE_URL": _base_url,
     },
 )

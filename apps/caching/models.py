@@ -109,7 +109,8 @@ class CachePolicy(TenantOwned):
         self._check_list(errors, "vary_headers", lambda h: bool(_HEADER_NAME.match(h)), "Not a header name.")
         self._check_list(errors, "ignored_query_params", lambda p: 0 < len(p) <= 100, "Empty or too long.")
         self._check_list(errors, "tags", self._valid_tag, "Tags are up to 100 of A-Z a-z 0-9 _ . : / - and {name}.")
-        self._check_list(errors, "warm_urls", lambda u: u.startswith("/") and len(u) <= 2000, "Paths start with /.")
+        self._check_list(errors, "warm_urls", lambda u: u.startswith(("/", "http://", "https://")) and len(u) <= 2000,
+                         "A path starting with / or an http(s) URL.")
         self._check_list(errors, "invalidate_on_models", self._known_model, "Not an installed model (app_label.Model).")
         if isinstance(self.cacheable_statuses, list) and not all(
             isinstance(s, int) and not isinstance(s, bool) and 200 <= s <= 599 for s in self.cacheable_statuses

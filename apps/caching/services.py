@@ -1,6 +1,7 @@
 """Every write and decision of the caching app: policies, invalidation, application-data caching, warming, stats."""
 from __future__ import annotations
 
+import io
 import logging
 import pickle
 import time
@@ -9,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.handlers.wsgi import WSGIRequest
@@ -214,14 +215,14 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
 def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
     from apps.tenancy.selectors import ResolvedToken
 
-    parts = urlsplit(url)
+    parts = urlsplit(urljoin(caching_settings.WARM_BASE_URL, url))
     request = WSGIRequest({
         "REQUEST_METHOD": "GET", "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "SCRIPT_NAME": "",
         "SERVER_NAME": parts.hostname or "localhost", "SERVER_PORT": str(parts.port or 80),
-        "HTTP_HOST": parts.netloc or "localhost", "HTTP_ACCEPT": "application/json",
-        "wsgi.url_scheme": parts.scheme or "http", "wsgi.input": _EMPTY_INPUT,
+        "HTTP_HOST": parts.netloc, "HTTP_ACCEPT": caching_settings.WARM_ACCEPT,
+        "wsgi.url_scheme": parts.scheme, "wsgi.input": io.BytesIO(),
     })
-    # Warming runs as a read-only system principal of the tenant, the one whose copies are shared.
+    # Warming runs as a read-only system principal of the tenant: it fills the tenant's and viewers' copies.
     token = ResolvedToken(id=0, name="cache-warm", prefix="warm", secret_hash="", role=Role.VIEWER, tenant=tenant,
                           expires_at=None, revoked=False, last_used_at=None)
     request.user = AnonymousUser()
@@ -229,14 +230,6 @@ def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
     request.actor = Actor.system("cache-warm", id="cache-warm")
     request._dont_enforce_csrf_checks = True
     return request
-
-
-class _EmptyInput:
-    def read(self, *args) -> bytes:
-        return b""
-
-
-_EMPTY_INPUT = _EmptyInput()
 
 
 def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | None = None) -> dict[str, Any]:
@@ -262,7 +255,7 @@ def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | N
                                            lambda r, m=match: m.func(r, *m.args, **m.kwargs))
         except StoreUnavailable as exc:
             raise StoreUnavailableError("The cache store is unreachable; nothing was warmed.") from exc
-        stored = "stored" in response.get("Cache-Status", "")
+        stored = "stored" in response.get("Cache-Status", "").split("; ")
         if stored:
             result["warmed"] += 1
         else:
