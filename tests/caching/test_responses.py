@@ -386,3 +386,11 @@ def test_changing_a_policy_retires_its_entries(tenant_a, viewer, django_capture_
         services.policy_update(policy=item_policy, data={"ttl_s": 30})
     response = viewer.get("/items/1/")
     assert response["Cache-Status"] == "Bulwark; fwd=miss; stored; ttl=30"
+
+
+def test_a_hit_makes_no_database_query(tenant_a, viewer, django_assert_num_queries):
+    policy(tenant_a)
+    viewer.get("/items/1/")
+    viewer.get("/items/1/")
+    with django_assert_num_queries(0):
+        assert viewer.get("/items/1/")["Cache-Status"].startswith("Bulwark; hit")
