@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.test.utils import isolate_apps
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -54,12 +55,13 @@ def test_queryset_delete_is_captured_per_object(tenant_a):
     assert sorted(int(e.object_id) for e in deleted) == sorted(m.pk for m in members)
 
 
+@isolate_apps("apps.audit")
 def test_a_model_whose_manager_would_let_bulk_writes_escape_cannot_be_audited():
     class Loose(models.Model):
         name = models.CharField(max_length=10)
 
-        class Meta:
-            app_label = "bulwark_audit"
+        def __str__(self) -> str:
+            return self.name
 
     with pytest.raises(ImproperlyConfigured, match="AuditedQuerySet"):
         audited()(Loose)
