@@ -60,6 +60,9 @@ def test_a_model_whose_manager_would_let_bulk_writes_escape_cannot_be_audited():
     class Loose(models.Model):
         name = models.CharField(max_length=10)
 
+        class Meta:
+            app_label = "bulwark_audit"
+
         def __str__(self) -> str:
             return self.name
 
