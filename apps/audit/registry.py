@@ -7,10 +7,11 @@ touches only fields excluded from audit (operational data such as `ApiToken.last
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
 MASK = "••••••"
@@ -76,12 +77,27 @@ def audited(*, exclude: tuple[str, ...] = (), secret: tuple[str, ...] = ()):
                 f"(TenantQuerySet is one), or bulk writes would escape the audit trail."
             )
         _registry[model] = AuditOptions(exclude=frozenset(exclude), secret=frozenset(secret))
+        model.save_base = _atomic_save(model.save_base)
         pre_save.connect(_remember_old, sender=model, weak=False, dispatch_uid=f"audit-pre-{model._meta.label}")
         post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"audit-save-{model._meta.label}")
         post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"audit-del-{model._meta.label}")
         return model
 
     return register
+
+
+def _atomic_save(save_base):
+    """Make a save and its event one transaction even in autocommit (Django sends post_save after the
+    write's own transaction). Inside a transaction it adds nothing; deletes already send their signals
+    inside one."""
+
+    @functools.wraps(save_base)
+    def atomic_save_base(self, *args, **kwargs):
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return save_base(self, *args, **kwargs)
+
+    return atomic_save_base
 
 
 def _field_values(instance: models.Model, options: AuditOptions) -> dict:

@@ -119,3 +119,15 @@ def test_platform_events_have_no_tenant_and_their_own_chain():
     first = record(action="platform.maintenance", changes={"on": True})
     second = record(action="platform.maintenance", changes={"on": False})
     assert first.tenant_id is None and second.prev_hash == first.hash
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_a_save_whose_event_fails_is_not_applied(tenant_a):
+    """Django sends post_save after the write's own transaction; @audited makes the save and event one."""
+    from unittest import mock
+
+    with mock.patch("apps.audit.services.record", side_effect=RuntimeError("audit store refused")), \
+            pytest.raises(RuntimeError):
+        tenant_a.name = "Never applied"
+        tenant_a.save()
+    assert Tenant.objects.get(pk=tenant_a.pk).name == "Tenant A"

@@ -24,7 +24,7 @@ from apps.tenancy.roles import Role
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """The active tenant's audit events, newest first. Read-only: the trail is append-only."""
 
-    queryset = AuditEvent.objects.all()
+    queryset = AuditEvent.objects.select_related("tenant")
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
     search_fields = ["object_repr", "actor_display"]
