@@ -58,3 +58,26 @@ def test_concurrent_writers_in_several_processes_do_not_fork_the_chain(tenant_a,
     # The writers really overlapped: their events interleave in the chain.
     pids = [e.changes["pid"] for e in writes]
     assert sum(a != b for a, b in zip(pids, pids[1:], strict=False)) >= WRITERS
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs a database several processes share")
+def test_audit_verify_exits_non_zero_naming_the_forged_event(tenant_a):
+    from apps.audit.services import record
+
+    events = [record(action="step", tenant=tenant_a, changes={"i": i}) for i in range(3)]
+    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    env.pop("BULWARK_REQUIRE_SERVICES", None)
+    command = [sys.executable, "manage.py", "audit_verify", "--tenant", tenant_a.slug]
+    intact = subprocess.run(command, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert intact.returncode == 0, intact.stderr
+    with connection.cursor() as cursor:  # an attacker with superuser rights: triggers off for this session
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute("UPDATE bulwark_audit_auditevent SET object_repr = 'forged' WHERE id = %s", [events[1].pk])
+        finally:
+            cursor.execute("SET session_replication_role = origin")
+    broken = subprocess.run(command, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1
+    assert f"BROKEN at event {events[1].pk}: content does not match its hash" in broken.stderr
