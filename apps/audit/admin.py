@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from apps.audit.models import AuditEvent
+from apps.audit.selectors import chain_verify, tenant_slugs
 from apps.tenancy.admin_base import TenantScopedAdmin
 
 
@@ -22,7 +23,7 @@ def _cell(value) -> str:
 @admin.register(AuditEvent)
 class AuditEventAdmin(TenantScopedAdmin):
     list_display = ["timestamp", "action", "object_type", "object_repr", "actor_kind", "actor_display", "client_ip"]
-    list_filter = ["actor_kind", "action", "object_type", ("timestamp", admin.DateFieldListFilter)]
+    list_filter = ["actor_kind", "actor_display", "action", "object_type", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["object_repr", "actor_display"]
     date_hierarchy = "timestamp"
     list_select_related = ["tenant"]
@@ -31,6 +32,7 @@ class AuditEventAdmin(TenantScopedAdmin):
         "actor_kind", "actor_id", "actor_display", "request_id", "client_ip", "user_agent", "prev_hash", "hash",
     ]
     readonly_fields = fields
+    actions = ["verify_chains"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -50,6 +52,18 @@ class AuditEventAdmin(TenantScopedAdmin):
         if object_id is not None and self.get_object(request, unquote(object_id)) is None:
             raise Http404(f"No audit event with id {object_id!r}.")
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Verify the hash chain of the selected events' tenants", permissions=["view"])
+    def verify_chains(self, request, queryset) -> None:
+        slugs = tenant_slugs()
+        for tenant_id in sorted({e.tenant_id for e in queryset.only("tenant_id")}, key=lambda i: i or 0):
+            report = chain_verify(tenant_id=tenant_id)
+            name = f"Tenant {slugs.get(tenant_id, tenant_id)}" if tenant_id is not None else "Platform"
+            if report.ok:
+                messages.success(request, f"{name}: chain intact, {report.checked} event(s) checked.")
+            else:
+                where = f"event {report.broken_event_id}" if report.broken_event_id else "its anchor"
+                messages.error(request, f"{name}: chain BROKEN at {where}: {report.reason}.")
 
     @admin.display(description="Changes")
     def changes_table(self, event: AuditEvent) -> str:
