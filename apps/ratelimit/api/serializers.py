@@ -67,10 +67,10 @@ class DescriptorSerializer(StrictSerializer):
     hits = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
     policy = serializers.CharField(max_length=64, required=False, help_text="A policy name; or give match attributes.")
     route = serializers.CharField(max_length=200, required=False)
-    path = serializers.CharField(max_length=2000, required=False, default="")
-    method = serializers.CharField(max_length=10, required=False, default="")
+    path = serializers.CharField(max_length=2000, required=False)
+    method = serializers.CharField(max_length=10, required=False)
     role = serializers.CharField(
-        max_length=16, required=False, default="anonymous", help_text="One of: " + ", ".join(ROLE_CHOICES)
+        max_length=16, required=False, help_text="One of: " + ", ".join(ROLE_CHOICES) + " (default anonymous)."
     )
 
     def validate_role(self, value: str) -> str:
@@ -80,7 +80,7 @@ class DescriptorSerializer(StrictSerializer):
 
     def validate(self, attrs: dict) -> dict:
         named = "policy" in attrs
-        matched = any(name in self.initial_data for name in ("route", "path", "method", "role"))
+        matched = any(name in attrs for name in ("route", "path", "method", "role"))
         if named == matched:
             raise serializers.ValidationError("Give either a policy name or match attributes (route, path, method, role).")
         return attrs
