@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
@@ -318,6 +318,16 @@ setting_changed.connect(_forget_backend, dispatch_uid="ratelimit-backend-reset")
 # --- stats ---------------------------------------------------------------------------------------------------
 
 def _flush_stats(batch: dict[Hashable, Counter]) -> None:
+    try:
+        _write_stats(batch)
+    finally:
+        if threading.current_thread().name.startswith("bulwark-flush-"):
+            # The flush thread writes every few seconds; holding its connection in between would keep
+            # a database session open per process for nothing (and block dropping a test database).
+            connection.close()
+
+
+def _write_stats(batch: dict[Hashable, Counter]) -> None:
     policy_ids = {policy_id for _, policy_id, _ in batch}
     live = set(RateLimitPolicy.objects.filter(pk__in=policy_ids).values_list("pk", flat=True))
     for (tenant_id, policy_id, minute_s), counts in batch.items():
