@@ -14,7 +14,7 @@ class RateLimitPolicyFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     name = factory.Sequence(lambda n: f"policy-{n}")
-    match_kind = "any"
+    match_kind = "named"  # applies to no request unless a test says so: other tests stay unlimited
     key_kind = "user"
     algorithm = "gcra"
     rate = 10

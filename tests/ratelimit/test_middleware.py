@@ -17,7 +17,7 @@ ME = "/api/v1/me"
 
 
 def test_allowed_responses_carry_the_ratelimit_fields(tenant_a, token_client):
-    RateLimitPolicyFactory(tenant=tenant_a, name="default", rate=10)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=10)
     response = token_client(tenant_a, "viewer").get(ME)
     assert response.status_code == 200
     assert response["RateLimit-Policy"] == '"default";q=10;w=60'
@@ -25,7 +25,7 @@ def test_allowed_responses_carry_the_ratelimit_fields(tenant_a, token_client):
 
 
 def test_refusal_is_a_429_in_the_error_shape_with_retry_after(tenant_a, token_client):
-    RateLimitPolicyFactory(tenant=tenant_a, name="default", rate=3)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=3)
     client = token_client(tenant_a, "viewer")
     statuses = [client.get(ME).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -38,8 +38,8 @@ def test_refusal_is_a_429_in_the_error_shape_with_retry_after(tenant_a, token_cl
 
 
 def test_the_strictest_policy_decides_and_comes_first(tenant_a, token_client):
-    RateLimitPolicyFactory(tenant=tenant_a, name="wide", rate=100)
-    RateLimitPolicyFactory(tenant=tenant_a, name="narrow", rate=2)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="wide", rate=100)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="narrow", rate=2)
     client = token_client(tenant_a, "viewer")
     first = client.get(ME)
     assert first["RateLimit-Policy"] == '"narrow";q=2;w=60, "wide";q=100;w=60'
@@ -49,7 +49,7 @@ def test_the_strictest_policy_decides_and_comes_first(tenant_a, token_client):
 
 
 def test_shadow_policies_never_block_and_stay_out_of_the_headers(tenant_a, token_client):
-    RateLimitPolicyFactory(tenant=tenant_a, name="trial", rate=1, mode="shadow")
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="trial", rate=1, mode="shadow")
     client = token_client(tenant_a, "viewer")
     responses = [client.get(ME) for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]
@@ -59,7 +59,7 @@ def test_shadow_policies_never_block_and_stay_out_of_the_headers(tenant_a, token
 def test_policies_match_by_route_method_and_role(tenant_a, token_client):
     RateLimitPolicyFactory(tenant=tenant_a, name="me-posts", match_kind="route", match_value="v1:me", methods="POST",
                            rate=1)
-    RateLimitPolicyFactory(tenant=tenant_a, name="admins", roles="admin", rate=1)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="admins", roles="admin", rate=1)
     viewer = token_client(tenant_a, "viewer")
     assert [viewer.get(ME).status_code for _ in range(3)] == [200, 200, 200]
     admin = token_client(tenant_a, "admin")
@@ -77,8 +77,8 @@ def test_path_pattern_and_header_keys(tenant_a, token_client):
 
 
 def test_keys_by_user_separate_users_and_another_tenants_policies_never_apply(tenant_a, tenant_b, member_client):
-    RateLimitPolicyFactory(tenant=tenant_a, name="per-user", rate=1)
-    RateLimitPolicyFactory(tenant=tenant_b, name="theirs", rate=1)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="per-user", rate=1)
+    RateLimitPolicyFactory(tenant=tenant_b, match_kind="any", name="theirs", rate=1)
     first, second = member_client(tenant_a, "viewer"), member_client(tenant_a, "viewer")
     assert [first.get(ME).status_code, first.get(ME).status_code] == [200, 429]
     assert second.get(ME).status_code == 200
@@ -87,7 +87,7 @@ def test_keys_by_user_separate_users_and_another_tenants_policies_never_apply(te
 
 
 def test_probes_are_exempt(tenant_a):
-    RateLimitPolicyFactory(tenant=tenant_a, name="everything", key_kind="ip", rate=1)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="everything", key_kind="ip", rate=1)
     from django.test import Client
 
     with override_settings(BULWARK={"RATELIMIT": {"ANONYMOUS_TENANT": tenant_a.slug}}):
@@ -113,7 +113,7 @@ def test_anonymous_requests_are_not_limited_without_an_anonymous_tenant(tenant_a
 def test_no_database_query_per_request_once_compiled(tenant_a, token_client, django_assert_num_queries):
     from apps.ratelimit.services import decide_request, request_policy_set, request_role
 
-    RateLimitPolicyFactory(tenant=tenant_a, name="default", rate=100)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=100)
     request = APIRequestFactory().get(ME)
     request.tenant, request.role, request.client_ip = tenant_a, "viewer", "203.0.113.7"
     request.actor = Actor(kind="user", id="1", display="u")

@@ -69,7 +69,7 @@ def servers(redis_url, transactional_db):
 
 
 def test_two_processes_share_one_exact_limit_and_see_a_new_policy_within_2_s(servers, tenant_a):
-    RateLimitPolicyFactory(tenant=tenant_a, name="shared", key_kind="token", rate=10)
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="shared", key_kind="token", rate=10)
     _, plaintext = token_create(tenant=tenant_a, name="two-processes", role="viewer")
     headers = {"Authorization": f"Bearer {plaintext}"}
 
