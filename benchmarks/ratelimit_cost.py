@@ -17,7 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ratelimit_harness import bench_tenant, put_policy, servers, setup_django  # noqa: E402
+from benchmarks.ratelimit_harness import (  # noqa: E402
+    bench_tenant,
+    disable_other_policies,
+    put_policy,
+    servers,
+    setup_django,
+)
 
 PORT_WITH, PORT_WITHOUT = 18341, 18342
 ROUNDS, ROUND_S, CONNECTIONS = 3, 5, 32
@@ -37,7 +43,6 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")
     setup_django()
-    from apps.ratelimit.models import RateLimitPolicy
     from apps.tenancy.services import token_create
 
     tenant = bench_tenant()
@@ -46,7 +51,7 @@ def main() -> None:
     cost = put_policy(tenant=tenant, name="bench-cost", data={"match_kind": "route", "match_value": "bench-ping",
                                                               **generous})
     check = put_policy(tenant=tenant, name="bench-check", data={"match_kind": "named", "match_value": "", **generous})
-    RateLimitPolicy.objects.for_tenant(tenant).exclude(pk__in=[cost.pk, check.pk]).update(enabled=False)
+    disable_other_policies(tenant=tenant, keep=[cost.pk, check.pk])
     _, token = token_create(tenant=tenant, name="bench-check", role="viewer")
 
     body = json.dumps({"descriptors": [{"policy": "bench-check", "key": "client-1"}]})

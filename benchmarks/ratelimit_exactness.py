@@ -13,7 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ratelimit_harness import bench_tenant, put_policy, servers, setup_django  # noqa: E402
+from benchmarks.ratelimit_harness import (  # noqa: E402
+    bench_tenant,
+    disable_other_policies,
+    put_policy,
+    servers,
+    setup_django,
+)
 
 REQUESTS, CLIENTS, PORTS = 1000, 64, [18331, 18332]
 
@@ -42,14 +48,13 @@ def main() -> None:
     from django.core.cache import cache
 
     from apps.ratelimit import services
-    from apps.ratelimit.models import RateLimitPolicy
 
     tenant = bench_tenant()
     policy = put_policy(tenant=tenant, name="bench-exact", data={
         "match_kind": "route", "match_value": "bench-exact", "key_kind": "ip", "algorithm": "gcra",
         "rate": 100, "period": "minute", "burst": None, "mode": "enforce", "enabled": True,
     })
-    RateLimitPolicy.objects.for_tenant(tenant).exclude(pk=policy.pk).update(enabled=False)
+    disable_other_policies(tenant=tenant, keep=[policy.pk])
     services.get_backend().reset(services.state_key(tenant_id=tenant.pk, policy_id=policy.pk, key="ip:127.0.0.1"))
     cache.delete("throttle_anon_127.0.0.1")  # DRF's key for this client
 

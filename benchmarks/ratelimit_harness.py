@@ -49,6 +49,15 @@ def put_policy(*, tenant, name: str, data: dict):
     return services.policy_create(tenant=tenant, data={"name": name, **data})
 
 
+def disable_other_policies(*, tenant, keep: list) -> None:
+    """Per object, through the service: policies are audited, and the audit refuses bulk updates."""
+    from apps.ratelimit import services
+    from apps.ratelimit.models import RateLimitPolicy
+
+    for policy in RateLimitPolicy.objects.for_tenant(tenant).filter(enabled=True).exclude(pk__in=keep):
+        services.policy_update(policy=policy, data={"enabled": False})
+
+
 def _wait(port: int, process: subprocess.Popen, timeout_s: float = 40) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -64,7 +73,7 @@ def _wait(port: int, process: subprocess.Popen, timeout_s: float = 40) -> None:
 
 @contextmanager
 def servers(ports: list[int], extra_env: list[dict] | None = None):
-    """One uvicorn process per port (127.0.0.1 only), stopped on exit whatever happens."""
+    """One uvicorn process per port (127.0.0.1 only), stopped on exit whatever happens (tests use it too)."""
     processes = []
     try:
         for i, port in enumerate(ports):
