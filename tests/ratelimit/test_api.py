@@ -137,3 +137,12 @@ def test_check_refuses_bad_descriptors_with_field_messages(tenant_a, token_clien
 def test_check_needs_a_tenant_principal(client):
     response = client.post(CHECK, {"descriptors": [{"key": "u1", "policy": "p"}]}, content_type="application/json")
     assert response.status_code in (401, 403)
+
+
+def test_check_costs_no_database_query_once_warm(tenant_a, token_client, django_assert_num_queries):
+    RateLimitPolicyFactory(tenant=tenant_a, name="expensive", match_kind="named", rate=5)
+    client = token_client(tenant_a, "viewer")
+    payload = {"descriptors": [{"policy": "expensive", "key": "u1"}]}
+    client.post(CHECK, payload, format="json")
+    with django_assert_num_queries(0):
+        assert client.post(CHECK, payload, format="json").status_code == 200
