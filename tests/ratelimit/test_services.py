@@ -169,3 +169,33 @@ def test_demo_seed_is_idempotent(tenant_a):
     assert sorted(RateLimitPolicy.objects.for_tenant(tenant_a).values_list("name", flat=True)) == [
         "admin-role", "default", "expensive", "login"
     ]
+
+
+def test_a_fixture_load_reaches_the_snapshot(tenant_a, tmp_path, django_capture_on_commit_callbacks):
+    from django.core import serializers
+    from django.core.management import call_command
+
+    from apps.ratelimit.matching import policies_for_tenant
+
+    policy = RateLimitPolicyFactory(tenant=tenant_a, name="from-fixture", rate=7)
+    fixture = tmp_path / "policies.json"
+    fixture.write_text(serializers.serialize("json", [policy]))
+    policy.delete()
+    assert "from-fixture" not in policies_for_tenant(tenant_a.pk).by_name
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("loaddata", str(fixture), verbosity=0)
+    assert policies_for_tenant(tenant_a.pk).by_name["from-fixture"].limit.capacity == 7
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"SURPRISE": 1}, "Unknown setting"),
+    ({"STORE_RETRY_INTERVAL_S": 0}, "STORE_RETRY_INTERVAL_S"),
+    ({"ANONYMOUS_TENANT": ""}, "ANONYMOUS_TENANT"),
+])
+def test_bad_settings_are_loud(section, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.ratelimit.conf import ratelimit_settings
+
+    with override_settings(BULWARK={"RATELIMIT": section}), pytest.raises(ImproperlyConfigured, match=message):
+        ratelimit_settings.validate()
