@@ -1,5 +1,7 @@
 """Exactness under concurrency: 1,000 requests from 64 concurrent clients over 2 server processes on Redis,
-against a 100-per-minute limit: Bulwark's GCRA policy beside DRF's AnonRateThrottle on django-redis.
+against a 100-per-minute limit: Bulwark's GCRA policy beside DRF's AnonRateThrottle on django-redis. A run
+lasts seconds, in which a 100/min bucket refills a few requests; a 100/hour policy (one refill per 36 s) shows
+the burst alone: exactly 100.
 
 Run:  DATABASE_URL=... REDIS_URL=... .venv/bin/python benchmarks/ratelimit_exactness.py
 """
@@ -50,16 +52,19 @@ def main() -> None:
     from apps.ratelimit import services
 
     tenant = bench_tenant()
-    policy = put_policy(tenant=tenant, name="bench-exact", data={
-        "match_kind": "route", "match_value": "bench-exact", "key_kind": "ip", "algorithm": "gcra",
-        "rate": 100, "period": "minute", "burst": None, "mode": "enforce", "enabled": True,
-    })
-    disable_other_policies(tenant=tenant, keep=[policy.pk])
-    services.get_backend().reset(services.state_key(tenant_id=tenant.pk, policy_id=policy.pk, key="ip:127.0.0.1"))
+    limit = {"key_kind": "ip", "algorithm": "gcra", "rate": 100, "burst": None, "mode": "enforce", "enabled": True}
+    per_minute = put_policy(tenant=tenant, name="bench-exact", data={
+        "match_kind": "route", "match_value": "bench-exact", "period": "minute", **limit})
+    per_hour = put_policy(tenant=tenant, name="bench-exact-hour", data={
+        "match_kind": "route", "match_value": "bench-exact-hour", "period": "hour", **limit})
+    disable_other_policies(tenant=tenant, keep=[per_minute.pk, per_hour.pk])
+    for policy in (per_minute, per_hour):
+        services.get_backend().reset(services.state_key(tenant_id=tenant.pk, policy_id=policy.pk, key="ip:127.0.0.1"))
     cache.delete("throttle_anon_127.0.0.1")  # DRF's key for this client
 
     with servers(PORTS) as bases:
         bulwark_allowed, bulwark_s = asyncio.run(burst(bases, "/bench/exact"))
+        hour_allowed, hour_s = asyncio.run(burst(bases, "/bench/exact-hour"))
         drf_allowed, drf_s = asyncio.run(burst(bases, "/bench/drf"))
 
     # GCRA grants the burst at once, then one request per 600 ms for as long as the run lasts.
@@ -67,6 +72,7 @@ def main() -> None:
     print(f"{REQUESTS} requests, {CLIENTS} concurrent clients, {len(PORTS)} uvicorn processes, Redis, 100/min")
     print(f"  Bulwark GCRA (burst 100):      {bulwark_allowed:4d} allowed in {bulwark_s:5.2f} s"
           f"  (exact: 100 + up to {refill} refilled at 1 per 0.6 s)")
+    print(f"  Bulwark GCRA, 100/hour:         {hour_allowed:4d} allowed in {hour_s:5.2f} s  (exact: 100)")
     print(f"  DRF AnonRateThrottle (100/min): {drf_allowed:4d} allowed in {drf_s:5.2f} s  (limit 100)")
     print(f"  over the limit: Bulwark {max(0, bulwark_allowed - 100 - refill)}, DRF {max(0, drf_allowed - 100)}")
 

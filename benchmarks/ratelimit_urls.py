@@ -22,6 +22,7 @@ class DrfThrottledPing(Ping):
 urlpatterns = [
     path("bench/ping", Ping.as_view(), name="bench-ping"),
     path("bench/exact", Ping.as_view(), name="bench-exact"),
+    path("bench/exact-hour", Ping.as_view(), name="bench-exact-hour"),
     path("bench/drf", DrfThrottledPing.as_view(), name="bench-drf"),
     path("", include("config.urls")),
 ]
