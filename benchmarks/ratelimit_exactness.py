@@ -59,7 +59,8 @@ def main() -> None:
         "match_kind": "route", "match_value": "bench-exact-hour", "period": "hour", **limit})
     disable_other_policies(tenant=tenant, keep=[per_minute.pk, per_hour.pk])
     for policy in (per_minute, per_hour):
-        services.get_backend().reset(services.state_key(tenant_id=tenant.pk, policy_id=policy.pk, key="ip:127.0.0.1"))
+        services.get_backend().reset(services.state_key(
+            tenant_id=tenant.pk, policy_id=policy.pk, algorithm=policy.algorithm, key="ip:127.0.0.1"))
     cache.delete("throttle_anon_127.0.0.1")  # DRF's key for this client
 
     with servers(PORTS) as bases:

@@ -90,11 +90,12 @@ class Target:
     cost: int = 1
 
 
-def state_key(*, tenant_id: int, policy_id: int, key: str) -> str:
+def state_key(*, tenant_id: int, policy_id: int, algorithm: str, key: str) -> str:
     if not _SAFE_KEY.match(key):
         key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:32]
     # The {t<id>} hash tag puts all keys of one tenant in one Redis Cluster slot: one script per decision.
-    return store_key("ratelimit", f"{{t{tenant_id}}}", policy_id, key)
+    # The algorithm is part of the key, so switching a policy's algorithm never reads the other's state.
+    return store_key("ratelimit", f"{{t{tenant_id}}}", policy_id, algorithm, key)
 
 
 def decide(*, targets: Sequence[Target], backend: RateLimitBackend | None = None) -> Decision:
@@ -102,7 +103,10 @@ def decide(*, targets: Sequence[Target], backend: RateLimitBackend | None = None
     if not targets:
         return ALLOW_ALL
     backend = backend or get_backend()
-    keys = [state_key(tenant_id=t.policy.tenant_id, policy_id=t.policy.id, key=t.key) for t in targets]
+    keys = [
+        state_key(tenant_id=t.policy.tenant_id, policy_id=t.policy.id, algorithm=t.policy.limit.algorithm, key=t.key)
+        for t in targets
+    ]
     hits: list[Hit] = []
     hit_policies: list[CompiledPolicy] = []
     slot: dict[str, int] = {}
@@ -389,7 +393,9 @@ def counter_reset(
     """Forget one key's state under a policy (a client locked out by mistake); audited. True if it existed."""
     backend = backend or get_backend()
     try:
-        existed = backend.reset(state_key(tenant_id=policy.tenant_id, policy_id=policy.pk, key=key))
+        existed = backend.reset(
+            state_key(tenant_id=policy.tenant_id, policy_id=policy.pk, algorithm=policy.algorithm, key=key)
+        )
     except StoreUnavailable as exc:
         raise ApplicationError(
             "The rate-limit store is unreachable; try again.", code="store_unavailable", status=503

@@ -199,3 +199,14 @@ def test_bad_settings_are_loud(section, message):
 
     with override_settings(BULWARK={"RATELIMIT": section}), pytest.raises(ImproperlyConfigured, match=message):
         ratelimit_settings.validate()
+
+
+def test_switching_a_policys_algorithm_starts_from_a_clean_state(tenant_a):
+    policy = RateLimitPolicyFactory(tenant=tenant_a, rate=2)
+    for _ in range(2):
+        services.decide(targets=targets(policy))
+    policy.algorithm = "sliding_window"
+    policy.save()
+    decision = services.decide(targets=targets(policy))
+    assert decision.allowed and not decision.policies[0].degraded
+    assert decision.policies[0].outcome.remaining == 1
