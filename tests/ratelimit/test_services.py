@@ -202,10 +202,10 @@ def test_bad_settings_are_loud(section, message):
 
 
 def test_switching_a_policys_algorithm_starts_from_a_clean_state(tenant_a):
-    policy = RateLimitPolicyFactory(tenant=tenant_a, rate=2)
+    policy = RateLimitPolicyFactory(tenant=tenant_a, rate=2, algorithm="sliding_window")
     for _ in range(2):
         services.decide(targets=targets(policy))
-    policy.algorithm = "sliding_window"
+    policy.algorithm = "gcra"
     policy.save()
     decision = services.decide(targets=targets(policy))
     assert decision.allowed and not decision.policies[0].degraded
