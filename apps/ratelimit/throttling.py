@@ -12,7 +12,9 @@ class BulwarkRateThrottle(BaseThrottle):
     without that attribute, every policy matching the request (for projects without the middleware).
 
     Policies the middleware already decided for this request are skipped, so nothing is counted twice.
-    A name the tenant has no enabled policy for limits nothing.
+    A name the tenant has no enabled policy for limits nothing. The RateLimit header fields of its
+    decisions are written by the middleware when it is installed; without it, a refusal still carries
+    Retry-After (DRF's handler).
     """
 
     def __init__(self) -> None:
