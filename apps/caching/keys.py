@@ -62,12 +62,13 @@ def data_key(*, tenant_id: int | None, key: str) -> str:
     return store_key("cache", scope(tenant_id), "d", hashlib.sha256(key.encode()).hexdigest()[:40])
 
 
-def lock_key(entry_key: str) -> str:
-    return f"{entry_key}:lock"
+def lock_key(entry_key: str, replacing: str = "") -> str:
+    """The stampede lock of a missing entry, or (`replacing`) of the replacement of one stored version."""
+    return f"{entry_key}:lock:{replacing}" if replacing else f"{entry_key}:lock"
 
 
-def refresh_lock_key(entry_key: str) -> str:
-    return f"{entry_key}:refresh"
+def refresh_lock_key(entry_key: str, stored_at: float) -> str:
+    return f"{entry_key}:refresh:{stored_at!r}"
 
 
 def tag_key(*, tenant_id: int | None, tag: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import hashlib
 import logging
 import random
 import threading
@@ -64,6 +65,10 @@ class Plan:
     token: str
     origin: Callable[[HttpRequest], HttpResponseBase]
     leader: bool = False
+    # A lock on replacing one stored version is kept after the store (it expires by itself): a request
+    # that read that version just before the store must not become a second leader once it is released.
+    keep_lock_when_stored: bool = False
+    stored: bool = False
     previous: Entry | None = None
     refresh: bool = False
     bypass: str = ""
@@ -157,6 +162,8 @@ class ResponseCache:
             return None
         lock = found.lock
         if lock != LOCK_ACQUIRED and found.value is not None:
+            plan.lock_key = keys.lock_key(plan.key, replacing=hashlib.blake2b(found.value, digest_size=8).hexdigest())
+            plan.keep_lock_when_stored = True
             lock = LOCK_ACQUIRED if self._try(lambda: self.backend.acquire(
                 lock_key=plan.lock_key, token=plan.token, ttl_ms=caching_settings.LOCK_TTL_MS)) else lock
         if lock == LOCK_ACQUIRED:
@@ -207,7 +214,7 @@ class ResponseCache:
         return None
 
     def _refresh_in_background(self, request: HttpRequest, plan: Plan, entry: Entry) -> None:
-        refresh_lock = keys.refresh_lock_key(plan.key)
+        refresh_lock = keys.refresh_lock_key(plan.key, entry.stored_at)
         if not self._try(lambda: self.backend.acquire(lock_key=refresh_lock, token=plan.token,
                                                        ttl_ms=caching_settings.LOCK_TTL_MS)):
             return
@@ -215,6 +222,7 @@ class ResponseCache:
         refresh_plan = copy.copy(plan)
         refresh_plan.lock_key, refresh_plan.leader, refresh_plan.previous, refresh_plan.refresh = (
             refresh_lock, True, entry, True)
+        refresh_plan.keep_lock_when_stored = True
         setattr(clone, REFRESH_ATTR, True)
         setattr(clone, PLAN_ATTR, refresh_plan)
 
@@ -266,7 +274,7 @@ class ResponseCache:
         try:
             return self._after(request, plan, response)
         finally:
-            if plan.leader:
+            if plan.leader and not (plan.keep_lock_when_stored and plan.stored):
                 self._try(lambda: self.backend.release(lock_key=plan.lock_key, token=plan.token))
 
     def _after(self, request: HttpRequest, plan: Plan, response: HttpResponseBase) -> HttpResponseBase:
@@ -295,6 +303,7 @@ class ResponseCache:
             self._store_failed(exc)
             response["Cache-Status"] = f"Bulwark; fwd={fwd}; detail=store-unavailable"
             return response
+        plan.stored = True
         response["ETag"] = entry.etag
         response["Cache-Status"] = f"Bulwark; fwd={fwd}; stored; ttl={entry.ttl_s}"
         if not plan.refresh and etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), entry.etag):

@@ -20,6 +20,12 @@ class FakeClock:
         self.t += seconds
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_background_stats_flush():
+    """Tests flush statistics by hand: a flush thread would hold a connection to the test database."""
+    stats.counters()._stop.set()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch):
     reset_backend()

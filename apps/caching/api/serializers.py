@@ -13,7 +13,7 @@ def _strings(max_length: int, **kwargs) -> serializers.ListField:
                                  required=False, **kwargs)
 
 
-class PolicyInputSerializer(StrictModelSerializer):
+class CachePolicyInputSerializer(StrictModelSerializer):
     methods = serializers.ListField(child=serializers.ChoiceField(choices=["GET", "HEAD"]), max_length=2,
                                     required=False)
     vary_on = serializers.ChoiceField(choices=VaryOn.choices, required=False)
@@ -32,49 +32,49 @@ class PolicyInputSerializer(StrictModelSerializer):
         validators: list = []
 
 
-class PolicyOutputSerializer(serializers.ModelSerializer):
+class CachePolicyOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = CachePolicy
         fields = ["id", *POLICY_FIELDS, "created_at", "updated_at"]
 
 
-class StatsQuerySerializer(serializers.Serializer):
+class CacheStatsQuerySerializer(serializers.Serializer):
     minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, default=60)
 
 
-class StatRowSerializer(serializers.Serializer):
+class CacheStatRowSerializer(serializers.Serializer):
     minute = serializers.DateTimeField()
     hit_ratio = serializers.FloatField(allow_null=True)
 
 
 for _name in STAT_FIELDS:
-    StatRowSerializer._declared_fields[_name] = serializers.IntegerField()
+    CacheStatRowSerializer._declared_fields[_name] = serializers.IntegerField()
 
 
-class StatTotalsSerializer(serializers.Serializer):
+class CacheStatTotalsSerializer(serializers.Serializer):
     hit_ratio = serializers.FloatField(allow_null=True)
 
 
 for _name in STAT_FIELDS:
-    StatTotalsSerializer._declared_fields[_name] = serializers.IntegerField()
+    CacheStatTotalsSerializer._declared_fields[_name] = serializers.IntegerField()
 
 
-class StoreMemorySerializer(serializers.Serializer):
+class CacheStoreMemorySerializer(serializers.Serializer):
     backend = serializers.CharField()
     bytes = serializers.IntegerField(allow_null=True)
     keys = serializers.IntegerField(allow_null=True)
     complete = serializers.BooleanField()
 
 
-class PolicyStatsSerializer(serializers.Serializer):
+class CachePolicyStatsSerializer(serializers.Serializer):
     policy = serializers.IntegerField()
     minutes = serializers.IntegerField()
-    totals = StatTotalsSerializer()
-    per_minute = StatRowSerializer(many=True)
-    store_memory = StoreMemorySerializer()
+    totals = CacheStatTotalsSerializer()
+    per_minute = CacheStatRowSerializer(many=True)
+    store_memory = CacheStoreMemorySerializer()
 
 
-class InvalidateInputSerializer(StrictSerializer):
+class CacheInvalidateInputSerializer(StrictSerializer):
     tags = serializers.ListField(child=serializers.RegexField(r"^[A-Za-z0-9_.:/-]{1,100}$"), required=False,
                                  min_length=1, max_length=100)
     policy = serializers.PrimaryKeyRelatedField(queryset=CachePolicy.objects.none(), required=False)
@@ -92,5 +92,5 @@ class InvalidateInputSerializer(StrictSerializer):
         return attrs
 
 
-class InvalidateOutputSerializer(serializers.Serializer):
+class CacheInvalidateOutputSerializer(serializers.Serializer):
     invalidated = serializers.DictField()

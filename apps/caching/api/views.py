@@ -16,8 +16,8 @@ from apps.tenancy.roles import Role
 
 class CachePolicyViewSet(TenantModelViewSet):
     queryset = CachePolicy.objects.all()
-    serializer_class = s.PolicyOutputSerializer
-    input_serializer_class = s.PolicyInputSerializer
+    serializer_class = s.CachePolicyOutputSerializer
+    input_serializer_class = s.CachePolicyInputSerializer
     filterset_fields = ["enabled", "vary_on"]
     search_fields = ["name", "route_name", "path_pattern"]
     ordering_fields = ["name", "ttl_s", "created_at"]
@@ -31,23 +31,23 @@ class CachePolicyViewSet(TenantModelViewSet):
     def delete_object(self, *, instance: CachePolicy) -> None:
         services.policy_delete(policy=instance)
 
-    @extend_schema(request=s.PolicyInputSerializer, responses={201: s.PolicyOutputSerializer})
+    @extend_schema(request=s.CachePolicyInputSerializer, responses={201: s.CachePolicyOutputSerializer})
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
-    @extend_schema(request=s.PolicyInputSerializer, responses={200: s.PolicyOutputSerializer})
+    @extend_schema(request=s.CachePolicyInputSerializer, responses={200: s.CachePolicyOutputSerializer})
     def update(self, request, *args, **kwargs):
         return super().update(request, *args, **kwargs)
 
-    @extend_schema(request=s.PolicyInputSerializer, responses={200: s.PolicyOutputSerializer})
+    @extend_schema(request=s.CachePolicyInputSerializer, responses={200: s.CachePolicyOutputSerializer})
     def partial_update(self, request, *args, **kwargs):
         return super().partial_update(request, *args, **kwargs)
 
-    @extend_schema(parameters=[s.StatsQuerySerializer], responses={200: s.PolicyStatsSerializer})
+    @extend_schema(parameters=[s.CacheStatsQuerySerializer], responses={200: s.CachePolicyStatsSerializer})
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
         policy = self.get_object()
-        query = s.StatsQuerySerializer(data=request.query_params)
+        query = s.CacheStatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(selectors.policy_stats(policy=policy, minutes=query.validated_data["minutes"]))
 
@@ -58,9 +58,9 @@ class InvalidateView(APIView):
     permission_classes = [TenantRolePermission]
     write_role = Role.OPERATOR
 
-    @extend_schema(request=s.InvalidateInputSerializer, responses={200: s.InvalidateOutputSerializer})
+    @extend_schema(request=s.CacheInvalidateInputSerializer, responses={200: s.CacheInvalidateOutputSerializer})
     def post(self, request):
-        serializer = s.InvalidateInputSerializer(data=request.data, context={"request": request})
+        serializer = s.CacheInvalidateInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         scope = services.cache_invalidate(tenant=request.tenant, tags=data.get("tags"), policy=data.get("policy"),
