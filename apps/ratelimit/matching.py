@@ -12,8 +12,6 @@ from apps.core.snapshot import CompiledSnapshot
 from apps.ratelimit.algorithms import Limit
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
 
-ANONYMOUS_KEY_PREFIX = "slug:"
-
 
 @dataclass(frozen=True, slots=True)
 class CompiledPolicy:
@@ -87,17 +85,7 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
     )
 
 
-def _build(key: Hashable) -> PolicySet:
-    from apps.tenancy.models import Tenant
-
-    if isinstance(key, str) and key.startswith(ANONYMOUS_KEY_PREFIX):
-        tenant_id = Tenant.objects.filter(slug=key[len(ANONYMOUS_KEY_PREFIX):], is_active=True).values_list(
-            "pk", flat=True
-        ).first()
-        if tenant_id is None:
-            return EMPTY
-    else:
-        tenant_id = key
+def _build(tenant_id: Hashable) -> PolicySet:
     rows = list(RateLimitPolicy.objects.for_tenant(tenant_id).order_by("priority", "name"))
     enabled = [compile_policy(p) for p in rows if p.enabled]
     return PolicySet(
@@ -108,6 +96,12 @@ def _build(key: Hashable) -> PolicySet:
     )
 
 
+def _anonymous_tenant_id(slug: Hashable) -> int | None:
+    from apps.tenancy.models import Tenant
+
+    return Tenant.objects.filter(slug=slug, is_active=True).values_list("pk", flat=True).first()
+
+
 policy_snapshot: CompiledSnapshot[PolicySet] = CompiledSnapshot("ratelimit", _build)
 
 
@@ -115,15 +109,20 @@ def policies_for_tenant(tenant_id: int) -> PolicySet:
     return policy_snapshot.get(tenant_id)
 
 
+# Which tenant governs anonymous traffic: resolved once per process from the configured slug (slugs are
+# stable); its policies then come from the tenant's own snapshot, so policy changes apply at once.
+anonymous_tenant: CompiledSnapshot[int | None] = CompiledSnapshot("ratelimit.anonymous", _anonymous_tenant_id)
+
+
 def policies_for_anonymous(slug: str) -> PolicySet:
     """The policies governing requests without a tenant: those of the tenant named by ANONYMOUS_TENANT."""
-    return policy_snapshot.get(ANONYMOUS_KEY_PREFIX + slug)
+    tenant_id = anonymous_tenant.get(slug)
+    return EMPTY if tenant_id is None else policy_snapshot.get(tenant_id)
 
 
 def on_policy_change(sender, instance: RateLimitPolicy, **kwargs) -> None:
     """post_save/post_delete, so admin, API, fixtures and the shell all reach every process."""
     policy_snapshot.invalidate(instance.tenant_id)
-    policy_snapshot.invalidate(ANONYMOUS_KEY_PREFIX + instance.tenant.slug)
 
 
 def _walk_names(patterns, namespace: str = ""):

@@ -2,7 +2,10 @@
 RateLimit header fields on every response a policy applied to."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
 from apps.core.api.errors import error_body
 from apps.ratelimit.conf import ratelimit_settings
@@ -42,26 +45,30 @@ def too_many_requests(decision: Decision) -> JsonResponse:
 
 
 class RateLimitMiddleware:
-    """Decides in `process_view`, once the URL is resolved, so policies can match URL names for free."""
+    """Decides before the rest of the stack runs, so cache hits and unknown paths are limited too.
+
+    A policy that matches URL names needs the route, so the path is resolved here (memoised per path)
+    only when the tenant has such a policy; probes are exempt by route name.
+    """
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        refusal = self._decide(request)
+        response = refusal if refusal is not None else self.get_response(request)
         decisions = getattr(request, DECISIONS_ATTR, None)
         if decisions:
             for name, value in header_fields(decisions).items():
                 response[name] = value
         return response
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
-        match = request.resolver_match
-        route = match.view_name if match is not None else None
-        if route in ratelimit_settings.EXEMPT_ROUTES:
-            return None
+    def _decide(self, request: HttpRequest) -> HttpResponse | None:
         policy_set = request_policy_set(request)
         if not policy_set.policies:
+            return None
+        route = route_name(getattr(request, "urlconf", None), request.path_info)
+        if route in ratelimit_settings.EXEMPT_ROUTES:
             return None
         policies = policy_set.matching(
             route=route, path=request.path_info, method=request.method, role=request_role(request)
@@ -71,3 +78,12 @@ class RateLimitMiddleware:
         decision = decide_request(request=request, policies=policies)
         remember(request, decision)
         return None if decision.allowed else too_many_requests(decision)
+
+
+@lru_cache(maxsize=4096)
+def route_name(urlconf: str | None, path: str) -> str | None:
+    """The namespaced URL name of a path, or None for a path no URL matches (still limited by path/any)."""
+    try:
+        return resolve(path, urlconf).view_name
+    except Resolver404:
+        return None

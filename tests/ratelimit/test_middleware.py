@@ -94,6 +94,16 @@ def test_probes_are_exempt(tenant_a):
         assert [Client().get("/healthz").status_code for _ in range(3)] == [200, 200, 200]
 
 
+def test_paths_no_url_matches_are_limited_too(tenant_a):
+    """A scanner hammering unknown paths is throttled like anyone else; its 404s never reach the view layer."""
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="everything", key_kind="ip", rate=2)
+    from django.test import Client
+
+    with override_settings(BULWARK={"RATELIMIT": {"ANONYMOUS_TENANT": tenant_a.slug}}):
+        statuses = [Client().get(f"/no/such/path/{n}").status_code for n in range(3)]
+    assert statuses == [404, 404, 429]
+
+
 @pytest.mark.parametrize("login_url", ["/admin/login/", "/api/auth/login/"])
 def test_logins_are_protected_by_the_anonymous_tenants_auth_policy(tenant_a, client, login_url):
     RateLimitPolicyFactory(tenant=tenant_a, name="login", match_kind="route",
