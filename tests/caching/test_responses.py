@@ -394,3 +394,17 @@ def test_a_hit_makes_no_database_query(tenant_a, viewer, django_assert_num_queri
     viewer.get("/items/1/")
     with django_assert_num_queries(0):
         assert viewer.get("/items/1/")["Cache-Status"].startswith("Bulwark; hit")
+
+
+def test_a_rate_limited_client_gets_its_429_and_never_a_cached_body(tenant_a, viewer):
+    from apps.ratelimit.services import stats_counters
+    from tests.ratelimit.factories import RateLimitPolicyFactory
+
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=2)
+    policy(tenant_a)
+    assert viewer.get("/items/1/").status_code == 200
+    assert viewer.get("/items/1/")["Cache-Status"].startswith("Bulwark; hit")
+    refused = viewer.get("/items/1/")
+    assert refused.status_code == 429
+    assert "Cache-Status" not in refused
+    stats_counters.take()  # the rate limiter's counts of a rolled-back test have no rows to go to
