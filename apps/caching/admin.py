@@ -1,7 +1,10 @@
 """The operator console of caching: policies with their statistics, invalidation and warming actions."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.validators import RegexValidator
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from apps.caching import selectors, services
@@ -11,6 +14,19 @@ from apps.tenancy.admin_base import TenantScopedAdmin
 from apps.tenancy.roles import Role
 
 
+class InvalidateTagsForm(forms.Form):
+    tags = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="One tag per line.")
+
+    def clean_tags(self) -> list[str]:
+        tags = [line.strip() for line in self.cleaned_data["tags"].splitlines() if line.strip()]
+        check = RegexValidator(r"^[A-Za-z0-9_.:/-]{1,100}$", "Tags are up to 100 of A-Z a-z 0-9 _ . : / -.")
+        for tag in tags:
+            check(tag)
+        if not tags or len(tags) > 100:
+            raise forms.ValidationError("Give between 1 and 100 tags.")
+        return tags
+
+
 @admin.register(CachePolicy)
 class CachePolicyAdmin(TenantScopedAdmin):
     list_display = ["name", "route_name", "path_pattern", "ttl_s", "vary_on", "stale_while_revalidate_s",
@@ -18,7 +34,7 @@ class CachePolicyAdmin(TenantScopedAdmin):
     list_filter = ["enabled", "vary_on", "adaptive_ttl"]
     search_fields = ["name", "route_name", "path_pattern"]
     readonly_fields = ["statistics", "created_at", "updated_at"]
-    actions = ["invalidate_policies", "invalidate_tenant"]
+    actions = ["invalidate_policies", "invalidate_tags", "invalidate_tenant"]
     fieldsets = [
         (None, {"fields": ["name", "enabled", "route_name", "path_pattern", "methods"]}),
         ("Freshness", {"fields": ["ttl_s", "stale_while_revalidate_s", "stale_if_error_s", "adaptive_ttl",
@@ -69,6 +85,24 @@ class CachePolicyAdmin(TenantScopedAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return
         self.message_user(request, f"Invalidated {queryset.count()} policies.", messages.SUCCESS)
+
+    @admin.action(description="Invalidate tags…", permissions=["operate"])
+    def invalidate_tags(self, request, queryset):
+        tenant = request.tenant if not request.user.is_superuser else queryset.first().tenant
+        form = InvalidateTagsForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                services.cache_invalidate(tenant=tenant, tags=form.cleaned_data["tags"], actor=request.actor)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return None
+            self.message_user(request, f"Invalidated {len(form.cleaned_data['tags'])} tags of {tenant}.",
+                              messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "admin/bulwark_caching/invalidate_tags.html", {
+            **self.admin_site.each_context(request), "title": "Invalidate tags", "form": form,
+            "queryset": queryset, "tenant": tenant, "opts": self.model._meta,
+        })
 
     @admin.action(description="Invalidate the whole cache of the tenant", permissions=["operate"])
     def invalidate_tenant(self, request, queryset) -> None:

@@ -80,3 +80,23 @@ def test_viewer_is_not_offered_the_operator_actions(tenant_a, make_member, clien
     assert "invalidate_policies" not in page
     client.post(reverse(CHANGELIST), {"action": "invalidate_policies", "_selected_action": [policy.pk]})
     assert not AuditEvent.objects.filter(action="cache.invalidate").exists()
+
+
+def test_operator_invalidates_tags_through_the_form(tenant_a, make_member, client):
+    policy = CachePolicyFactory(tenant=tenant_a)
+    services.get_or_set("r7", lambda: 1, 60, tags=["report:7"], tenant=tenant_a)
+    services.get_or_set("r8", lambda: 1, 60, tags=["report:8"], tenant=tenant_a)
+    client.force_login(make_member(tenant_a, "operator"))
+    form_page = client.post(reverse(CHANGELIST), {"action": "invalidate_tags", "_selected_action": [policy.pk]})
+    assert form_page.status_code == 200
+    assert 'name="tags"' in form_page.content.decode()
+    refused = client.post(reverse(CHANGELIST), {"action": "invalidate_tags", "_selected_action": [policy.pk],
+                                                "apply": "1", "tags": "bad tag"})
+    assert refused.status_code == 200
+    assert not AuditEvent.objects.filter(action="cache.invalidate").exists()
+    done = client.post(reverse(CHANGELIST), {"action": "invalidate_tags", "_selected_action": [policy.pk],
+                                             "apply": "1", "tags": "report:7\n"})
+    assert done.status_code == 302
+    assert AuditEvent.objects.get(action="cache.invalidate").changes == {"tags": ["report:7"]}
+    assert services.get_or_set("r7", lambda: 2, 60, tags=["report:7"], tenant=tenant_a) == 2
+    assert services.get_or_set("r8", lambda: 2, 60, tags=["report:8"], tenant=tenant_a) == 1
