@@ -1,0 +1,110 @@
+"""What django-q2 workers call: run one attempt of a job (with heartbeat and context), fire a schedule, sweep."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback as tb
+
+from django.db import connection
+from django_q.exceptions import TimeoutException
+
+from apps.core import context
+from apps.core.context import Actor, RequestContext
+from apps.jobs import services
+from apps.jobs.conf import jobs_settings
+from apps.jobs.models import JobRun
+from apps.jobs.registry import DoNotRetry, JobCancelled, registry
+
+log = logging.getLogger(__name__)
+
+
+class JobContext:
+    """The `ctx` a job function receives: its run, its tenant, and progress reporting."""
+
+    def __init__(self, run: JobRun) -> None:
+        self.run = run
+        self.tenant = run.tenant
+        self.cancel_requested = threading.Event()
+
+    def progress(self, percent: int, message: str = "") -> None:
+        """Report progress (0-100). Raises JobCancelled when the run was asked to stop: let it propagate."""
+        if services.run_progress(run=self.run, percent=percent, message=message) or self.cancel_requested.is_set():
+            raise JobCancelled(f"run {self.run.pk} was cancelled")
+
+
+class Heartbeat(threading.Thread):
+    """Renews the run's lease while the job runs, so a long step without progress reports is not reaped."""
+
+    def __init__(self, ctx: JobContext, interval_s: float) -> None:
+        super().__init__(name=f"jobs-heartbeat-{ctx.run.pk}", daemon=True)
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval_s):
+                try:
+                    if services.run_heartbeat(run=self.ctx.run):
+                        self.ctx.cancel_requested.set()
+                except Exception:
+                    log.exception("heartbeat of run %s failed; retrying at the next beat", self.ctx.run.pk)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute(run_pk: int) -> str:
+    """One attempt of a run; the outcome is written on the run, the return value is for django-q2's log."""
+    run = services.run_claim(run_pk=run_pk, worker=worker_name())
+    if run is None:
+        return "not runnable (cancelled, finished or taken by another delivery)"
+    job = registry.get(run.type)
+    if job is None:
+        services.run_attempt_failed(run=run, error=f"Unknown job type {run.type!r} in this worker.", retryable=False)
+        return "failed"
+    ctx = JobContext(run)
+    heartbeat = Heartbeat(ctx, jobs_settings.HEARTBEAT_S)
+    heartbeat.start()
+    actor = Actor.system(display=f"job {run.type}", id=f"job:{run.pk}")
+    try:
+        with context.bind(RequestContext(actor=actor, tenant=run.tenant)):
+            result = job.func(ctx, dict(run.params))
+    except JobCancelled:
+        services.run_cancelled(run=run)
+        return "cancelled"
+    except DoNotRetry as exc:
+        services.run_attempt_failed(run=run, error=f"{exc.__class__.__name__}: {exc}", traceback=tb.format_exc(),
+                                    retryable=False)
+        return "failed"
+    except TimeoutException:
+        services.run_attempt_failed(run=run, error=f"Timed out after {job.timeout_s} s.", traceback=tb.format_exc())
+        raise  # django-q2 replaces a worker whose task timed out
+    except Exception as exc:
+        return services.run_attempt_failed(run=run, error=f"{exc.__class__.__name__}: {exc}",
+                                           traceback=tb.format_exc()) or "superseded"
+    finally:
+        heartbeat.stop()
+    try:
+        services.run_succeeded(run=run, result=result)
+    except (TypeError, ValueError) as exc:
+        services.run_attempt_failed(run=run, error=f"The job's result is not JSON: {exc}", retryable=False)
+        return "failed"
+    return "succeeded"
+
+
+def fire_schedule(schedule_pk: int) -> int:
+    return len(services.schedule_fire(schedule_pk=schedule_pk))
+
+
+def sweep() -> dict[str, int]:
+    return services.runs_sweep()
