@@ -5,8 +5,9 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -54,6 +55,13 @@ class JobRunAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # history is deleted by the jobs.retention job, audited
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Runs are read-only, so Django would answer a POST with 403 before looking the run up; another
+        # tenant's run must answer 404 like any missing object.
+        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
+            raise Http404(f"No job run with id {object_id!r}.")
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def has_operate_permission(self, request) -> bool:
         return self._role_allows(request, Role.OPERATOR)
