@@ -249,3 +249,13 @@ def test_the_retention_job_type_runs_as_an_audited_system_operation(tenant_a, ru
     assert run.status == "succeeded" and run.result["deleted"] == 1
     event = AuditEvent.objects.get(action="jobs.retention")
     assert (event.actor_kind, event.actor_id) == ("system", f"job:{run.pk}")
+
+
+def test_a_timed_out_attempt_is_recorded_then_the_worker_is_let_go(tenant_a):
+    from django_q.exceptions import TimeoutException
+
+    run = submit(tenant_a, type="test.times_out", params={})
+    with pytest.raises(TimeoutException):  # django-q2 must still see it, to replace the worker
+        runner.execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == "retrying" and run.error == "Timed out after 1 s."

@@ -59,3 +59,11 @@ def steps(ctx, params: dict) -> dict:
 def audits(ctx, params: dict) -> None:
     """Writes one audit event, to see which actor a job's events carry."""
     record(action="test.job_did_something", obj=ctx.run)
+
+
+@job_type("test.times_out", timeout_s=1, max_attempts=2)
+def times_out(ctx, params: dict) -> None:
+    """Raises what django-q2's SIGALRM timeout handler raises."""
+    from django_q.exceptions import TimeoutException
+
+    raise TimeoutException("Task exceeded maximum timeout value (1 seconds)")
