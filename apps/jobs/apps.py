@@ -7,6 +7,10 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from apps.jobs import checks, registry  # noqa: F401 - checks registers the startup refusals
+        from django_q.signals import pre_execute
 
+        from apps.jobs import checks, registry  # noqa: F401 - checks registers the startup refusals
+        from apps.jobs.runner import remember_task_id
+
+        pre_execute.connect(remember_task_id, dispatch_uid="bulwark-jobs-task-id")
         registry.discover()

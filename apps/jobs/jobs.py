@@ -27,3 +27,9 @@ def retention(ctx, params: dict) -> dict:
     deleted = runs_purge(tenant=ctx.tenant, older_than=cutoff)
     ctx.progress(100, f"deleted {deleted} runs")
     return {"deleted": deleted, "older_than": cutoff.isoformat()}
+
+
+@job_type("jobs.ping", timeout_s=10, max_attempts=1)
+def ping(ctx, params: dict) -> dict:
+    """Does nothing: an end-to-end probe of the broker and the workers (and the throughput benchmark's job)."""
+    return {"pong": True}

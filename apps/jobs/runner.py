@@ -63,9 +63,17 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_delivery = threading.local()
+
+
+def remember_task_id(sender, func=None, task=None, **kwargs) -> None:
+    """django-q2's pre_execute receiver: the id of the task this worker is about to run, for the run's row."""
+    _delivery.task_id = (task or {}).get("id", "")
+
+
 def execute(run_pk: int) -> str:
     """One attempt of a run; the outcome is written on the run, the return value is for django-q2's log."""
-    run = services.run_claim(run_pk=run_pk, worker=worker_name())
+    run = services.run_claim(run_pk=run_pk, worker=worker_name(), task_id=getattr(_delivery, "task_id", ""))
     if run is None:
         return "not runnable (cancelled, finished or taken by another delivery)"
     job = registry.get(run.type)

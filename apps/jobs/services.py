@@ -69,13 +69,18 @@ def _run_create(
         if existing is not None:
             return existing
     actor = submitted_by or context.current_actor()
+    # enqueued_at is written with the row (one commit per submission); a failed enqueue clears it.
     run = JobRun(
         tenant=tenant, type=type, params=validated, max_attempts=job.max_attempts, idempotency_key=idempotency_key or None,
         submitted_by_kind=actor.kind, submitted_by_id=actor.id, submitted_by_display=actor.display[:200],
-        retry_of=retry_of,
+        retry_of=retry_of, enqueued_at=timezone.now(),
     )
+    if not idempotency_key:
+        run.save()
+        transaction.on_commit(lambda: run_deliver(run_pk=run.pk, type=run.type))
+        return run
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint only where a duplicate key can make the INSERT fail
             run.save()
     except IntegrityError:
         # A concurrent submission with the same key won the race: answer with its run.
@@ -83,7 +88,7 @@ def _run_create(
         if existing is None:
             raise
         return existing
-    transaction.on_commit(lambda: run_deliver(run_pk=run.pk))
+    transaction.on_commit(lambda: run_deliver(run_pk=run.pk, type=run.type))
     return run
 
 
@@ -97,31 +102,31 @@ def _existing_for_key(*, tenant: Tenant, type: str, idempotency_key: str | None)
     return existing
 
 
-def run_deliver(*, run_pk: int, now: datetime | None = None) -> str | None:
-    """Send the broker message of a queued run. A broker failure leaves it queued for the sweep to resend."""
+def run_deliver(*, run_pk: int, type: str) -> str | None:
+    """Send the broker message of a queued run; the django-q2 task id is recorded when a worker claims it.
+
+    A broker failure clears `enqueued_at`, so the sweep sends it again once the broker is back.
+    """
     from django_q.tasks import async_task
 
-    run = JobRun.objects.filter(pk=run_pk, status=Status.QUEUED).only("pk", "type").first()
-    if run is None:
-        return None
-    job = registry.get(run.type)
-    options: dict[str, Any] = {"task_name": f"{run.type}#{run.pk}", "timeout": job.timeout_s if job else None}
+    job = registry.get(type)
+    options: dict[str, Any] = {"task_name": f"{type}#{run_pk}", "timeout": job.timeout_s if job else None}
     if job is not None and job.queue != "default":
         options["cluster"] = job.queue
     try:
-        task_id = async_task(EXECUTE_FUNC, run.pk, q_options=options)
+        task_id = async_task(EXECUTE_FUNC, run_pk, q_options=options)
     except Exception as exc:
         health.mark_degraded("jobs.broker", f"enqueue failed: {exc.__class__.__name__}: {exc}")
-        log.warning("run %s stays queued: enqueue failed (%s); the sweep will deliver it", run.pk, exc)
+        log.warning("run %s stays queued: enqueue failed (%s); the sweep will deliver it", run_pk, exc)
+        JobRun.objects.filter(pk=run_pk, status=Status.QUEUED).update(enqueued_at=None)
         return None
     health.mark_ok("jobs.broker")
-    JobRun.objects.filter(pk=run.pk).update(task_id=task_id or "", enqueued_at=now or timezone.now())
     return task_id
 
 
 # --- one attempt, called by the worker ---------------------------------------------------------------
 
-def run_claim(*, run_pk: int, worker: str, now: datetime | None = None) -> JobRun | None:
+def run_claim(*, run_pk: int, worker: str, task_id: str = "", now: datetime | None = None) -> JobRun | None:
     """Take a queued run for this worker, or None when it is not runnable (cancelled, already taken).
 
     One conditional UPDATE: a second delivery of the same message (ORM broker redelivery, the sweep
@@ -131,7 +136,7 @@ def run_claim(*, run_pk: int, worker: str, now: datetime | None = None) -> JobRu
     from django.db.models import F
 
     claimed = JobRun.objects.filter(pk=run_pk, status=Status.QUEUED).update(
-        status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, worker=worker[:200],
+        status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, worker=worker[:200], task_id=task_id,
         lease_expires_at=now + timedelta(seconds=jobs_settings.LEASE_S), next_attempt_at=None,
     )
     if not claimed:
@@ -268,17 +273,18 @@ def runs_sweep(*, now: datetime | None = None, rng: RandomSource | None = None) 
                       f"lost its host) during attempt {run.attempts}.")
             if run_attempt_failed(run=run, error=reason, now=now, rng=rng):
                 counts["orphaned"] += 1
-    with transaction.atomic():
-        due = list(JobRun.objects.select_for_update(skip_locked=True).filter(
-            status=Status.RETRYING, next_attempt_at__lte=now).values_list("pk", flat=True))
-        JobRun.objects.filter(pk__in=due).update(status=Status.QUEUED, next_attempt_at=None, enqueued_at=None)
-        counts["retried"] = len(due)
     lost = Q(enqueued_at__isnull=True, queued_at__lt=now - timedelta(seconds=UNDELIVERED_GRACE_S)) | Q(
         enqueued_at__lt=now - timedelta(seconds=jobs_settings.REDELIVER_AFTER_S))
-    resend = list(JobRun.objects.filter(status=Status.QUEUED).filter(lost).values_list("pk", flat=True))
-    counts["redelivered"] = len(resend)
-    for pk in [*due, *resend]:
-        run_deliver(run_pk=pk, now=now)
+    with transaction.atomic():
+        due = list(JobRun.objects.select_for_update(skip_locked=True).filter(
+            status=Status.RETRYING, next_attempt_at__lte=now).values_list("pk", "type"))
+        resend = list(JobRun.objects.select_for_update(skip_locked=True).filter(status=Status.QUEUED).filter(lost)
+                      .values_list("pk", "type"))
+        JobRun.objects.filter(pk__in=[pk for pk, _ in due]).update(status=Status.QUEUED, next_attempt_at=None)
+        JobRun.objects.filter(pk__in=[pk for pk, _ in due + resend]).update(enqueued_at=now)
+    counts["retried"], counts["redelivered"] = len(due), len(resend)
+    for pk, type in due + resend:
+        run_deliver(run_pk=pk, type=type)
     return counts
 
 

@@ -14,5 +14,5 @@ Q_CLUSTER = {  # noqa: F405
     "guard_cycle": 0.2,
 }
 if os.environ["BULWARK_TEST_BROKER"] == "orm":
-    Q_CLUSTER.pop("django_redis", None)
+    Q_CLUSTER.pop("redis", None)
     Q_CLUSTER["orm"] = "default"
