@@ -33,6 +33,16 @@ def check_q_cluster_timeouts(app_configs=None, **kwargs) -> list[Error]:
                     hint="Raise Q_CLUSTER['timeout'] (BULWARK_Q_TIMEOUT) or lower the job's timeout_s.",
                     id="bulwark_jobs.E002",
                 ))
+    clusters = set(q_cluster.get("ALT_CLUSTERS", {}))
+    for job in registry.values():
+        if job.queue != "default" and job.queue not in clusters:
+            errors.append(Error(
+                f"Job type {job.name!r} uses queue {job.queue!r}, which is not in Q_CLUSTER['ALT_CLUSTERS']: "
+                f"no worker would ever take its runs.",
+                hint=f"Add Q_CLUSTER['ALT_CLUSTERS'][{job.queue!r}] and run `Q_CLUSTER_NAME={job.queue} "
+                f"manage.py qcluster`, or use queue='default'.",
+                id="bulwark_jobs.E004",
+            ))
     if jobs_settings.HEARTBEAT_S >= jobs_settings.LEASE_S:
         errors.append(Error(
             f"BULWARK['JOBS']['HEARTBEAT_S'] ({jobs_settings.HEARTBEAT_S}) must be below LEASE_S "

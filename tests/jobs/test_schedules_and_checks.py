@@ -99,5 +99,21 @@ def test_startup_refuses_a_job_timeout_above_the_cluster_timeout():
     assert any("'jobs.retention' has timeout_s=600" in e.msg for e in errors)
 
 
+def test_startup_refuses_a_queue_no_cluster_serves(monkeypatch):
+    from apps.jobs.registry import JobType, registry
+
+    monkeypatch.setitem(registry, "test.elsewhere", JobType(
+        name="test.elsewhere", func=lambda ctx, params: None, params=None, timeout_s=5, max_attempts=1,
+        queue="bulk", description=""))
+    assert [e.id for e in check_q_cluster_timeouts()] == ["bulwark_jobs.E004"]
+    with override_settings(Q_CLUSTER={"timeout": 600, "retry": 720, "ALT_CLUSTERS": {"bulk": {}}}):
+        assert check_q_cluster_timeouts() == []
+
+
+@override_settings(BULWARK={"JOBS": {"LEASE_S": 10, "HEARTBEAT_S": 10}})
+def test_startup_refuses_a_heartbeat_not_below_the_lease():
+    assert [e.id for e in check_q_cluster_timeouts()] == ["bulwark_jobs.E003"]
+
+
 def test_the_project_settings_pass_the_checks():
     assert check_q_cluster_timeouts() == []
