@@ -1,9 +1,17 @@
-"""`@audited`: models whose saves and deletes are recorded automatically, from any door."""
+"""`@audited`: models whose saves and deletes are recorded automatically, from any door.
+
+Saves and deletes are captured by signals; `QuerySet.delete()` sends them per object, so it is captured
+too. `QuerySet.update()`, `bulk_update()` and `bulk_create()` send no signals, so on an audited model
+`AuditedQuerySet` refuses them, naming what to call instead. One narrow allowance: an `update()` that
+touches only fields excluded from audit (operational data such as `ApiToken.last_used_at`) goes through.
+"""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
-from django.db import models
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
 MASK = "••••••"
@@ -18,15 +26,58 @@ class AuditOptions:
 _registry: dict[type[models.Model], AuditOptions] = {}
 
 
+class BulkWriteRefused(Exception):
+    """A bulk write that would change an audited model without leaving an audit event."""
+
+
 def is_audited(model: type[models.Model]) -> bool:
     return model in _registry
+
+
+def options_of(model: type[models.Model]) -> AuditOptions:
+    return _registry[model]
+
+
+class AuditedQuerySet(models.QuerySet):
+    """The queryset of every audited model (TenantQuerySet derives from it): no silent bulk writes."""
+
+    def _refuse(self, operation: str, fields=None) -> None:
+        options = _registry.get(self.model)
+        if options is None or (fields is not None and set(fields) <= options.exclude):
+            return
+        name = self.model.__name__
+        raise BulkWriteRefused(
+            f"{name}.objects.{operation}() would change audited rows without an audit event. "
+            f"Save each object instead (the app's service, or apps.core.services.model_update), "
+            f"or, for a named bulk operation, write the rows one by one inside a transaction that also "
+            f"calls apps.audit.services.record(action=..., changes=...)."
+        )
+
+    def update(self, **kwargs):
+        self._refuse("update", fields=kwargs)
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        self._refuse("bulk_update", fields=fields)
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        self._refuse("bulk_create")
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 def audited(*, exclude: tuple[str, ...] = (), secret: tuple[str, ...] = ()):
     """Class decorator: record create/update/delete of this model; `secret` fields appear masked."""
 
     def register(model: type[models.Model]) -> type[models.Model]:
+        queryset_class = getattr(model._default_manager, "_queryset_class", None)
+        if queryset_class is None or not issubclass(queryset_class, AuditedQuerySet):
+            raise ImproperlyConfigured(
+                f"@audited {model._meta.label}: its default manager must build an AuditedQuerySet "
+                f"(TenantQuerySet is one), or bulk writes would escape the audit trail."
+            )
         _registry[model] = AuditOptions(exclude=frozenset(exclude), secret=frozenset(secret))
+        model.save_base = _atomic_save(model.save_base)
         pre_save.connect(_remember_old, sender=model, weak=False, dispatch_uid=f"audit-pre-{model._meta.label}")
         post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"audit-save-{model._meta.label}")
         post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"audit-del-{model._meta.label}")
@@ -35,20 +86,45 @@ def audited(*, exclude: tuple[str, ...] = (), secret: tuple[str, ...] = ()):
     return register
 
 
+def _atomic_save(save_base):
+    """Make a save and its event one transaction even in autocommit (Django sends post_save after the
+    write's own transaction). Inside a transaction it adds nothing; deletes already send their signals
+    inside one."""
+
+    @functools.wraps(save_base)
+    def atomic_save_base(self, *args, **kwargs):
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            return save_base(self, *args, **kwargs)
+
+    return atomic_save_base
+
+
 def _field_values(instance: models.Model, options: AuditOptions) -> dict:
-    values = {}
-    for f in instance._meta.concrete_fields:
-        if f.name in options.exclude:
-            continue
-        value = f.value_from_object(instance)
-        values[f.name] = MASK if f.name in options.secret and value else _jsonable(value)
-    return values
+    return {
+        f.name: _jsonable(f.value_from_object(instance))
+        for f in instance._meta.concrete_fields
+        if f.name not in options.exclude
+    }
 
 
 def _jsonable(value):
     if value is None or isinstance(value, bool | int | float | str | list | dict):
         return value
     return str(value)
+
+
+def _diff(old: dict, new: dict, options: AuditOptions) -> dict[str, list]:
+    """{field: [old, new]} of the fields that differ; a secret shows only that it was set or changed."""
+    changes = {}
+    for name in dict.fromkeys([*old, *new]):  # model field order, for a readable diff
+        before, after = old.get(name), new.get(name)
+        if before == after or (before in (None, "") and after in (None, "")):
+            continue
+        if name in options.secret:
+            before, after = (MASK if before else before), (MASK if after else after)
+        changes[name] = [before, after]
+    return changes
 
 
 def _remember_old(sender, instance, raw=False, **kwargs) -> None:
@@ -65,19 +141,16 @@ def _on_save(sender, instance, created, raw=False, **kwargs) -> None:
     from apps.audit.services import record
 
     options = _registry[sender]
-    new = _field_values(instance, options)
     old = getattr(instance, "_audit_old", None)
+    changes = _diff(old or {}, _field_values(instance, options), options)
     if created or old is None:
-        changes = {k: [None, v] for k, v in new.items() if v not in (None, "")}
         record(action="create", obj=instance, changes=changes)
-        return
-    changes = {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
-    if changes:
+    elif changes:
         record(action="update", obj=instance, changes=changes)
 
 
 def _on_delete(sender, instance, **kwargs) -> None:
     from apps.audit.services import record
 
-    old = _field_values(instance, _registry[sender])
-    record(action="delete", obj=instance, changes={k: [v, None] for k, v in old.items() if v not in (None, "")})
+    options = _registry[sender]
+    record(action="delete", obj=instance, changes=_diff(_field_values(instance, options), {}, options))

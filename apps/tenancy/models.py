@@ -6,14 +6,18 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from apps.audit.registry import AuditedQuerySet, audited
 from apps.tenancy.roles import Role
 
 
+@audited()
 class Tenant(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=63, unique=True)
     is_active = models.BooleanField(default=True, help_text="A disabled tenant's tokens and users are refused.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = AuditedQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]
@@ -22,7 +26,7 @@ class Tenant(models.Model):
         return self.slug
 
 
-class TenantQuerySet(models.QuerySet):
+class TenantQuerySet(AuditedQuerySet):
     def for_tenant(self, tenant: Tenant | int | None) -> TenantQuerySet:
         """The one entry point for reading tenant data; None reads nothing rather than everything."""
         if tenant is None:
@@ -46,6 +50,7 @@ class MembershipQuerySet(TenantQuerySet):
         return self.filter(tenant__is_active=True, user__is_active=True)
 
 
+@audited()
 class Membership(TenantOwned):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulwark_memberships")
@@ -62,6 +67,8 @@ class Membership(TenantOwned):
         return f"{self.user} @ {self.tenant} ({self.role})"
 
 
+# Usage time is operational data written by token_resolve with update(), which excluded fields allow.
+@audited(exclude=("last_used_at",), secret=("secret_hash",))
 class ApiToken(TenantOwned):
     """A bearer token. Only a SHA-256 of the secret is stored; the plaintext is shown once at creation.
 
