@@ -51,6 +51,14 @@ class JobType:
         # Store what the serializer would give back (dates as ISO strings): a run's params are JSON.
         return dict(self.params(serializer.validated_data).data)
 
+    def parse(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """The typed parameters a job function receives (datetimes as datetimes), from a run's stored JSON."""
+        if self.params is None:
+            return {}
+        serializer = self.params(data=stored)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
 
 registry: dict[str, JobType] = {}
 

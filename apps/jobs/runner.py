@@ -9,6 +9,7 @@ import traceback as tb
 
 from django.db import connection
 from django_q.exceptions import TimeoutException
+from rest_framework.exceptions import ValidationError
 
 from apps.core import context
 from apps.core.context import Actor, RequestContext
@@ -80,13 +81,19 @@ def execute(run_pk: int) -> str:
     if job is None:
         services.run_attempt_failed(run=run, error=f"Unknown job type {run.type!r} in this worker.", retryable=False)
         return "failed"
+    try:
+        params = job.parse(run.params)
+    except ValidationError as exc:
+        services.run_attempt_failed(run=run, error=f"Parameters no longer valid for {run.type}: {exc.detail}",
+                                    retryable=False)
+        return "failed"
     ctx = JobContext(run)
     heartbeat = Heartbeat(ctx, jobs_settings.HEARTBEAT_S)
     heartbeat.start()
     actor = Actor.system(display=f"job {run.type}", id=f"job:{run.pk}")
     try:
         with context.bind(RequestContext(actor=actor, tenant=run.tenant)):
-            result = job.func(ctx, dict(run.params))
+            result = job.func(ctx, params)
     except JobCancelled:
         services.run_cancelled(run=run)
         return "cancelled"

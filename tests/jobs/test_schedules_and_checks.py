@@ -85,18 +85,27 @@ def test_a_platform_schedule_submits_for_every_active_tenant(tenant_a, tenant_b)
     assert sorted(r.tenant.slug for r in runs) == ["tenant-a", "tenant-b"]
 
 
-@override_settings(Q_CLUSTER={"timeout": 600, "retry": 20})
-def test_startup_refuses_retry_not_above_the_longest_job_timeout():
+@pytest.fixture
+def long_job(monkeypatch):
+    from apps.jobs.registry import JobType, registry
+
+    monkeypatch.setitem(registry, "test.long", JobType(
+        name="test.long", func=lambda ctx, params: None, params=None, timeout_s=650, max_attempts=1,
+        queue="default", description=""))
+
+
+@override_settings(Q_CLUSTER={"timeout": 700, "retry": 650})
+def test_startup_refuses_retry_not_above_the_longest_job_timeout(long_job):
     errors = check_q_cluster_timeouts()
     assert [e.id for e in errors] == ["bulwark_jobs.E001"]
-    assert "must exceed the longest job timeout (600 s of 'jobs.retention')" in errors[0].msg
+    assert "(650 s) must exceed the longest job timeout (650 s of 'test.long')" in errors[0].msg
 
 
-@override_settings(Q_CLUSTER={"timeout": 15, "retry": 720})
-def test_startup_refuses_a_job_timeout_above_the_cluster_timeout():
+@override_settings(Q_CLUSTER={"timeout": 600, "retry": 720})
+def test_startup_refuses_a_job_timeout_above_the_cluster_timeout(long_job):
     errors = check_q_cluster_timeouts()
-    assert {e.id for e in errors} == {"bulwark_jobs.E002"}
-    assert any("'jobs.retention' has timeout_s=600" in e.msg for e in errors)
+    assert [e.id for e in errors] == ["bulwark_jobs.E002"]
+    assert "'test.long' has timeout_s=650, more than Q_CLUSTER['timeout'] (600 s)" in errors[0].msg
 
 
 def test_startup_refuses_a_queue_no_cluster_serves(monkeypatch):
