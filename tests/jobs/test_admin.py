@@ -85,3 +85,15 @@ def test_schedules_admin_scopes_to_the_tenant_and_syncs(tenant_a, tenant_b, make
     assert AuditEvent.objects.filter(action="create", object_type="bulwark_jobs.jobschedule").exists()
     other = JobSchedule.objects.create(name="theirs", tenant=tenant_b, type="test.noop", interval_min=5)
     assert client.get(reverse("admin:bulwark_jobs_jobschedule_change", args=[other.pk])).status_code == 404
+
+
+def test_a_superuser_creates_a_platform_schedule(admin_client):
+    response = admin_client.post(reverse("admin:bulwark_jobs_jobschedule_add"), {
+        "name": "retention everywhere", "tenant": "", "type": "jobs.retention", "params": "{}",
+        "cron": "30 4 * * *", "interval_min": "", "enabled": "on",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    schedule = JobSchedule.objects.get()
+    assert schedule.tenant is None
+    html = admin_client.get(reverse("admin:bulwark_jobs_jobschedule_changelist")).content.decode()
+    assert "platform (every tenant)" in html

@@ -267,3 +267,27 @@ def test_a_timed_out_attempt_is_recorded_then_the_worker_is_let_go(tenant_a):
         runner.execute(run.pk)
     run.refresh_from_db()
     assert run.status == "retrying" and run.error == "Timed out after 1 s."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_thread_renews_the_lease_and_notices_a_cancel(tenant_a):
+    run = services.run_claim(run_pk=submit(tenant_a, type="test.noop", params={}).pk, worker="w:1")
+    first_lease = run.lease_expires_at
+    ctx = runner.JobContext(run)
+    heartbeat = runner.Heartbeat(ctx, interval_s=0.05)
+    heartbeat.start()
+    try:
+        import time
+
+        time.sleep(0.3)
+        run.refresh_from_db()
+        assert run.lease_expires_at > first_lease
+        assert not ctx.cancel_requested.is_set()
+        JobRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        deadline = time.monotonic() + 5
+        while not ctx.cancel_requested.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ctx.cancel_requested.is_set()
+    finally:
+        heartbeat.stop()
+    assert not heartbeat.is_alive()
