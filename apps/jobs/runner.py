@@ -36,28 +36,51 @@ class JobContext:
 
 
 class Heartbeat(threading.Thread):
-    """Renews the run's lease while the job runs, so a long step without progress reports is not reaped."""
+    """Renews the lease of the attempt its worker process is running, so a long step without progress
+    reports is not reaped. One long-lived thread per process: starting a thread per run cost more than
+    the run of a small job."""
 
-    def __init__(self, ctx: JobContext, interval_s: float) -> None:
-        super().__init__(name=f"jobs-heartbeat-{ctx.run.pk}", daemon=True)
-        self.ctx = ctx
+    def __init__(self, interval_s: float) -> None:
+        super().__init__(name="jobs-heartbeat", daemon=True)
         self.interval_s = interval_s
+        self.current: JobContext | None = None
         self.stopped = threading.Event()
+
+    def watch(self, ctx: JobContext | None) -> None:
+        self.current = ctx
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval_s):
+                ctx = self.current
+                if ctx is None:
+                    continue
                 try:
-                    if services.run_heartbeat(run=self.ctx.run):
-                        self.ctx.cancel_requested.set()
+                    # A beat for an attempt that just ended changes nothing: renewals are fenced by attempt.
+                    if services.run_heartbeat(run=ctx.run):
+                        ctx.cancel_requested.set()
                 except Exception:
-                    log.exception("heartbeat of run %s failed; retrying at the next beat", self.ctx.run.pk)
+                    log.exception("heartbeat of run %s failed; retrying at the next beat", ctx.run.pk)
+                finally:
+                    connection.close()  # one beat every few seconds: no idle connection held between them
         finally:
-            connection.close()  # this thread's own connection
+            connection.close()
 
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=5)
+
+
+_heartbeats: dict[int, Heartbeat] = {}
+
+
+def process_heartbeat() -> Heartbeat:
+    """This process's heartbeat thread, started on first use (per pid: a forked worker starts its own)."""
+    heartbeat = _heartbeats.get(os.getpid())
+    if heartbeat is None or not heartbeat.is_alive():
+        heartbeat = _heartbeats[os.getpid()] = Heartbeat(jobs_settings.HEARTBEAT_S)
+        heartbeat.start()
+    return heartbeat
 
 
 def worker_name() -> str:
@@ -88,8 +111,8 @@ def execute(run_pk: int) -> str:
                                     retryable=False)
         return "failed"
     ctx = JobContext(run)
-    heartbeat = Heartbeat(ctx, jobs_settings.HEARTBEAT_S)
-    heartbeat.start()
+    heartbeat = process_heartbeat()
+    heartbeat.watch(ctx)
     actor = Actor.system(display=f"job {run.type}", id=f"job:{run.pk}")
     try:
         with context.bind(RequestContext(actor=actor, tenant=run.tenant)):
@@ -108,7 +131,7 @@ def execute(run_pk: int) -> str:
         return services.run_attempt_failed(run=run, error=f"{exc.__class__.__name__}: {exc}",
                                            traceback=tb.format_exc()) or "superseded"
     finally:
-        heartbeat.stop()
+        heartbeat.watch(None)
     try:
         services.run_succeeded(run=run, result=result)
     except (TypeError, ValueError) as exc:

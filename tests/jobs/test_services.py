@@ -274,8 +274,9 @@ def test_the_heartbeat_thread_renews_the_lease_and_notices_a_cancel(tenant_a):
     run = services.run_claim(run_pk=submit(tenant_a, type="test.noop", params={}).pk, worker="w:1")
     first_lease = run.lease_expires_at
     ctx = runner.JobContext(run)
-    heartbeat = runner.Heartbeat(ctx, interval_s=0.05)
+    heartbeat = runner.Heartbeat(interval_s=0.05)
     heartbeat.start()
+    heartbeat.watch(ctx)
     try:
         import time
 
@@ -288,6 +289,12 @@ def test_the_heartbeat_thread_renews_the_lease_and_notices_a_cancel(tenant_a):
         while not ctx.cancel_requested.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert ctx.cancel_requested.is_set()
+        heartbeat.watch(None)  # the attempt ended: no more renewals
+        run.refresh_from_db()
+        lease = run.lease_expires_at
+        time.sleep(0.2)
+        run.refresh_from_db()
+        assert run.lease_expires_at == lease
     finally:
         heartbeat.stop()
     assert not heartbeat.is_alive()
