@@ -116,6 +116,8 @@ class JobRunAdmin(TenantScopedAdmin):
                 done += 1
             except ApplicationError as exc:
                 refused.append(exc.message)
+            except DRFValidationError as exc:  # e.g. a retry of a type this deployment no longer has
+                refused.append(f"{run}: {exc.detail}")
         if done:
             self.message_user(request, f"{done} run(s) {verb}.", messages.SUCCESS)
         for message in refused:
@@ -228,6 +230,18 @@ class JobScheduleForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["type"].choices = [(name, name) for name in sorted(registry)]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        job = registry.get(cleaned.get("type") or "")
+        if job is not None and "params" in cleaned:
+            try:
+                cleaned["params"] = job.validate(cleaned["params"] or {})
+            except DRFValidationError as exc:
+                detail = exc.detail if isinstance(exc.detail, dict) else {"params": exc.detail}
+                self.add_error("params", "; ".join(f"{name}: {' '.join(map(str, errors))}"
+                                                   for name, errors in detail.items()))
+        return cleaned
 
 
 @admin.register(JobSchedule)

@@ -405,7 +405,7 @@ def schedule_fire(*, schedule_pk: int, now: datetime | None = None) -> list[JobR
     """
     now = now or timezone.now()
     schedule = JobSchedule.objects.filter(pk=schedule_pk, enabled=True).select_related("tenant").first()
-    if schedule is None:
+    if schedule is None or (schedule.tenant is not None and not schedule.tenant.is_active):
         return []
     tenants = [schedule.tenant] if schedule.tenant else list(Tenant.objects.filter(is_active=True))
     actor = Actor.system(display=f"schedule {schedule.name}", id=f"schedule:{schedule.pk}")

@@ -97,3 +97,22 @@ def test_a_superuser_creates_a_platform_schedule(admin_client):
     assert schedule.tenant is None
     html = admin_client.get(reverse("admin:bulwark_jobs_jobschedule_changelist")).content.decode()
     assert "platform (every tenant)" in html
+
+
+def test_schedule_params_are_validated_in_the_form(tenant_a, make_member, client):
+    client.force_login(make_member(tenant_a, "admin"))
+    response = client.post(reverse("admin:bulwark_jobs_jobschedule_add"), {
+        "name": "bad echo", "type": "test.echo", "params": '{"count": 0}', "cron": "", "interval_min": "5",
+        "enabled": "on",
+    })
+    assert response.status_code == 200
+    assert "count: Ensure this value is greater than or equal to 1." in response.content.decode()
+    assert not JobSchedule.objects.exists()
+
+
+def test_retrying_a_run_of_a_type_that_is_gone_is_refused_with_a_message(tenant_a, make_member, client):
+    run = JobRunFactory(tenant=tenant_a, type="removed.type", status="failed")
+    client.force_login(make_member(tenant_a, "operator"))
+    response = client.post(reverse(CHANGELIST), {"action": "retry_runs", "_selected_action": [run.pk]}, follow=True)
+    assert response.status_code == 200 and "Unknown job type" in response.content.decode()
+    assert not JobRun.objects.filter(retry_of=run).exists()

@@ -126,3 +126,12 @@ def test_startup_refuses_a_heartbeat_not_below_the_lease():
 
 def test_the_project_settings_pass_the_checks():
     assert check_q_cluster_timeouts() == []
+
+
+def test_a_schedule_of_a_disabled_tenant_submits_nothing(tenant_a):
+    schedule = services.schedule_save(schedule=JobSchedule(name="echo", tenant=tenant_a, type="test.noop",
+                                                           interval_min=1))
+    tenant_a.is_active = False
+    tenant_a.save()
+    assert services.schedule_fire(schedule_pk=schedule.pk) == []
+    assert not JobRun.objects.exists()
