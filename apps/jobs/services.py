@@ -77,19 +77,18 @@ def _run_create(
         submitted_by_kind=actor.kind, submitted_by_id=actor.id, submitted_by_display=actor.display[:200],
         retry_of=retry_of, enqueued_at=timezone.now(),
     )
-    if not idempotency_key:
+    if idempotency_key:
+        try:
+            with transaction.atomic():  # a savepoint only where a duplicate key can make the INSERT fail
+                run.save()
+        except IntegrityError:
+            # A concurrent submission with the same key won the race: answer with its run.
+            existing = _existing_for_key(tenant=tenant, type=type, idempotency_key=idempotency_key)
+            if existing is None:
+                raise
+            return existing
+    else:
         run.save()
-        transaction.on_commit(lambda: run_deliver(run_pk=run.pk, type=run.type))
-        return run
-    try:
-        with transaction.atomic():  # a savepoint only where a duplicate key can make the INSERT fail
-            run.save()
-    except IntegrityError:
-        # A concurrent submission with the same key won the race: answer with its run.
-        existing = _existing_for_key(tenant=tenant, type=type, idempotency_key=idempotency_key)
-        if existing is None:
-            raise
-        return existing
     transaction.on_commit(lambda: run_deliver(run_pk=run.pk, type=run.type))
     return run
 
@@ -287,6 +286,9 @@ def runs_sweep(*, now: datetime | None = None, rng: RandomSource | None = None) 
         orphans = list(JobRun.objects.select_for_update(skip_locked=True).filter(
             status=Status.RUNNING, lease_expires_at__lt=now))
         for run in orphans:
+            if run.cancel_requested:  # the operator's cancel stands even though the worker never saw it
+                counts["orphaned"] += run_cancelled(run=run, now=now)
+                continue
             reason = (f"Worker {run.worker or '?'} stopped heartbeating: the lease expired at "
                       f"{run.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC (the worker was killed, hit its timeout or "
                       f"lost its host) during attempt {run.attempts}.")

@@ -298,3 +298,13 @@ def test_the_heartbeat_thread_renews_the_lease_and_notices_a_cancel(tenant_a):
     finally:
         heartbeat.stop()
     assert not heartbeat.is_alive()
+
+
+def test_an_orphan_whose_cancel_was_requested_is_cancelled_not_retried(tenant_a):
+    run = submit(tenant_a, type="test.flaky", params={})
+    now = timezone.now()
+    claimed = services.run_claim(run_pk=run.pk, worker="host:1", now=now)
+    services.run_cancel(run=claimed, actor=OPERATOR)
+    assert services.runs_sweep(now=now + timedelta(minutes=5))["orphaned"] == 1
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.finished_at is not None
