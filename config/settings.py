@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
+    "apps.ratelimit.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -212,6 +213,10 @@ LOGGING = {
 BULWARK: dict = {
     "CORE": {
         "TRUSTED_PROXIES": env_list("BULWARK_TRUSTED_PROXIES", []),
+    },
+    "RATELIMIT": {
+        # Whose policies govern requests without a tenant (the logins). The demo tenant while developing.
+        "ANONYMOUS_TENANT": os.environ.get("BULWARK_RATELIMIT_ANONYMOUS_TENANT", "acme" if DEBUG else "") or None,
     },
 }
 

@@ -1,0 +1,47 @@
+"""The backend contract: decide several limits in one atomic step, all or nothing."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from apps.ratelimit.algorithms import Limit, Outcome
+
+
+class StoreUnavailable(Exception):
+    """The backend cannot reach its store; the caller applies each policy's failure mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One limit to decide: its state key, what it allows, how many units the request costs, and whether
+    a refusal blocks the request (enforce) or is only counted (shadow)."""
+
+    key: str
+    limit: Limit
+    cost: int
+    enforce: bool
+
+
+def wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+class RateLimitBackend:
+    """Subclasses implement `decide` and `reset`.
+
+    `decide(hits)` returns one Outcome per hit, in order, and stores the new state of every allowed hit
+    if and only if no enforcing hit was refused: a request that is turned away consumes nothing, so a
+    strict policy does not drain a lenient one. It raises StoreUnavailable when the store is unreachable.
+    """
+
+    def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
+        # `clock` returns microseconds; None means the backend's own time source (Redis: the server's).
+        self.clock = clock
+
+    def decide(self, hits: Sequence[Hit]) -> list[Outcome]:
+        raise NotImplementedError
+
+    def reset(self, key: str) -> bool:
+        """Forget the state of one key; True when there was one."""
+        raise NotImplementedError

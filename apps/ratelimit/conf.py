@@ -1,0 +1,47 @@
+"""Settings of the rate-limit app: `settings.BULWARK["RATELIMIT"]`."""
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.conf import AppSettings, positive_number
+
+
+def _optional_slug(value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"must be a tenant slug or None, got {value!r}")
+
+
+def _route_names(value: Any) -> None:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of URL names, got {value!r}")
+
+
+ratelimit_settings = AppSettings(
+    "RATELIMIT",
+    defaults={
+        # Dotted path of the backend; None picks Redis when the shared store is Redis, else memory.
+        "BACKEND": None,
+        # Slug of the tenant whose policies govern requests without a tenant (admin and API login,
+        # anonymous API calls). None: anonymous requests are not rate limited.
+        "ANONYMOUS_TENANT": None,
+        # URL names never rate limited (probes must answer while a client is being throttled).
+        "EXEMPT_ROUTES": ["healthz", "readyz"],
+        # After a store failure, decide without the store (per policy failure mode) for this long
+        # before trying it again, so an outage does not cost every request a connect timeout.
+        "STORE_RETRY_INTERVAL_S": 1.0,
+        # An outage is logged at most once per this interval, not once per request.
+        "OUTAGE_LOG_INTERVAL_S": 60.0,
+        # Retry-After sent when a fail-closed policy refuses because the store is unreachable.
+        "FAIL_CLOSED_RETRY_AFTER_S": 5,
+        # How often per-minute stats are flushed to the database.
+        "STATS_FLUSH_INTERVAL_S": 5.0,
+    },
+    validators={
+        "ANONYMOUS_TENANT": _optional_slug,
+        "EXEMPT_ROUTES": _route_names,
+        "STORE_RETRY_INTERVAL_S": positive_number,
+        "OUTAGE_LOG_INTERVAL_S": positive_number,
+        "FAIL_CLOSED_RETRY_AFTER_S": positive_number,
+        "STATS_FLUSH_INTERVAL_S": positive_number,
+    },
+)

@@ -1,0 +1,56 @@
+"""Two real server processes on Redis: one shared limit, exactly; a policy change reaches both within 2 s."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from django.db import connection
+
+from apps.ratelimit import services
+from apps.tenancy.services import token_create
+from benchmarks.ratelimit_harness import servers as uvicorn_servers
+from tests.ratelimit.factories import RateLimitPolicyFactory
+
+PORTS = (18321, 18322)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def servers(redis_url, transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("server processes share the test database only on PostgreSQL")
+    db = connection.settings_dict
+    env = {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    with uvicorn_servers(list(PORTS), [env] * len(PORTS)) as bases:
+        yield bases
+
+
+def test_two_processes_share_one_exact_limit_and_see_a_new_policy_within_2_s(servers, tenant_a):
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="shared", key_kind="token", rate=10)
+    _, plaintext = token_create(tenant=tenant_a, name="two-processes", role="viewer")
+    headers = {"Authorization": f"Bearer {plaintext}"}
+
+    with httpx.Client(timeout=10, headers=headers) as client:
+        def get(i: int) -> int:
+            return client.get(f"{servers[i % 2]}/api/v1/me").status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(get, range(40)))
+        assert statuses.count(200) == 10 and statuses.count(429) == 30
+
+        services.policy_create(tenant=tenant_a, data={"name": "late", "rate": 1000})
+        changed_at = time.monotonic()
+        seen_by = {}
+        while len(seen_by) < 2 and time.monotonic() - changed_at < 5:
+            for base in servers:
+                if base not in seen_by and '"late"' in client.get(f"{base}/api/v1/me").headers["RateLimit-Policy"]:
+                    seen_by[base] = time.monotonic() - changed_at
+            time.sleep(0.05)
+    assert set(seen_by) == set(servers)
+    assert max(seen_by.values()) < 2.0, seen_by
