@@ -97,7 +97,8 @@ def remember_task_id(sender, func=None, task=None, **kwargs) -> None:
 
 def execute(run_pk: int) -> str:
     """One attempt of a run; the outcome is written on the run, the return value is for django-q2's log."""
-    run = services.run_claim(run_pk=run_pk, worker=worker_name(), task_id=getattr(_delivery, "task_id", ""))
+    task_id, _delivery.task_id = getattr(_delivery, "task_id", ""), ""
+    run = services.run_claim(run_pk=run_pk, worker=worker_name(), task_id=task_id)
     if run is None:
         return "not runnable (cancelled, finished or taken by another delivery)"
     job = registry.get(run.type)

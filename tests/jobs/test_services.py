@@ -308,3 +308,15 @@ def test_an_orphan_whose_cancel_was_requested_is_cancelled_not_retried(tenant_a)
     assert services.runs_sweep(now=now + timedelta(minutes=5))["orphaned"] == 1
     run.refresh_from_db()
     assert run.status == "cancelled" and run.finished_at is not None
+
+
+def test_a_result_that_is_not_json_fails_the_run_without_retry(tenant_a, run_attempt):
+    run = run_attempt(submit(tenant_a, type="test.bad_result", params={}))
+    assert run.status == "failed" and run.error.startswith("The job's result is not JSON")
+
+
+def test_a_run_of_a_type_this_worker_does_not_know_fails_clearly(tenant_a):
+    run = JobRunFactory(tenant=tenant_a, type="gone.type", status="queued", attempts=0, max_attempts=3)
+    assert runner.execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "Unknown job type 'gone.type'" in run.error

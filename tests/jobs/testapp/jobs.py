@@ -67,3 +67,9 @@ def times_out(ctx, params: dict) -> None:
     from django_q.exceptions import TimeoutException
 
     raise TimeoutException("Task exceeded maximum timeout value (1 seconds)")
+
+
+@job_type("test.bad_result", timeout_s=10, max_attempts=3)
+def bad_result(ctx, params: dict) -> object:
+    """Returns something that is not JSON."""
+    return {"when": object()}
