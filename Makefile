@@ -21,6 +21,7 @@ migrate: install
 run: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py jobs_sync_schedules
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -142,7 +142,9 @@ Q_CLUSTER = {
     "label": "Django Q2",
 }
 if REDIS_URL:
-    Q_CLUSTER["django_redis"] = "default"
+    # django-q2's own connection, not the cache's: the broker BLPOPs with a 1 s timeout, which the cache's
+    # 0.5 s socket timeout would cut, making the pusher crash and sleep 10 s before every restart.
+    Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
 

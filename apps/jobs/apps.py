@@ -5,3 +5,12 @@ class JobsConfig(AppConfig):
     name = "apps.jobs"
     label = "bulwark_jobs"
     verbose_name = "Jobs"
+
+    def ready(self) -> None:
+        from django_q.signals import pre_execute
+
+        from apps.jobs import checks, registry  # noqa: F401 - checks registers the startup refusals
+        from apps.jobs.runner import remember_task_id
+
+        pre_execute.connect(remember_task_id, dispatch_uid="bulwark-jobs-task-id")
+        registry.discover()

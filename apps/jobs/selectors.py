@@ -1,0 +1,106 @@
+"""Reads of the jobs app: filtered run lists, per-type statistics, the registered types."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
+
+from apps.jobs.models import JobRun
+from apps.jobs.registry import registry
+from apps.tenancy.models import Tenant
+
+Status = JobRun.Status
+STATS_WINDOW = timedelta(hours=1)
+# p50/p95 are computed from at most this many recent durations per type (bounded work per request).
+DURATION_SAMPLE = 2000
+
+
+def run_list(*, tenant: Tenant, filters: dict[str, Any] | None = None) -> QuerySet[JobRun]:
+    filters = filters or {}
+    runs = JobRun.objects.for_tenant(tenant)
+    if filters.get("type"):
+        runs = runs.filter(type=filters["type"])
+    if filters.get("status"):
+        runs = runs.filter(status=filters["status"])
+    if filters.get("queued_after"):
+        runs = runs.filter(queued_at__gte=filters["queued_after"])
+    if filters.get("queued_before"):
+        runs = runs.filter(queued_at__lt=filters["queued_before"])
+    return runs
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def job_stats(*, tenant: Tenant, now: datetime | None = None) -> dict[str, Any]:
+    """Per type: queued, running, succeeded and failed in the last hour, p50/p95 run time, oldest queued age."""
+    now = now or timezone.now()
+    since = now - STATS_WINDOW
+    runs = JobRun.objects.for_tenant(tenant)
+    rows = runs.values("type").annotate(
+        queued=Count("pk", filter=Q(status__in=(Status.QUEUED, Status.RETRYING))),
+        running=Count("pk", filter=Q(status=Status.RUNNING)),
+        succeeded_1h=Count("pk", filter=Q(status=Status.SUCCEEDED, finished_at__gte=since)),
+        failed_1h=Count("pk", filter=Q(status=Status.FAILED, finished_at__gte=since)),
+        oldest_queued_at=Min("queued_at", filter=Q(status=Status.QUEUED)),
+    )
+    types: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        oldest = row.pop("oldest_queued_at")
+        name = row.pop("type")
+        durations = sorted(
+            (finished - started).total_seconds()
+            for started, finished in runs.filter(type=name, status=Status.SUCCEEDED, finished_at__gte=since)
+            .order_by("-finished_at").values_list("started_at", "finished_at")[:DURATION_SAMPLE]
+            if started and finished
+        )
+        types[name] = {
+            **row,
+            "p50_run_s": _percentile(durations, 0.50),
+            "p95_run_s": _percentile(durations, 0.95),
+            "oldest_queued_age_s": (now - oldest).total_seconds() if oldest else None,
+        }
+    return {"window_s": int(STATS_WINDOW.total_seconds()), "types": types, "workers": live_workers()}
+
+
+def live_workers() -> dict[str, int]:
+    """Clusters and worker processes that reported to the broker recently (django-q2's own status)."""
+    from django_q.status import Stat
+
+    try:
+        clusters = Stat.get_all()
+    except Exception:
+        return {"clusters": 0, "workers": 0}
+    return {"clusters": len(clusters), "workers": sum(len(c.workers) for c in clusters)}
+
+
+def job_types() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": job.name,
+            "description": job.description,
+            "timeout_s": job.timeout_s,
+            "max_attempts": job.max_attempts,
+            "queue": job.queue,
+            "schedule": job.cron or (f"every {job.interval_min} min" if job.interval_min else ""),
+            "params_schema": params_schema(job.params),
+        }
+        for job in sorted(registry.values(), key=lambda j: j.name)
+    ]
+
+
+def params_schema(serializer_class) -> dict[str, Any]:
+    """A JSON Schema of a parameter serializer (DRF's own OpenAPI mapping of serializer fields)."""
+    if serializer_class is None:
+        return {"type": "object", "properties": {}, "additionalProperties": False}
+    from rest_framework.schemas.openapi import AutoSchema
+
+    schema = AutoSchema().map_serializer(serializer_class())
+    schema["additionalProperties"] = False
+    return schema
