@@ -34,7 +34,7 @@ class CachePolicyAdmin(TenantScopedAdmin):
     list_filter = ["enabled", "vary_on", "adaptive_ttl"]
     search_fields = ["name", "route_name", "path_pattern"]
     readonly_fields = ["statistics", "created_at", "updated_at"]
-    actions = ["invalidate_policies", "invalidate_tags", "invalidate_tenant"]
+    actions = ["warm_policies", "invalidate_policies", "invalidate_tags", "invalidate_tenant"]
     fieldsets = [
         (None, {"fields": ["name", "enabled", "route_name", "path_pattern", "methods"]}),
         ("Freshness", {"fields": ["ttl_s", "stale_while_revalidate_s", "stale_if_error_s", "adaptive_ttl",
@@ -75,6 +75,16 @@ class CachePolicyAdmin(TenantScopedAdmin):
              f"{memory['bytes']} bytes in {memory['keys']} keys ({memory['backend']})"),
         ])
         return format_html("<table>{}</table>", rows)
+
+    @admin.action(description="Warm the selected policies (cache.warm job)", permissions=["operate"])
+    def warm_policies(self, request, queryset) -> None:
+        for policy in queryset:
+            try:
+                run = services.cache_warm_submit(policy=policy, actor=request.actor)
+            except ApplicationError as exc:
+                self.message_user(request, f"{policy}: {exc.message}", messages.WARNING)
+                continue
+            self.message_user(request, f"{policy}: warming queued as job #{run.pk}.", messages.SUCCESS)
 
     @admin.action(description="Invalidate cached responses of the selected policies", permissions=["operate"])
     def invalidate_policies(self, request, queryset) -> None:

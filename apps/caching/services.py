@@ -267,8 +267,16 @@ def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | N
     return result
 
 
-def cache_warm_record(*, policy: CachePolicy, actor: Actor | None = None, job_id: Any = None) -> None:
-    record(action="cache.warm", obj=policy, actor=actor, changes={"urls": list(policy.warm_urls), "job": job_id})
+@transaction.atomic
+def cache_warm_submit(*, policy: CachePolicy, actor: Actor | None = None) -> Any:
+    """Queue the `cache.warm` job of a policy (operator action, audited); returns the JobRun."""
+    from apps.jobs.services import job_submit
+
+    if not policy.warm_urls:
+        raise ApplicationError("This policy has no warm URLs.", extra={"errors": {"policy": ["No warm URLs."]}})
+    run = job_submit(type="cache.warm", params={"policy": policy.pk}, tenant=policy.tenant, submitted_by=actor)
+    record(action="cache.warm", obj=policy, actor=actor, changes={"urls": list(policy.warm_urls), "job": run.pk})
+    return run
 
 
 # -- statistics -------------------------------------------------------------------------------------------

@@ -94,3 +94,17 @@ class CacheInvalidateInputSerializer(StrictSerializer):
 
 class CacheInvalidateOutputSerializer(serializers.Serializer):
     invalidated = serializers.DictField()
+
+
+class CacheWarmInputSerializer(StrictSerializer):
+    policy = serializers.PrimaryKeyRelatedField(queryset=CachePolicy.objects.none())
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        self.fields["policy"].queryset = CachePolicy.objects.for_tenant(getattr(request, "tenant", None))
+
+
+class CacheWarmOutputSerializer(serializers.Serializer):
+    job = serializers.IntegerField(help_text="Id of the JobRun: follow it at /api/v1/jobs/{id}/.")
+    status = serializers.CharField()

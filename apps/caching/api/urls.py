@@ -8,5 +8,6 @@ router.register("policies", views.CachePolicyViewSet, basename="cache-policy")
 
 urlpatterns = [
     path("invalidate", views.InvalidateView.as_view(), name="cache-invalidate"),
+    path("warm", views.WarmView.as_view(), name="cache-warm"),
     *router.urls,
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -66,3 +67,17 @@ class InvalidateView(APIView):
         scope = services.cache_invalidate(tenant=request.tenant, tags=data.get("tags"), policy=data.get("policy"),
                                           everything=data.get("all", False), actor=request.actor)
         return Response({"invalidated": scope})
+
+
+class WarmView(APIView):
+    """Queue the cache.warm job of a policy (operator); progress and result are on the job run."""
+
+    permission_classes = [TenantRolePermission]
+    write_role = Role.OPERATOR
+
+    @extend_schema(request=s.CacheWarmInputSerializer, responses={202: s.CacheWarmOutputSerializer})
+    def post(self, request):
+        serializer = s.CacheWarmInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        run = services.cache_warm_submit(policy=serializer.validated_data["policy"], actor=request.actor)
+        return Response({"job": run.pk, "status": run.status}, status=status.HTTP_202_ACCEPTED)
