@@ -87,12 +87,21 @@ policy_snapshot: CompiledSnapshot[TenantPolicies] = CompiledSnapshot("caching", 
 
 def _build_watches(_key) -> dict[str, list[tuple[int, int, tuple[str, ...]]]]:
     """model label (lower) -> [(tenant id, policy id, tag templates)] of every enabled policy that watches it."""
+    from django.db import DatabaseError, transaction
+
     from apps.caching.models import CachePolicy
 
     watches: dict[str, list[tuple[int, int, tuple[str, ...]]]] = {}
-    for policy in CachePolicy.objects.filter(enabled=True).exclude(invalidate_on_models=[]):
-        for label in policy.invalidate_on_models:
-            watches.setdefault(label.lower(), []).append((policy.tenant_id, policy.pk, tuple(policy.tags)))
+    try:
+        # In a savepoint: a save during `migrate`, before this table exists, must not break its transaction.
+        with transaction.atomic():
+            rows = list(CachePolicy.objects.filter(enabled=True).exclude(invalidate_on_models=[])
+                        .values_list("tenant_id", "pk", "tags", "invalidate_on_models"))
+    except DatabaseError:
+        return watches
+    for tenant_id, policy_id, tags, labels in rows:
+        for label in labels:
+            watches.setdefault(label.lower(), []).append((tenant_id, policy_id, tuple(tags)))
     return watches
 
 

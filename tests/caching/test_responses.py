@@ -365,7 +365,8 @@ def test_saving_a_watched_model_invalidates_the_policy_tags(tenant_a, viewer, ma
     user = make_member(tenant_a, "viewer")
     membership = Membership.objects.get(user=user)
     other = Membership.objects.get(user=make_member(tenant_a, "viewer"))
-    policy(tenant_a, tags=["item:{pk}"], invalidate_on_models=["bulwark_tenancy.Membership"])
+    with django_capture_on_commit_callbacks(execute=True):  # committed: every process recompiles its watches
+        policy(tenant_a, tags=["item:{pk}"], invalidate_on_models=["bulwark_tenancy.Membership"])
     viewer.get(f"/items/{membership.pk}/")
     viewer.get(f"/items/{other.pk}/")
     with django_capture_on_commit_callbacks(execute=True):
