@@ -20,6 +20,7 @@ FORCE_ACTIONS = {
     ForcedState.FORCED_OPEN: "breaker.force_open",
     ForcedState.FORCED_CLOSED: "breaker.force_close",
     ForcedState.DISABLED: "breaker.disable",
+    ForcedState.METRICS_ONLY: "breaker.metrics_only",
 }
 
 
