@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
 from apps.core import context
@@ -50,11 +51,14 @@ class breaker:
     def runtime(self) -> Breaker:
         return registry.get(self.name, _tenant(self.tenant))
 
+    async def aruntime(self) -> Breaker:
+        return await registry.aget(self.name, _tenant(self.tenant))
+
     def __call__(self, fn: Callable[..., T]) -> Callable[..., T]:
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                runtime = self.runtime()
+                runtime = await self.aruntime()
                 permit = runtime.acquire()
                 try:
                     result = await fn(*args, **kwargs)
@@ -90,7 +94,9 @@ class breaker:
         runtime.record(permit, runtime.config.classify(exc))
 
     async def __aenter__(self) -> breaker:
-        return self.__enter__()
+        runtime = await self.aruntime()
+        self._entered.append((runtime, runtime.acquire()))
+        return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
@@ -221,9 +227,9 @@ async def aresilient_call(
 ) -> T:
     """`resilient_call` for coroutines; the timeout cancels the call (asyncio.timeout)."""
     tenant = _tenant(tenant)
-    runtime = registry.get(name, tenant)
+    runtime = await registry.aget(name, tenant)
     clock = clock or runtime.clock
-    retry_config = _resolve_retry(name, retry, tenant)
+    retry_config = retry if isinstance(retry, RetryConfig) else await sync_to_async(_resolve_retry)(name, retry, tenant)
     timeout_s = timeout_s or retry_config.attempt_timeout_s or runtime.config.timeout_s
     runtime.retry_budget.record_call(clock.now())
     attempt = 1

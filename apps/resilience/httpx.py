@@ -23,10 +23,17 @@ class _BreakerRouting:
         self.by_host = by_host
         self.tenant = tenant
 
-    def breaker_for(self, request: httpx.Request) -> Breaker | None:
+    def name_for(self, request: httpx.Request) -> str | None:
         host = request.url.host
-        name = self.policies.get(host) or (host if self.by_host else None)
+        return self.policies.get(host) or (host if self.by_host else None)
+
+    def breaker_for(self, request: httpx.Request) -> Breaker | None:
+        name = self.name_for(request)
         return registry.get(name, _tenant(self.tenant)) if name else None
+
+    async def abreaker_for(self, request: httpx.Request) -> Breaker | None:
+        name = self.name_for(request)
+        return await registry.aget(name, _tenant(self.tenant)) if name else None
 
 
 class BreakerTransport(_BreakerRouting, httpx.BaseTransport):
@@ -63,7 +70,7 @@ class AsyncBreakerTransport(_BreakerRouting, httpx.AsyncBaseTransport):
         self.transport = transport or httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        runtime = self.breaker_for(request)
+        runtime = await self.abreaker_for(request)
         if runtime is None:
             return await self.transport.handle_async_request(request)
         permit = runtime.acquire()

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from redis.exceptions import RedisError
 
 from apps.core import health
+from apps.core.conf import core_settings
 from apps.core.snapshot import CompiledSnapshot
 from apps.resilience.backends import get_backend
 from apps.resilience.backends.base import BreakerBackend
@@ -108,6 +110,7 @@ class Breaker:
         self.last_sync = 0.0
         self.probe_denied_until = 0.0
         self.retry_budget = RetryBudget()
+        self.config_checked_at = 0.0  # monotonic time of the last policy lookup (async doors reuse it)
         self.minutes: dict[int, MinuteStats] = {}
         self._configure(config)
 
@@ -310,7 +313,15 @@ class Registry:
             breaker.reconfigure(config)
         elif config is None and breaker.config.policy_id is not None:  # its policy was deleted
             breaker.reconfigure(BreakerConfig(name=name))
+        breaker.config_checked_at = time.monotonic()
         return breaker
+
+    async def aget(self, name: str, tenant: Any = None) -> Breaker:
+        """`get` for coroutines: the policy lookup may read the database, so it runs in a thread when due."""
+        breaker = self.breakers.get((getattr(tenant, "pk", tenant) or 0, name))
+        if breaker is not None and time.monotonic() - breaker.config_checked_at < core_settings.SNAPSHOT_CHECK_INTERVAL_S:
+            return breaker
+        return await sync_to_async(self.get)(name, tenant)
 
     def retry_config(self, name: str, tenant: Any = None) -> RetryConfig | None:
         tenant_id = getattr(tenant, "pk", tenant) or 0
