@@ -54,9 +54,8 @@ def test_decorator_counts_outcomes_and_refuses_once_open(fresh_registry, consecu
 
 
 def test_the_tenant_comes_from_the_request_context(fresh_registry, consecutive, tenant_a):
-    with context.bind(RequestContext(tenant=tenant_a)):
-        with breaker("api"):
-            pass
+    with context.bind(RequestContext(tenant=tenant_a)), breaker("api"):
+        pass
     assert get_breaker("api", tenant_a).config.consecutive_failures == 2
 
 

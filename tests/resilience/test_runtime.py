@@ -236,9 +236,8 @@ def test_rejections_are_counted_in_the_scorecard(fresh_registry, policy, tenant_
 
 def test_process_bulkhead_refuses_beyond_the_limit(fresh_registry, db, tenant_a):
     BreakerPolicyFactory(tenant=tenant_a, name="narrow", max_concurrent=2)
-    with breaker("narrow", tenant=tenant_a), breaker("narrow", tenant=tenant_a):
-        with pytest.raises(BulkheadFull):
-            call("narrow", tenant=tenant_a)
+    with breaker("narrow", tenant=tenant_a), breaker("narrow", tenant=tenant_a), pytest.raises(BulkheadFull):
+        call("narrow", tenant=tenant_a)
     call("narrow", tenant=tenant_a)  # slots were given back
 
 
@@ -246,9 +245,8 @@ def test_cluster_bulkhead_is_shared_by_processes(fresh_registry, db, tenant_a, c
     BreakerPolicyFactory(tenant=tenant_a, name="narrow", max_concurrent=1, bulkhead_scope="cluster")
     other = Registry(clock=clock, backend=fresh_registry.backend)  # a second process on the same store
     other.background = False
-    with breaker("narrow", tenant=tenant_a):
-        with pytest.raises(BulkheadFull):
-            other.get("narrow", tenant_a).acquire()
+    with breaker("narrow", tenant=tenant_a), pytest.raises(BulkheadFull):
+        other.get("narrow", tenant_a).acquire()
     other.get("narrow", tenant_a).acquire()
 
 

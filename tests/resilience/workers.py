@@ -1,6 +1,7 @@
 """Worker processes for the cross-process tests: `python -m tests.resilience.workers <mode> ...` (prints JSON)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -26,6 +27,8 @@ def _setup():
 def probe(name: str, attempts: int, probes: int, start_key: str) -> None:
     """Wait for the start signal, then ask for probe tickets `attempts` times; print how many were granted."""
     client, registry, Breaker, BreakerConfig = _setup()
+    from apps.resilience.errors import BreakerOpen
+
     registry.background = False
     config = BreakerConfig(name=name, minimum_calls=1, open_duration_s=1.0, half_open_probes=probes)
     breaker = Breaker(tenant_id=0, config=config, registry=registry)
@@ -40,10 +43,8 @@ def probe(name: str, attempts: int, probes: int, start_key: str) -> None:
     for _ in range(attempts):
         breaker.probe_denied_until = 0.0
         breaker.state = "open" if breaker.state == "closed" else breaker.state
-        try:
+        with contextlib.suppress(BreakerOpen):
             granted += breaker.acquire().probe
-        except Exception:
-            pass
     print(json.dumps({"granted": granted}), flush=True)
 
 

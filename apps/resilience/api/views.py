@@ -131,7 +131,10 @@ class BreakerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         )
         return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=s.BatchReportInputSerializer, responses={202: s.ReportResultSerializer})
+    @extend_schema(
+        request=s.BatchReportInputSerializer, responses={202: s.ReportResultSerializer},
+        operation_id="v1_resilience_breakers_report_batch",
+    )
     @action(detail=False, methods=["post"], url_path="report")
     def report_batch(self, request):
         serializer = s.BatchReportInputSerializer(data=request.data)
