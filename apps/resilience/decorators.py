@@ -70,9 +70,11 @@ class breaker:
 
             return async_wrapper  # type: ignore[return-value]
 
+        name, tenant = self.name, self.tenant
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            runtime = self.runtime()
+            runtime = registry.get(name, context.current().tenant if tenant is _NO_TENANT else tenant)
             permit = runtime.acquire()
             try:
                 result = fn(*args, **kwargs)

@@ -119,7 +119,7 @@ class OutcomeBatch:
         self.trailing_failures = 0
         self.width_s = config.bucket_width_s if config.window_kind == "time" else 0
 
-    def add(self, *, failed: bool, slow: bool, now: float) -> None:
+    def add(self, failed: bool, slow: bool, now: float) -> None:
         self.calls += 1
         if failed:
             self.failures += 1

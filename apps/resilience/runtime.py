@@ -42,7 +42,7 @@ from apps.resilience.machine import (
     Transition,
 )
 from apps.resilience.retry import RetryBudget, RetryConfig
-from apps.resilience.scorecard import MinuteStats, write_minutes
+from apps.resilience.scorecard import MinuteStats, bucket_of, write_minutes
 
 log = logging.getLogger(__name__)
 HEALTH_COMPONENT = "resilience:store"
@@ -52,8 +52,7 @@ STORE_ERRORS = (RedisError, OSError)
 class Clock:
     """Wall-clock seconds; tests pass a fake one that they move by hand."""
 
-    def now(self) -> float:
-        return time.time()
+    now = staticmethod(time.time)  # the builtin itself: no Python frame per call on the hot path
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -79,7 +78,19 @@ def _build_policies(tenant_id: Hashable) -> Policies:
     )
 
 
-policy_snapshot: CompiledSnapshot[Policies] = CompiledSnapshot("resilience", _build_policies)
+class PolicySnapshot(CompiledSnapshot[Policies]):
+    """The compiled policies, and a say in the registry's shortcut: a change made here is seen at the next call."""
+
+    def drop(self, key: Hashable) -> None:
+        super().drop(key)
+        registry.expire_lookups(key)
+
+    def clear(self) -> None:
+        super().clear()
+        registry.expire_lookups(None)
+
+
+policy_snapshot = PolicySnapshot("resilience", _build_policies)
 
 
 class Permit:
@@ -87,7 +98,7 @@ class Permit:
 
     __slots__ = ("probe", "counted", "started", "slot")
 
-    def __init__(self, *, probe: bool, counted: bool, started: float, slot: Any = None) -> None:
+    def __init__(self, probe: bool, counted: bool, started: float, slot: Any = None) -> None:
         self.probe = probe
         self.counted = counted
         self.started = started
@@ -103,6 +114,7 @@ class Breaker:
         self.key = f"t{tenant_id}:{config.name}"
         self.registry = registry
         self.clock = registry.clock
+        self._now = registry.clock.now
         self.lock = threading.Lock()
         self.state = CLOSED
         self.open_until = 0.0
@@ -134,9 +146,9 @@ class Breaker:
         """Leave for one call, or BreakerOpen / BulkheadFull. `bulkhead=False` skips the slot (decision API)."""
         config = self.config
         forced = config.forced_state
-        now = self.clock.now()
+        now = self._now()
         if forced == "disabled":
-            return Permit(probe=False, counted=False, started=now)
+            return Permit(False, False, now)
         if forced == "forced_open":
             self._count_rejected(now)
             raise BreakerOpen(self.name, state="forced_open")
@@ -146,14 +158,14 @@ class Breaker:
         slot = None
         if bulkhead and config.max_concurrent:
             slot = self._take_slot(config, now)
-        return Permit(probe=probe, counted=True, started=now, slot=slot)
+        return Permit(probe, True, now, slot)
 
-    def record(self, permit: Permit, outcome: str, *, duration_s: float | None = None, cost: float | None = None) -> None:
+    def record(self, permit: Permit, outcome: str, duration_s: float | None = None, cost: float | None = None) -> None:
         if permit.slot is not None:
             self._release_slot(permit.slot)
         if not permit.counted:
             return
-        now = self.clock.now()
+        now = self._now()
         if duration_s is None:
             duration_s = now - permit.started
         config = self.config
@@ -161,15 +173,25 @@ class Breaker:
         slow = duration_s >= config.slow_call_duration_s
         if permit.probe:
             self._adopt(self.registry.store(lambda b: b.report_probe(self.key, config, failed=failed, now=now)), now)
+        duration_ms = duration_s * 1000.0
+        bucket = bucket_of(duration_ms)
+        minute_key = int(now // 60)
         wake = False
         with self.lock:
-            minute = self.minutes.get(int(now // 60))
+            minute = self.minutes.get(minute_key)
             if minute is None:
-                minute = self.minutes[int(now // 60)] = MinuteStats()
-            minute.add_call(failed=failed, slow=slow, duration_ms=duration_s * 1000.0, cost=cost)
+                minute = self.minutes[minute_key] = MinuteStats()
+            minute.calls += 1
+            minute.failures += failed
+            minute.slow += slow
+            minute.duration_ms_sum += duration_ms
+            minute.histogram[bucket] = minute.histogram.get(bucket, 0) + 1
+            if cost is not None:
+                minute.cost_sum += cost
+                minute.cost_calls += 1
             if outcome != IGNORED and not permit.probe:
                 batch = self.pending
-                batch.add(failed=failed, slow=slow, now=now)
+                batch.add(failed, slow, now)
                 wake = failed and self.state == CLOSED and self._batch_would_trip(config, batch)
         if wake:
             self.registry.wake()
@@ -290,6 +312,7 @@ class Registry:
         self._thread: threading.Thread | None = None
         self._last_db_flush = 0.0
         self.background = True
+        self.check_interval_s = 0.0
 
     @property
     def backend(self) -> BreakerBackend:
@@ -298,9 +321,17 @@ class Registry:
         return self._backend
 
     def get(self, name: str, tenant: Any = None) -> Breaker:
-        tenant_id = getattr(tenant, "pk", tenant) or 0
-        config = policy_snapshot.get(tenant_id).breakers.get(name) if tenant_id else None
+        """The breaker of `name` for `tenant` (a Tenant, its id, or None), on its tenant's current policy."""
+        tenant_id = getattr(tenant, "id", tenant) or 0
         breaker = self.breakers.get((tenant_id, name))
+        # The shortcut of the hot path: the policy was looked up less than a snapshot interval ago.
+        if breaker is not None and time.monotonic() - breaker.config_checked_at < self.check_interval_s:
+            return breaker
+        return self._lookup(name, tenant_id, breaker)
+
+    def _lookup(self, name: str, tenant_id: int, breaker: Breaker | None) -> Breaker:
+        self.check_interval_s = core_settings.SNAPSHOT_CHECK_INTERVAL_S
+        config = policy_snapshot.get(tenant_id).breakers.get(name) if tenant_id else None
         if breaker is None:
             with self._lock:
                 breaker = self.breakers.get((tenant_id, name))
@@ -318,13 +349,19 @@ class Registry:
 
     async def aget(self, name: str, tenant: Any = None) -> Breaker:
         """`get` for coroutines: the policy lookup may read the database, so it runs in a thread when due."""
-        breaker = self.breakers.get((getattr(tenant, "pk", tenant) or 0, name))
-        if breaker is not None and time.monotonic() - breaker.config_checked_at < core_settings.SNAPSHOT_CHECK_INTERVAL_S:
+        breaker = self.breakers.get((getattr(tenant, "id", tenant) or 0, name))
+        if breaker is not None and time.monotonic() - breaker.config_checked_at < self.check_interval_s:
             return breaker
         return await sync_to_async(self.get)(name, tenant)
 
+    def expire_lookups(self, tenant_id: Hashable | None) -> None:
+        """Make the next call of a tenant's breakers (every tenant's for None) look its policy up again."""
+        for (breaker_tenant, _), breaker in list(self.breakers.items()):
+            if tenant_id is None or breaker_tenant == tenant_id:
+                breaker.config_checked_at = 0.0
+
     def retry_config(self, name: str, tenant: Any = None) -> RetryConfig | None:
-        tenant_id = getattr(tenant, "pk", tenant) or 0
+        tenant_id = getattr(tenant, "id", tenant) or 0
         return policy_snapshot.get(tenant_id).retries.get(name) if tenant_id else None
 
     def store(self, operation: Callable[[BreakerBackend], Any]) -> Any:
