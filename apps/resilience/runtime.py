@@ -193,6 +193,11 @@ class Breaker:
                 batch = self.pending
                 batch.add(failed, slow, now)
                 wake = failed and self.state == CLOSED and self._batch_would_trip(config, batch)
+                if wake:
+                    # This process's own calls are enough to open: stop calling now, and let the flusher
+                    # make it shared at once (the merge's answer then replaces this local verdict).
+                    self.state = OPEN
+                    self.open_until = now + config.open_duration_s
         if wake:
             self.registry.wake()
 
@@ -218,10 +223,11 @@ class Breaker:
             return True
         if self.state == CLOSED:  # another process's probes closed it meanwhile
             return False
-        # Every probe ticket is out: refuse locally until the next sync instead of asking the store per call.
-        self.probe_denied_until = now + resilience_settings.SYNC_INTERVAL_S
+        # Every probe ticket is out: refuse locally for a flush interval instead of asking the store per call;
+        # then ask again, so the probe's verdict reaches this process within that interval.
+        self.probe_denied_until = now + resilience_settings.FLUSH_INTERVAL_S
         self._count_rejected(now)
-        retry_after_s = self.open_until - now if self.state == OPEN else resilience_settings.SYNC_INTERVAL_S
+        retry_after_s = self.open_until - now if self.state == OPEN else resilience_settings.FLUSH_INTERVAL_S
         raise BreakerOpen(self.name, state=self.state, retry_after_s=retry_after_s)
 
     def _count_rejected(self, now: float) -> None:

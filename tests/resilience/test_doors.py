@@ -128,15 +128,16 @@ def test_retries_never_go_into_an_open_breaker(fresh_registry, consecutive, tena
     assert flaky.calls == calls_before
 
 
-def test_retry_budget_caps_retries_at_a_share_of_recent_calls(fresh_registry, clock):
+def test_retry_budget_caps_retries_at_a_share_of_recent_calls(fresh_registry, db, tenant_a, clock):
+    BreakerPolicyFactory(tenant=tenant_a, name="budgeted", forced_state="forced_closed")  # only the budget acts
     retry = RetryConfig(max_attempts=2, backoff_base_s=0.0, budget_pct=20, budget_min_retries_per_s=0)
     healthy = Flaky(0)
     for _ in range(50):
-        resilient_call("budgeted", healthy, retry=retry)
+        resilient_call("budgeted", healthy, retry=retry, tenant=tenant_a)
     failing = Flaky(10**6)
     for _ in range(50):
         with pytest.raises(ConnectionError):
-            resilient_call("budgeted", failing, retry=retry)
+            resilient_call("budgeted", failing, retry=retry, tenant=tenant_a)
     # 100 calls in the window allow 20 retries: 50 first attempts + 20 retries reached the failing dependency
     assert failing.calls == 50 + 20
 

@@ -265,3 +265,12 @@ def test_a_transition_reaches_another_process_at_its_next_sync(fresh_registry, p
     other.flush_all(write_db=False)
     with pytest.raises(BreakerOpen):
         other.get("payments", tenant_a).acquire()
+
+
+def test_a_process_whose_own_calls_trip_stops_calling_before_the_flush(fresh_registry, db, tenant_a):
+    BreakerPolicyFactory(tenant=tenant_a, name="api", consecutive_failures=3, open_duration_s=30)
+    fail("api", 3, tenant=tenant_a)
+    with pytest.raises(BreakerOpen):
+        call("api", tenant=tenant_a)
+    fresh_registry.flush_all()
+    assert BreakerEvent.objects.filter(name="api", to_state="open").count() == 1
