@@ -55,7 +55,7 @@ def main() -> None:
     with transaction.atomic():
         tenant, _ = Tenant.objects.get_or_create(slug="bench-resilience", defaults={"name": "Benchmark"})
         if not BreakerPolicy.objects.for_tenant(tenant).filter(name="payments").exists():
-            services.breaker_policy_create(tenant=tenant, data={"name": "payments", "consecutive_failures": 5})
+            services.policy_create(model=BreakerPolicy, tenant=tenant, data={"name": "payments", "consecutive_failures": 5})
 
     def bulwark(registry):
         decorators.registry = registry

@@ -15,20 +15,18 @@ from apps.tenancy.roles import Role
 class ServiceSaveMixin:
     """Saves and deletes go through the app's services, so the admin is one more door to the same logic."""
 
-    create_service = update_service = delete_service = None
-
     def save_model(self, request, obj, form, change) -> None:
         data = {k: v for k, v in form.cleaned_data.items() if k != "tenant"}
         if change:
             fresh = type(obj).objects.get(pk=obj.pk)
-            self.update_service(policy=fresh, data={k: data[k] for k in form.changed_data if k in data})
+            services.policy_update(policy=fresh, data={k: data[k] for k in form.changed_data if k in data})
             return
         tenant = obj.tenant if request.user.is_superuser and obj.tenant_id else request.tenant
         obj.tenant = tenant
-        obj.pk = self.create_service(tenant=tenant, data=data).pk
+        obj.pk = services.policy_create(model=type(obj), tenant=tenant, data=data).pk
 
     def delete_model(self, request, obj) -> None:
-        self.delete_service(policy=obj)
+        services.policy_delete(policy=obj)
 
 
 class OperatorActionsMixin:
@@ -38,9 +36,6 @@ class OperatorActionsMixin:
 
 @admin.register(BreakerPolicy)
 class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdmin):
-    create_service = staticmethod(services.breaker_policy_create)
-    update_service = staticmethod(services.breaker_policy_update)
-    delete_service = staticmethod(services.breaker_policy_delete)
     list_display = ["name", "tenant", "live_state", "live_failure_rate", "window", "forced_state", "last_transition"]
     list_filter = ["forced_state", "window_kind"]
     search_fields = ["name", "description"]
@@ -124,9 +119,6 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
 
 @admin.register(RetryPolicy)
 class RetryPolicyAdmin(ServiceSaveMixin, TenantScopedAdmin):
-    create_service = staticmethod(services.retry_policy_create)
-    update_service = staticmethod(services.retry_policy_update)
-    delete_service = staticmethod(services.retry_policy_delete)
     list_display = ["name", "tenant", "max_attempts", "backoff_base_ms", "backoff_cap_ms", "budget_pct"]
     search_fields = ["name"]
     readonly_fields = ["created_at", "updated_at"]

@@ -21,9 +21,9 @@ DEMO_RETRIES = {"default": {"max_attempts": 3, "backoff_base_ms": 100, "backoff_
 def seed(*, tenant, stdout=None) -> None:
     for name, data in DEMO_BREAKERS.items():
         if not BreakerPolicy.objects.for_tenant(tenant).filter(name=name).exists():
-            services.breaker_policy_create(tenant=tenant, data={"name": name, **data})
+            services.policy_create(model=BreakerPolicy, tenant=tenant, data={"name": name, **data})
     for name, data in DEMO_RETRIES.items():
         if not RetryPolicy.objects.for_tenant(tenant).filter(name=name).exists():
-            services.retry_policy_create(tenant=tenant, data={"name": name, **data})
+            services.policy_create(model=RetryPolicy, tenant=tenant, data={"name": name, **data})
     if stdout is not None:
         stdout.write(f"resilience: {len(DEMO_BREAKERS)} breakers, {len(DEMO_RETRIES)} retry policy for {tenant.slug}")

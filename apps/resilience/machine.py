@@ -240,10 +240,10 @@ def trip_reason(config: BreakerConfig, figures: Figures) -> str | None:
         return None
     # Integer comparisons, so Python and Lua agree exactly at the boundary.
     if figures.failures * 100 >= config.failure_rate_threshold_pct * figures.calls:
-        return f"failure rate {figures.failure_rate_pct}% >= {config.failure_rate_threshold_pct}%"
+        return f"failure rate {100 * figures.failures / figures.calls:.2f}% >= {config.failure_rate_threshold_pct}%"
     slow_pct = config.slow_call_rate_threshold_pct
     if slow_pct and figures.slow * 100 >= slow_pct * figures.calls:
-        return f"slow-call rate {figures.slow_rate_pct}% >= {config.slow_call_rate_threshold_pct}%"
+        return f"slow-call rate {100 * figures.slow / figures.calls:.2f}% >= {slow_pct}%"
     return None
 
 

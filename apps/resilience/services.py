@@ -24,22 +24,26 @@ FORCE_ACTIONS = {
 }
 
 
+Policy = BreakerPolicy | RetryPolicy
+
+
 @transaction.atomic
-def breaker_policy_create(*, tenant: Tenant, data: Mapping[str, Any]) -> BreakerPolicy:
-    policy = model_create(model=BreakerPolicy, data=data, tenant=tenant)
+def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any]) -> Policy:
+    """Create a breaker or retry policy; every process compiles it within the snapshot interval."""
+    policy = model_create(model=model, data=data, tenant=tenant)
     policy_snapshot.invalidate(tenant.pk)
     return policy
 
 
 @transaction.atomic
-def breaker_policy_update(*, policy: BreakerPolicy, data: Mapping[str, Any]) -> BreakerPolicy:
+def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
     policy = model_update(instance=policy, data=data)
     policy_snapshot.invalidate(policy.tenant_id)
     return policy
 
 
 @transaction.atomic
-def breaker_policy_delete(*, policy: BreakerPolicy) -> None:
+def policy_delete(*, policy: Policy) -> None:
     tenant_id = policy.tenant_id
     model_delete(instance=policy)
     policy_snapshot.invalidate(tenant_id)
@@ -69,27 +73,6 @@ def breaker_reset(*, policy: BreakerPolicy) -> SharedState:
     )
     policy_snapshot.invalidate(policy.tenant_id)
     return shared
-
-
-@transaction.atomic
-def retry_policy_create(*, tenant: Tenant, data: Mapping[str, Any]) -> RetryPolicy:
-    policy = model_create(model=RetryPolicy, data=data, tenant=tenant)
-    policy_snapshot.invalidate(tenant.pk)
-    return policy
-
-
-@transaction.atomic
-def retry_policy_update(*, policy: RetryPolicy, data: Mapping[str, Any]) -> RetryPolicy:
-    policy = model_update(instance=policy, data=data)
-    policy_snapshot.invalidate(policy.tenant_id)
-    return policy
-
-
-@transaction.atomic
-def retry_policy_delete(*, policy: RetryPolicy) -> None:
-    tenant_id = policy.tenant_id
-    model_delete(instance=policy)
-    policy_snapshot.invalidate(tenant_id)
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ def test_policy_changes_apply_without_a_restart(fresh_registry, policy, tenant_a
     fail("payments", 3, tenant=tenant_a)
     fresh_registry.flush_all()
     assert get_breaker("payments", tenant_a).state == "closed"  # 3 < minimum 4
-    committed(services.breaker_policy_update, policy=policy, data={"minimum_calls": 1, "failure_rate_threshold_pct": 10})
+    committed(services.policy_update, policy=policy, data={"minimum_calls": 1, "failure_rate_threshold_pct": 10})
     fail("payments", 1, tenant=tenant_a)
     fresh_registry.flush_all()
     assert get_breaker("payments", tenant_a).state == "open"

@@ -34,13 +34,13 @@ class BreakerPolicyViewSet(TenantModelViewSet):
     action_roles = OPERATOR_ACTIONS
 
     def create_object(self, *, data: dict):
-        return services.breaker_policy_create(tenant=self.request.tenant, data=data)
+        return services.policy_create(model=BreakerPolicy, tenant=self.request.tenant, data=data)
 
     def update_object(self, *, instance, data: dict):
-        return services.breaker_policy_update(policy=instance, data=data)
+        return services.policy_update(policy=instance, data=data)
 
     def delete_object(self, *, instance) -> None:
-        services.breaker_policy_delete(policy=instance)
+        services.policy_delete(policy=instance)
 
     def _force(self, forced_state: str) -> Response:
         policy = services.breaker_force(policy=self.get_object(), forced_state=forced_state)
@@ -77,13 +77,13 @@ class RetryPolicyViewSet(TenantModelViewSet):
     ordering_fields = ["name", "created_at"]
 
     def create_object(self, *, data: dict):
-        return services.retry_policy_create(tenant=self.request.tenant, data=data)
+        return services.policy_create(model=RetryPolicy, tenant=self.request.tenant, data=data)
 
     def update_object(self, *, instance, data: dict):
-        return services.retry_policy_update(policy=instance, data=data)
+        return services.policy_update(policy=instance, data=data)
 
     def delete_object(self, *, instance) -> None:
-        services.retry_policy_delete(policy=instance)
+        services.policy_delete(policy=instance)
 
 
 class BreakerEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
