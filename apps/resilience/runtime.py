@@ -153,8 +153,8 @@ class Breaker:
             self._count_rejected(now)
             raise BreakerOpen(self.name, state="forced_open")
         probe = False
-        if self.state != CLOSED and forced == "none":
-            probe = self._admit_while_recovering(now)
+        if self.state != CLOSED and forced in ("none", "metrics_only"):
+            probe = self._admit_while_recovering(now, enforce=forced == "none")
         slot = None
         if bulkhead and config.max_concurrent:
             slot = self._take_slot(config, now)
@@ -207,13 +207,13 @@ class Breaker:
             return batch.trailing_failures >= config.consecutive_failures
         return batch.calls >= config.minimum_calls and batch.failures * 100 >= config.failure_rate_threshold_pct * batch.calls
 
-    def _admit_while_recovering(self, now: float) -> bool:
+    def _admit_while_recovering(self, now: float, *, enforce: bool) -> bool:
+        """True for a probe ticket; a refusal raises BreakerOpen, or lets the call go unprobed if not `enforce`
+        (metrics only: the breaker still goes through half-open and closes, it just never refuses)."""
         if self.state == OPEN and now < self.open_until:
-            self._count_rejected(now)
-            raise BreakerOpen(self.name, state=OPEN, retry_after_s=self.open_until - now)
+            return self._refuse(now, OPEN, self.open_until - now, enforce)
         if now < self.probe_denied_until:
-            self._count_rejected(now)
-            raise BreakerOpen(self.name, state=self.state, retry_after_s=self.probe_denied_until - now)
+            return self._refuse(now, self.state, self.probe_denied_until - now, enforce)
         config = self.config
         granted, shared = self.registry.store(
             lambda b: b.acquire_probe(self.key, config, now, resilience_settings.PROBE_TIMEOUT_S)
@@ -226,9 +226,14 @@ class Breaker:
         # Every probe ticket is out: refuse locally for a flush interval instead of asking the store per call;
         # then ask again, so the probe's verdict reaches this process within that interval.
         self.probe_denied_until = now + resilience_settings.FLUSH_INTERVAL_S
-        self._count_rejected(now)
         retry_after_s = self.open_until - now if self.state == OPEN else resilience_settings.FLUSH_INTERVAL_S
-        raise BreakerOpen(self.name, state=self.state, retry_after_s=retry_after_s)
+        return self._refuse(now, self.state, retry_after_s, enforce)
+
+    def _refuse(self, now: float, state: str, retry_after_s: float, enforce: bool) -> bool:
+        if not enforce:
+            return False
+        self._count_rejected(now)
+        raise BreakerOpen(self.name, state=state, retry_after_s=retry_after_s)
 
     def _count_rejected(self, now: float) -> None:
         with self.lock:
@@ -429,9 +434,14 @@ class Registry:
 
     def write_db(self) -> None:
         from apps.resilience.models import BreakerEvent
+        from apps.tenancy.models import Tenant
 
         with self._lock:
             events, self.events = self.events, []
+        # A tenant deleted since its breaker counted takes its history with it instead of failing every flush.
+        breakers = list(self.breakers.values())
+        tenant_ids = {tenant_id for tenant_id, *_ in events} | {b.tenant_id for b in breakers}
+        existing = set(Tenant.objects.filter(pk__in=tenant_ids - {0}).values_list("pk", flat=True))
         rows = [
             BreakerEvent(
                 tenant_id=tenant_id, name=name, at=datetime.fromtimestamp(at, tz=UTC),
@@ -440,7 +450,7 @@ class Registry:
                 failure_rate_pct=t.figures.failure_rate_pct, slow_rate_pct=t.figures.slow_rate_pct,
                 consecutive_failures=t.figures.consecutive,
             )
-            for tenant_id, name, t, at in events if tenant_id
+            for tenant_id, name, t, at in events if tenant_id in existing
         ]
         try:
             if rows:
@@ -450,9 +460,9 @@ class Registry:
                 self.events[:0] = events
             raise
         minutes = []
-        for breaker in list(self.breakers.values()):
+        for breaker in breakers:
             drained = breaker.drain_minutes()
-            if breaker.tenant_id:  # a breaker used outside any tenant has no scorecard row to go to
+            if breaker.tenant_id in existing:  # a breaker used outside any tenant has no scorecard row
                 minutes += [(breaker.tenant_id, breaker.name, minute, stats) for minute, stats in drained]
         write_minutes(minutes)
 

@@ -274,3 +274,23 @@ def test_a_process_whose_own_calls_trip_stops_calling_before_the_flush(fresh_reg
         call("api", tenant=tenant_a)
     fresh_registry.flush_all()
     assert BreakerEvent.objects.filter(name="api", to_state="open").count() == 1
+
+
+def test_metrics_only_still_probes_and_closes(fresh_registry, policy, tenant_a, committed, clock):
+    committed(services.breaker_force, policy=policy, forced_state="metrics_only")
+    fail("payments", 4, tenant=tenant_a)
+    fresh_registry.flush_all()
+    clock.advance(10)
+    call("payments", tenant=tenant_a)  # the probe
+    call("payments", tenant=tenant_a)  # not refused while the probe is out
+    assert get_breaker("payments", tenant_a).state == "closed"
+    assert not DependencyMinute.objects.filter(name="payments", rejected__gt=0).exists()
+
+
+def test_history_of_a_deleted_tenant_is_dropped_not_retried(fresh_registry, db):
+    gone = 987_654  # a tenant id that no longer exists
+    fail("payments", 10, tenant=gone)
+    fresh_registry.flush_all()
+    assert get_breaker("payments", gone).state == "open"
+    assert fresh_registry.events == []
+    assert not BreakerEvent.objects.exists()
