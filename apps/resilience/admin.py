@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
+from django.utils.html import format_html, format_html_join
 
 from apps.resilience import selectors, services
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
@@ -39,7 +40,7 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     list_display = ["name", "tenant", "live_state", "live_failure_rate", "window", "forced_state", "last_transition"]
     list_filter = ["forced_state", "window_kind"]
     search_fields = ["name", "description"]
-    readonly_fields = ["forced_state", "created_at", "updated_at"]
+    readonly_fields = ["forced_state", "created_at", "updated_at", "recent_transitions"]
     actions = ["force_open", "force_close", "disable", "reset"]
     list_select_related = ["tenant"]
     fieldsets = [
@@ -51,7 +52,7 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
         ("What counts", {"fields": ["failure_exceptions", "ignored_exceptions", "failure_statuses",
                                     "ignored_statuses"]}),
         ("Timeout and bulkhead", {"fields": ["timeout_s", "max_concurrent", "bulkhead_scope"]}),
-        ("History", {"fields": ["created_at", "updated_at"]}),
+        ("History", {"fields": ["recent_transitions", "created_at", "updated_at"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -62,6 +63,17 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(**selectors.last_transition_annotations())
+
+    @admin.display(description="Recent transitions")
+    def recent_transitions(self, policy: BreakerPolicy) -> str:
+        if policy.pk is None:
+            return "–"
+        events = BreakerEvent.objects.for_tenant(policy.tenant_id).filter(name=policy.name)[:10]
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            ((f"{e.at:%Y-%m-%d %H:%M:%S}", e.from_state, e.to_state, e.reason) for e in events),
+        )
+        return format_html("<table>{}</table>", rows) if events else "none yet"
 
     def _live(self, policy: BreakerPolicy) -> dict:
         cache = getattr(policy, "_live_cache", None)

@@ -95,3 +95,13 @@ def test_history_and_scorecard_pages_render(signed_in, tenant_a):
     assert "payments" in client.get(reverse("admin:bulwark_resilience_breakerevent_changelist")).content.decode()
     page = client.get(reverse("admin:bulwark_resilience_dependencyminute_changelist")).content.decode()
     assert "payments" in page
+
+
+def test_the_change_page_shows_the_recent_transitions(signed_in, tenant_a, tenant_b):
+    policy = BreakerPolicyFactory(tenant=tenant_a, name="payments")
+    BreakerEventFactory(tenant=tenant_a, name="payments", reason="5 consecutive failures (threshold 5)")
+    BreakerEventFactory(tenant=tenant_b, name="payments", reason="another tenant's reason")
+    page = signed_in("viewer").get(
+        reverse("admin:bulwark_resilience_breakerpolicy_change", args=[policy.pk])).content.decode()
+    assert "5 consecutive failures (threshold 5)" in page
+    assert "another tenant" not in page

@@ -238,3 +238,11 @@ def test_live_list_is_pinned_in_queries(token_client, tenant_a, django_assert_ma
     client = token_client(tenant_a, "viewer")
     with django_assert_max_num_queries(8):
         assert len(client.get(f"{BASE}/breakers/").json()["results"]) == 5
+
+
+def test_acquire_is_pinned_in_queries(token_client, tenant_a, django_assert_max_num_queries):
+    BreakerPolicyFactory(tenant=tenant_a, name="payments")
+    client = token_client(tenant_a, "operator")
+    client.post(f"{BASE}/breakers/payments/acquire/")  # compiles the tenant's policies once
+    with django_assert_max_num_queries(4):  # the token, its last use, the policy by name
+        assert client.post(f"{BASE}/breakers/payments/acquire/").json()["permitted"] is True

@@ -86,7 +86,7 @@ def test_a_transition_reaches_every_other_process_within_one_second(redis_url, s
     assert all(at - opened_at < 1.0 for at in refused), [at - opened_at for at in refused]
 
 
-def test_redis_down_falls_back_to_a_local_breaker_and_resyncs_when_it_returns(private_redis, clock):
+def test_redis_down_falls_back_to_a_local_breaker_and_resyncs_when_it_returns(private_redis, clock, db):
     def client():
         return redis.Redis(port=private_redis.port, socket_timeout=0.5, socket_connect_timeout=0.5)
 
@@ -108,6 +108,7 @@ def test_redis_down_falls_back_to_a_local_breaker_and_resyncs_when_it_returns(pr
     registry.flush_all(write_db=False)
     assert registry.fallback is not None
     assert HEALTH_COMPONENT in health.degraded_components()
+    assert health.readiness_report()[1]["status"] == "degraded"
     assert breaker.state == "open"  # the process protects itself on its own
     with pytest.raises(BreakerOpen):
         breaker.acquire()
