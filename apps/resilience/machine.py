@@ -94,6 +94,8 @@ class BreakerConfig:
     def classify(self, exc: BaseException | None) -> str:
         if exc is None:
             return SUCCESS
+        if not isinstance(exc, Exception):  # cancellation, KeyboardInterrupt: no verdict on the dependency
+            return IGNORED
         if self.ignored_exceptions and isinstance(exc, self.ignored_exceptions):
             return IGNORED
         return FAILURE if isinstance(exc, self.failure_exceptions) else SUCCESS

@@ -207,3 +207,18 @@ async def test_async_resilient_call_with_fallback(fresh_registry):
         raise ConnectionError("down")
 
     assert await aresilient_call("svc", down, fallback=lambda exc: "cached") == "cached"
+
+
+async def test_a_cancelled_call_counts_neither_way(fresh_registry):
+    @breaker("svc", tenant=None)
+    async def slow():
+        await asyncio.sleep(5)
+
+    task = asyncio.ensure_future(slow())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    fresh_registry.flush_all(write_db=False)
+    figures = get_breaker("svc").figures
+    assert (figures.calls, figures.failures) == (0, 0)
