@@ -61,7 +61,7 @@ def worker(variant: str, name: str, start: float) -> None:
     fail_from, fail_until, end = start + HEALTHY_S, start + HEALTHY_S + FAILING_S, start + HEALTHY_S + FAILING_S + AFTER_S
     call, refusals = make_call(variant, name)
     lock = threading.Lock()
-    stats = {"calls": 0, "succeeded": 0, "reached_failing": 0, "refused": 0, "last_failure_after_recovery": None,
+    stats = {"calls": 0, "succeeded": 0, "reached_failing": 0, "reached_after_first_s": 0, "refused": 0, "last_failure_after_recovery": None,
              "first_success_after_recovery": None}
 
     def dependency():
@@ -70,6 +70,7 @@ def worker(variant: str, name: str, start: float) -> None:
         if fail_from <= now < fail_until:
             with lock:
                 stats["reached_failing"] += 1
+                stats["reached_after_first_s"] += now >= fail_from + 1.0  # half-open probes, not the first burst
             raise ConnectionError("dependency down")
         return now
 
@@ -142,11 +143,13 @@ def main() -> None:
                            ("pybreaker", "pybreaker, one breaker per process")):
         results = run_variant(variant)
         reached = sum(r["reached_failing"] for r in results)
+        probes = sum(r["reached_after_first_s"] for r in results)
         recoveries = [r["recovery_s"] for r in results]
         recovery = max(recoveries) if all(r is not None for r in recoveries) else None
         succeeded = sum(r["succeeded"] for r in results)
         summary[variant] = (reached, recovery)
-        print(f"  {label:36s} calls reaching the failing dependency: {reached:5d}   "
+        print(f"  {label:36s} calls reaching the failing dependency: {reached:5d} "
+              f"(after its first second: {probes:3d})   "
               f"recovery (all processes): {recovery if recovery is None else f'{recovery:.2f} s'}   "
               f"successful calls: {succeeded}")
     (b_reached, b_recovery), (p_reached, p_recovery) = summary["bulwark"], summary["pybreaker"]
