@@ -12,6 +12,7 @@ again when the store answers.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -320,6 +321,7 @@ class Registry:
         self.events: list[tuple[int, str, Transition, float]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_db_flush = 0.0
         self.background = True
@@ -349,13 +351,13 @@ class Registry:
                 if breaker is None:
                     breaker = Breaker(tenant_id=tenant_id, config=config or BreakerConfig(name=name), registry=self)
                     self.breakers[(tenant_id, name)] = breaker
-            if self.background:
-                self._start()
         elif config is not None and config is not breaker.config:
             breaker.reconfigure(config)
         elif config is None and breaker.config.policy_id is not None:  # its policy was deleted
             breaker.reconfigure(BreakerConfig(name=name))
         breaker.config_checked_at = time.monotonic()
+        if self.background and self._thread is None:  # first breaker, or first lookup in a forked child
+            self._start()
         return breaker
 
     async def aget(self, name: str, tenant: Any = None) -> Breaker:
@@ -476,10 +478,21 @@ class Registry:
             self._thread = threading.Thread(target=self._run, name="bulwark-breaker-flusher", daemon=True)
             self._thread.start()
 
+    def stop(self) -> None:
+        """Stop the flusher thread (tests; a host shutting down cleanly)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout=5)
+        self._thread = None
+        self._stopping.clear()
+
     def _run(self) -> None:
         from django.db import close_old_connections
 
-        while True:
+        while not self._stopping.is_set():
             self._wake.wait(resilience_settings.FLUSH_INTERVAL_S)
             self._wake.clear()
             due = time.monotonic() - self._last_db_flush >= resilience_settings.SCORECARD_FLUSH_INTERVAL_S
@@ -494,6 +507,20 @@ class Registry:
 
 
 registry = Registry()
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker inherits the breakers but not the flusher thread: the next lookup starts its own.
+    registry._thread = None
+    registry._lock = threading.Lock()
+    registry._wake = threading.Event()
+    registry._stopping = threading.Event()
+    for breaker in registry.breakers.values():
+        breaker.lock = threading.Lock()
+        breaker.config_checked_at = 0.0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_breaker(name: str, tenant: Any = None) -> Breaker:

@@ -36,6 +36,7 @@ def clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def fresh_registry(clock):
     """The process registry on the fake clock and a new memory backend; flushing is done by the test."""
+    registry.stop()  # a flusher another test started must not flush this test's breakers behind its back
     saved = (registry.clock, registry._backend, registry.background)
     registry.clock = clock
     registry._backend = MemoryBackend()
@@ -45,6 +46,7 @@ def fresh_registry(clock):
     registry.events.clear()
     get_backend.cache_clear()
     yield registry
+    registry.stop()
     registry.clock, registry._backend, registry.background = saved
     registry.fallback = None
     registry.breakers.clear()

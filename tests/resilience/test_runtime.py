@@ -294,3 +294,30 @@ def test_history_of_a_deleted_tenant_is_dropped_not_retried(fresh_registry, db):
     assert get_breaker("payments", gone).state == "open"
     assert fresh_registry.events == []
     assert not BreakerEvent.objects.exists()
+
+
+def test_a_forked_worker_starts_its_own_flusher(fresh_registry):
+    import os
+
+    fresh_registry.background = True
+    get_breaker("forked")
+    try:
+        assert fresh_registry._thread is not None
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: the inherited thread object is gone, the next lookup starts a new one
+            ok = fresh_registry._thread is None
+            get_breaker("forked")
+            ok = ok and fresh_registry._thread is not None and fresh_registry._thread.is_alive()
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+        os.close(write)
+        try:
+            assert os.read(read, 1) == b"1"
+        finally:
+            os.close(read)
+            os.waitpid(pid, 0)
+    finally:
+        fresh_registry.stop()
+        fresh_registry.background = False
+    assert fresh_registry._thread is None
