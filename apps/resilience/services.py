@@ -100,7 +100,8 @@ def breaker_acquire(*, tenant: Tenant, name: str) -> Decision:
         permit = breaker.acquire(bulkhead=False)
     except BreakerOpen as refusal:
         return Decision(name, False, refusal.state, retry_after_s=refusal.retry_after_s, reason=str(refusal))
-    return Decision(name, True, breaker.state, probe=permit.probe)
+    forced = breaker.config.forced_state
+    return Decision(name, True, forced if forced != ForcedState.NONE else breaker.state, probe=permit.probe)
 
 
 @dataclass(frozen=True)

@@ -246,3 +246,12 @@ def test_acquire_is_pinned_in_queries(token_client, tenant_a, django_assert_max_
     client.post(f"{BASE}/breakers/payments/acquire/")  # compiles the tenant's policies once
     with django_assert_max_num_queries(4):  # the token, its last use, the policy by name
         assert client.post(f"{BASE}/breakers/payments/acquire/").json()["permitted"] is True
+
+
+@pytest.mark.parametrize(("forced_state", "permitted"), [
+    ("forced_open", False), ("forced_closed", True), ("disabled", True), ("metrics_only", True),
+])
+def test_acquire_answers_forced_states(token_client, tenant_a, forced_state, permitted):
+    BreakerPolicyFactory(tenant=tenant_a, name="payments", forced_state=forced_state)
+    decision = token_client(tenant_a, "operator").post(f"{BASE}/breakers/payments/acquire/").json()
+    assert (decision["permitted"], decision["state"]) == (permitted, forced_state)
