@@ -309,6 +309,15 @@ class Breaker:
             minutes, self.minutes = self.minutes, {}
         return sorted(minutes.items())
 
+    def restore_minutes(self, minutes: list[tuple[int, MinuteStats]]) -> None:
+        with self.lock:
+            for minute, stats in minutes:
+                current = self.minutes.get(minute)
+                if current is None:
+                    self.minutes[minute] = stats
+                else:
+                    current.merge(stats)
+
 
 class Registry:
     """Every breaker of this process, the store they share (or the local fallback) and the flusher thread."""
@@ -440,33 +449,37 @@ class Registry:
 
         with self._lock:
             events, self.events = self.events, []
-        # A tenant deleted since its breaker counted takes its history with it instead of failing every flush.
-        breakers = list(self.breakers.values())
-        tenant_ids = {tenant_id for tenant_id, *_ in events} | {b.tenant_id for b in breakers}
-        existing = set(Tenant.objects.filter(pk__in=tenant_ids - {0}).values_list("pk", flat=True))
-        rows = [
-            BreakerEvent(
-                tenant_id=tenant_id, name=name, at=datetime.fromtimestamp(at, tz=UTC),
-                from_state=t.from_state, to_state=t.to_state, reason=t.reason[:200],
-                calls=t.figures.calls, failures=t.figures.failures, slow_calls=t.figures.slow,
-                failure_rate_pct=t.figures.failure_rate_pct, slow_rate_pct=t.figures.slow_rate_pct,
-                consecutive_failures=t.figures.consecutive,
-            )
-            for tenant_id, name, t, at in events if tenant_id in existing
-        ]
+        drained = [(breaker, breaker.drain_minutes()) for breaker in list(self.breakers.values())]
+        tenant_ids = {tenant_id for tenant_id, *_ in events} | {b.tenant_id for b, minutes in drained if minutes}
+        tenant_ids.discard(0)  # breakers used outside any tenant have no history rows
+        if not tenant_ids:
+            return
         try:
-            if rows:
-                BreakerEvent.objects.bulk_create(rows)
+            # A tenant deleted since its breaker counted takes its history with it, not failing every flush.
+            existing = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
+            BreakerEvent.objects.bulk_create([
+                BreakerEvent(
+                    tenant_id=tenant_id, name=name, at=datetime.fromtimestamp(at, tz=UTC),
+                    from_state=t.from_state, to_state=t.to_state, reason=t.reason[:200],
+                    calls=t.figures.calls, failures=t.figures.failures, slow_calls=t.figures.slow,
+                    failure_rate_pct=t.figures.failure_rate_pct, slow_rate_pct=t.figures.slow_rate_pct,
+                    consecutive_failures=t.figures.consecutive,
+                )
+                for tenant_id, name, t, at in events if tenant_id in existing
+            ])
         except Exception:
             with self._lock:  # keep the history for the next attempt rather than lose it
                 self.events[:0] = events
             raise
-        minutes = []
-        for breaker in breakers:
-            drained = breaker.drain_minutes()
-            if breaker.tenant_id in existing:  # a breaker used outside any tenant has no scorecard row
-                minutes += [(breaker.tenant_id, breaker.name, minute, stats) for minute, stats in drained]
-        write_minutes(minutes)
+        try:
+            write_minutes([
+                (breaker.tenant_id, breaker.name, minute, stats)
+                for breaker, minutes in drained if breaker.tenant_id in existing for minute, stats in minutes
+            ])
+        except Exception:
+            for breaker, minutes in drained:  # back into the breakers, for the next attempt
+                breaker.restore_minutes(minutes)
+            raise
 
     def wake(self) -> None:
         self._wake.set()

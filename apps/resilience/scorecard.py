@@ -59,6 +59,17 @@ class MinuteStats:
         self.duration_ms_sum = self.cost_sum = 0.0
         self.histogram: dict[int, int] = {}
 
+    def merge(self, other: MinuteStats) -> None:
+        self.calls += other.calls
+        self.failures += other.failures
+        self.slow += other.slow
+        self.rejected += other.rejected
+        self.duration_ms_sum += other.duration_ms_sum
+        self.cost_sum += other.cost_sum
+        self.cost_calls += other.cost_calls
+        for bucket, count in other.histogram.items():
+            self.histogram[bucket] = self.histogram.get(bucket, 0) + count
+
 
 def write_minutes(rows: Iterable[tuple[int, str, int, MinuteStats]]) -> None:
     """Add (tenant id, dependency, minute epoch, stats) to the database rows, merging histograms."""

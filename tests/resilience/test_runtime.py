@@ -321,3 +321,21 @@ def test_a_forked_worker_starts_its_own_flusher(fresh_registry):
         fresh_registry.stop()
         fresh_registry.background = False
     assert fresh_registry._thread is None
+
+
+def test_a_failed_database_write_keeps_the_history_for_the_next_one(fresh_registry, policy, tenant_a, monkeypatch):
+    from apps.resilience import runtime
+
+    fail("payments", 4, tenant=tenant_a)
+    fresh_registry.flush_all(write_db=False)
+
+    def database_down(rows):
+        raise ConnectionError("database unavailable")
+
+    monkeypatch.setattr(runtime, "write_minutes", database_down)
+    with pytest.raises(ConnectionError):
+        fresh_registry.write_db()
+    monkeypatch.undo()
+    fresh_registry.write_db()
+    assert BreakerEvent.objects.filter(name="payments", to_state="open").count() == 1
+    assert DependencyMinute.objects.get(name="payments").failures == 4
