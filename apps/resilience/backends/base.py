@@ -7,11 +7,8 @@ from apps.resilience.machine import BreakerConfig, OutcomeBatch, SharedState
 class BreakerBackend:
     """The shared record of each breaker, keyed by `key` (tenant and dependency), with atomic transitions.
 
-    `now` is passed in (seconds) so every backend runs on the caller's clock. `shared` tells whether
-    other processes see the same record (Redis) or only this one (memory).
+    `now` is passed in (seconds) so every backend runs on the caller's clock.
     """
-
-    shared = False
 
     def merge(self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
         """Add a batch of outcomes to the window; may open the breaker."""

@@ -15,8 +15,6 @@ IDLE_TTL_S = 86_400
 
 
 class RedisBackend(BreakerBackend):
-    shared = True
-
     def __init__(self, client: Any = None) -> None:
         self.client = client if client is not None else redis_client()
         if self.client is None:
