@@ -39,8 +39,10 @@ def _tenant(tenant: Any) -> Any:
 class breaker:
     """Protect calls to the dependency `name`: as a decorator (sync or async) or a context manager (`with`, `async with`).
 
-    A refused call raises `BreakerOpen` (or `BulkheadFull`) before the protected code runs. Use a fresh
-    `breaker(...)` per `with` block; decorated functions may be called from any thread.
+    A refused call raises `BreakerOpen` (or `BulkheadFull`) before the protected code runs. A decorated
+    coroutine is also cut at the policy's `timeout_s` (CallTimeout); sync code is never interrupted here
+    (use `resilient_call` for a sync timeout). Use a fresh `breaker(...)` per `with` block; decorated
+    functions may be called from any thread.
     """
 
     def __init__(self, name: str, *, tenant: Any = _NO_TENANT) -> None:
@@ -59,14 +61,7 @@ class breaker:
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 runtime = await self.aruntime()
-                permit = runtime.acquire()
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as exc:
-                    runtime.record(permit, runtime.config.classify(exc))
-                    raise
-                runtime.record(permit, "success")
-                return result
+                return await _aattempt(runtime, fn, args, kwargs, runtime.config.timeout_s)
 
             return async_wrapper  # type: ignore[return-value]
 

@@ -4,7 +4,8 @@
 
 A host listed in `policies` uses that breaker; any other host uses a breaker named after the host
 (or none, with `by_host=False`). A refused request raises `BreakerOpen`; a response whose status the
-policy counts as a failure is returned to the caller and counted as a failure.
+policy counts as a failure is returned to the caller and counted as a failure. A policy's `timeout_s`
+replaces the client's timeouts for its requests.
 """
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ import httpx
 
 from apps.resilience.decorators import _NO_TENANT, _tenant
 from apps.resilience.runtime import Breaker, registry
+
+
+def _apply_timeout(request: httpx.Request, timeout_s: float | None) -> None:
+    if timeout_s:
+        request.extensions["timeout"] = httpx.Timeout(timeout_s).as_dict()
 
 
 class _BreakerRouting:
@@ -48,6 +54,7 @@ class BreakerTransport(_BreakerRouting, httpx.BaseTransport):
         runtime = self.breaker_for(request)
         if runtime is None:
             return self.transport.handle_request(request)
+        _apply_timeout(request, runtime.config.timeout_s)
         permit = runtime.acquire()
         try:
             response = self.transport.handle_request(request)
@@ -73,6 +80,7 @@ class AsyncBreakerTransport(_BreakerRouting, httpx.AsyncBaseTransport):
         runtime = await self.abreaker_for(request)
         if runtime is None:
             return await self.transport.handle_async_request(request)
+        _apply_timeout(request, runtime.config.timeout_s)
         permit = runtime.acquire()
         try:
             response = await self.transport.handle_async_request(request)

@@ -222,3 +222,20 @@ async def test_a_cancelled_call_counts_neither_way(fresh_registry):
     fresh_registry.flush_all(write_db=False)
     figures = get_breaker("svc").figures
     assert (figures.calls, figures.failures) == (0, 0)
+
+
+@pytest.fixture
+def warm_slow(db, tenant_a):
+    BreakerPolicyFactory(tenant=tenant_a, name="slowapi", timeout_s=0.02)
+    return get_breaker("slowapi", tenant_a)
+
+
+async def test_a_decorated_coroutine_is_cut_at_the_policy_timeout(fresh_registry, warm_slow, tenant_a):
+    @breaker("slowapi", tenant=tenant_a)
+    async def slow():
+        await asyncio.sleep(5)
+
+    with pytest.raises(CallTimeout):
+        await slow()
+    fresh_registry.flush_all(write_db=False)
+    assert get_breaker("slowapi", tenant_a).figures.failures == 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -25,6 +26,8 @@ class Dependency(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self.server.hits += 1
+        if self.path.endswith("/slow"):
+            time.sleep(1.0)
         status = self.server.fail_status or 200
         body = b'{"ok": true}' if status == 200 else b'{"error": "down"}'
         self.send_response(status)
@@ -120,3 +123,15 @@ async def test_async_transport_counts_and_refuses(fresh_registry, dependency, wa
         fresh_registry.flush_all(write_db=False)
         with pytest.raises(BreakerOpen):
             await client.get(URL)
+
+
+def test_the_policy_timeout_applies_to_its_requests(fresh_registry, dependency, db, tenant_a):
+    BreakerPolicyFactory(tenant=tenant_a, name="local-api", timeout_s=0.1)
+    transport = BreakerTransport(policies={"127.0.0.1": "local-api"}, tenant=tenant_a)
+    with httpx.Client(transport=transport, timeout=30) as client:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(URL + "/slow")
+        assert time.monotonic() - started < 0.9
+    fresh_registry.flush_all()
+    assert get_breaker("local-api", tenant_a).figures.failures == 1
