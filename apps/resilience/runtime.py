@@ -47,6 +47,7 @@ from apps.resilience.scorecard import MinuteStats, bucket_of, write_minutes
 
 log = logging.getLogger(__name__)
 HEALTH_COMPONENT = "resilience:store"
+POLICY_HEALTH_COMPONENT = "resilience:policies"
 STORE_ERRORS = (RedisError, OSError)
 
 
@@ -353,7 +354,18 @@ class Registry:
 
     def _lookup(self, name: str, tenant_id: int, breaker: Breaker | None) -> Breaker:
         self.check_interval_s = core_settings.SNAPSHOT_CHECK_INTERVAL_S
-        config = policy_snapshot.get(tenant_id).breakers.get(name) if tenant_id else None
+        try:
+            config = policy_snapshot.get(tenant_id).breakers.get(name) if tenant_id else None
+        except Exception as exc:
+            # The policies cannot be read (the database is down, perhaps the very dependency this breaker
+            # protects): keep judging with the policy last compiled, or the defaults, and try again later.
+            health.mark_degraded(POLICY_HEALTH_COMPONENT, f"policies unreadable ({exc.__class__.__name__})")
+            if breaker is not None:
+                breaker.config_checked_at = time.monotonic()
+                return breaker
+            config = None
+        else:
+            health.mark_ok(POLICY_HEALTH_COMPONENT)
         if breaker is None:
             with self._lock:
                 breaker = self.breakers.get((tenant_id, name))

@@ -339,3 +339,24 @@ def test_a_failed_database_write_keeps_the_history_for_the_next_one(fresh_regist
     fresh_registry.write_db()
     assert BreakerEvent.objects.filter(name="payments", to_state="open").count() == 1
     assert DependencyMinute.objects.get(name="payments").failures == 4
+
+
+def test_a_breaker_keeps_judging_when_its_policies_cannot_be_read(fresh_registry, db, tenant_a, monkeypatch):
+    from django.db import OperationalError
+
+    from apps.core import health
+    from apps.resilience import runtime
+
+    BreakerPolicyFactory(tenant=tenant_a, name="database", consecutive_failures=2, open_duration_s=30)
+    assert get_breaker("database", tenant_a).config.consecutive_failures == 2
+
+    def database_down(tenant_id):
+        raise OperationalError("connection refused")
+
+    runtime.policy_snapshot.clear()
+    monkeypatch.setattr(runtime.policy_snapshot, "build", database_down)
+    fail("database", 2, tenant=tenant_a)  # the breaker protecting the database still works
+    with pytest.raises(BreakerOpen):
+        call("database", tenant=tenant_a)
+    assert "resilience:policies" in health.degraded_components()
+    call("unknown-yet", tenant=tenant_a)  # a breaker first met now gets the defaults
