@@ -28,6 +28,8 @@ resilience_settings = AppSettings(
         "SCORECARD_FLUSH_INTERVAL_S": 5.0,
         # Lease of a cluster-wide bulkhead slot: a holder that dies frees its slot after this long.
         "BULKHEAD_LEASE_S": 60.0,
+        # Breaker transitions and per-minute scorecards older than this are deleted by `resilience.retention`.
+        "RETENTION_DAYS": 30,
     },
     validators={
         "BACKEND": _optional_dotted_path,
@@ -36,5 +38,6 @@ resilience_settings = AppSettings(
         "PROBE_TIMEOUT_S": positive_number,
         "SCORECARD_FLUSH_INTERVAL_S": positive_number,
         "BULKHEAD_LEASE_S": positive_number,
+        "RETENTION_DAYS": positive_number,
     },
 )

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
 from apps.audit.services import record
+from apps.core.context import Actor
 from apps.core.errors import NotFoundError
 from apps.core.services import model_create, model_delete, model_update
 from apps.resilience.errors import BreakerOpen
 from apps.resilience.machine import FAILURE, IGNORED, SUCCESS, SharedState
-from apps.resilience.models import BreakerPolicy, ForcedState, RetryPolicy
+from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
 from apps.resilience.runtime import Permit, get_breaker, policy_snapshot
 from apps.tenancy.models import Tenant
 
@@ -123,3 +125,14 @@ def breaker_report(*, tenant: Tenant, reports: Iterable[Report]) -> int:
         outcome = report.outcome if report.outcome in (SUCCESS, FAILURE, IGNORED) else FAILURE
         breaker.record(permit, outcome, duration_s=report.duration_ms / 1000.0, cost=report.cost)
     return len(reports)
+
+
+@transaction.atomic
+def history_purge(*, tenant: Tenant, older_than: datetime, actor: Actor | None = None) -> dict[str, int]:
+    """Delete the tenant's breaker transitions and scorecard minutes before `older_than`; one audit event."""
+    events, _ = BreakerEvent.objects.for_tenant(tenant).filter(at__lt=older_than).delete()
+    minutes, _ = DependencyMinute.objects.for_tenant(tenant).filter(minute__lt=older_than).delete()
+    deleted = {"events": events, "minutes": minutes}
+    record(action="resilience.retention", tenant=tenant, actor=actor, object_type="bulwark_resilience.history",
+           changes={"older_than": older_than.isoformat(), **deleted})
+    return deleted
