@@ -47,8 +47,8 @@ def too_many_requests(decision: Decision) -> JsonResponse:
 class RateLimitMiddleware:
     """Decides before the rest of the stack runs, so cache hits and unknown paths are limited too.
 
-    A policy that matches URL names needs the route, so the path is resolved here (memoised per path)
-    only when the tenant has such a policy; probes are exempt by route name.
+    Policies may match URL names, so the path is resolved here (memoised per path); probes are exempt by
+    route name before anything else is looked up.
     """
 
     def __init__(self, get_response) -> None:
@@ -64,11 +64,11 @@ class RateLimitMiddleware:
         return response
 
     def _decide(self, request: HttpRequest) -> HttpResponse | None:
-        policy_set = request_policy_set(request)
-        if not policy_set.policies:
-            return None
         route = route_name(getattr(request, "urlconf", None), request.path_info)
         if route in ratelimit_settings.EXEMPT_ROUTES:
+            return None  # before any lookup: probes do no I/O
+        policy_set = request_policy_set(request)
+        if not policy_set.policies:
             return None
         policies = policy_set.matching(
             route=route, path=request.path_info, method=request.method, role=request_role(request)

@@ -33,3 +33,8 @@ async def test_health_stream_pushes_readiness_to_signed_in_users():
     assert message["ready"] is True
     assert message["checks"]["database"]["status"] == "ok"
     await communicator.disconnect()
+    # the consumer's database thread keeps its connection; close it so the test database can be dropped
+    from channels.db import database_sync_to_async
+    from django.db import connections
+
+    await database_sync_to_async(connections.close_all)()

@@ -23,7 +23,8 @@ def test_admin_creates_a_policy_and_it_is_audited(tenant_a, member_client):
     assert (body["name"], body["rate"], body["burst"], body["algorithm"]) == ("login", 10, None, "gcra")
     policy = RateLimitPolicy.objects.get(pk=body["id"])
     assert policy.tenant == tenant_a
-    assert AuditEvent.objects.filter(action="create", object_id=str(policy.pk)).count() == 1
+    assert AuditEvent.objects.filter(action="create", object_type="bulwark_ratelimit.ratelimitpolicy",
+                                     object_id=str(policy.pk)).count() == 1
 
 
 @pytest.mark.parametrize("change, field", [

@@ -1,0 +1,87 @@
+"""Breaker records in Redis, shared by every process and host; every change is one Lua script (EVALSHA)."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from apps.core.store import redis_client, store_key
+from apps.resilience.backends.base import BreakerBackend
+from apps.resilience.machine import BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
+
+LUA_DIR = Path(__file__).parent / "lua"
+# Keys of a breaker nobody touches for a day disappear (a deleted policy leaves nothing behind for long).
+IDLE_TTL_S = 86_400
+
+
+class RedisBackend(BreakerBackend):
+    def __init__(self, client: Any = None) -> None:
+        self.client = client if client is not None else redis_client()
+        if self.client is None:
+            raise RuntimeError("RedisBackend needs a Redis shared store (set REDIS_URL)")
+        self._breaker = self.client.register_script((LUA_DIR / "breaker.lua").read_text())
+        self._bulkhead = self.client.register_script((LUA_DIR / "bulkhead.lua").read_text())
+
+    @staticmethod
+    def _keys(key: str) -> list[str]:
+        tagged = "{" + key + "}"  # one hash tag: every key of a breaker lives in one Cluster slot
+        return [store_key("resilience", tagged, "state"), store_key("resilience", tagged, "outcomes"),
+                store_key("resilience", tagged, "buckets")]
+
+    @staticmethod
+    def _config_args(op: str, config: BreakerConfig, now: float, probe_timeout_s: float = 0.0) -> list:
+        return [
+            op, repr(now), config.window_kind, config.window_size, config.bucket_width_s,
+            config.failure_rate_threshold_pct, config.slow_call_rate_threshold_pct or 0, config.minimum_calls,
+            config.consecutive_failures or 0, repr(config.open_duration_s), repr(config.open_duration_multiplier),
+            repr(config.max_open_duration_s), config.half_open_probes, repr(probe_timeout_s), IDLE_TTL_S,
+        ]
+
+    def _run(self, key: str, args: list) -> tuple[bool, SharedState]:
+        raw = self._breaker(keys=self._keys(key), args=args)
+        granted, state, open_until, open_count, calls, failures, slow, consec = raw[:8]
+        t_from, t_to, reason, tc, tf, ts, tk = raw[8:]
+        transition = None
+        if t_to:
+            transition = Transition(_s(t_from), _s(t_to), _s(reason), Figures(int(tc), int(tf), int(ts), int(tk)))
+        shared = SharedState(
+            _s(state), float(open_until), int(open_count), Figures(int(calls), int(failures), int(slow), int(consec)),
+            transition,
+        )
+        return bool(granted), shared
+
+    def merge(self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
+        args = self._config_args("merge", config, now)
+        args += [batch.calls, batch.outcome_string, int(batch.had_success), batch.trailing_failures, batch.failures]
+        for bucket, (calls, failures, slow) in batch.buckets.items():
+            args += [bucket, calls, failures, slow]
+        return self._run(key, args)[1]
+
+    def read(self, key: str, config: BreakerConfig, now: float) -> SharedState:
+        return self._run(key, self._config_args("read", config, now))[1]
+
+    def acquire_probe(
+        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float
+    ) -> tuple[bool, SharedState]:
+        return self._run(key, self._config_args("probe", config, now, probe_timeout_s))
+
+    def report_probe(self, key: str, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
+        return self._run(key, [*self._config_args("report", config, now), int(failed)])[1]
+
+    def reset(self, key: str, config: BreakerConfig, now: float) -> SharedState:
+        return self._run(key, self._config_args("reset", config, now))[1]
+
+    def _slots_key(self, key: str) -> str:
+        return store_key("resilience", "{" + key + "}", "bulkhead")
+
+    def bulkhead_acquire(self, key: str, *, limit: int, lease_s: float, now: float) -> str | None:
+        token = uuid.uuid4().hex
+        ok = self._bulkhead(keys=[self._slots_key(key)], args=["acquire", repr(now), limit, repr(lease_s), token])
+        return token if ok else None
+
+    def bulkhead_release(self, key: str, token: str) -> None:
+        self._bulkhead(keys=[self._slots_key(key)], args=["release", 0, 0, 0, token])
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,552 @@
+"""Breakers as each process runs them: the closed path is counted in memory and merged into the shared
+record in small batches by one background flusher; transitions come back with every merge or sync.
+
+Per call on the closed path: a dict lookup, a state check and a counter update under a lock; no network.
+The flusher merges each breaker's batch every FLUSH_INTERVAL_S (at once when the batch alone would trip)
+and re-reads idle breakers every SYNC_INTERVAL_S, so another process's transition arrives within
+SYNC_INTERVAL_S + FLUSH_INTERVAL_S. Only a breaker that is recovering (open past its end, or half-open)
+asks the store per call, for an atomic probe ticket. If the store fails, every breaker of the process
+continues on a process-local memory backend, health says "degraded", and the shared state is adopted
+again when the store answers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from redis.exceptions import RedisError
+
+from apps.core import health
+from apps.core.conf import core_settings
+from apps.core.snapshot import CompiledSnapshot
+from apps.resilience.backends import get_backend
+from apps.resilience.backends.base import BreakerBackend
+from apps.resilience.backends.memory import MemoryBackend
+from apps.resilience.conf import resilience_settings
+from apps.resilience.errors import BreakerOpen, BulkheadFull
+from apps.resilience.machine import (
+    CLOSED,
+    FAILURE,
+    IGNORED,
+    OPEN,
+    BreakerConfig,
+    Figures,
+    OutcomeBatch,
+    SharedState,
+    Transition,
+)
+from apps.resilience.retry import RetryBudget, RetryConfig
+from apps.resilience.scorecard import MinuteStats, bucket_of, write_minutes
+
+log = logging.getLogger(__name__)
+HEALTH_COMPONENT = "resilience:store"
+POLICY_HEALTH_COMPONENT = "resilience:policies"
+STORE_ERRORS = (RedisError, OSError)
+
+
+class Clock:
+    """Wall-clock seconds; tests pass a fake one that they move by hand."""
+
+    now = staticmethod(time.time)  # the builtin itself: no Python frame per call on the hot path
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = Clock()
+
+
+@dataclass(frozen=True)
+class Policies:
+    breakers: dict[str, BreakerConfig]
+    retries: dict[str, RetryConfig]
+
+
+def _build_policies(tenant_id: Hashable) -> Policies:
+    from apps.resilience.models import BreakerPolicy, RetryPolicy
+
+    if not tenant_id:
+        return Policies({}, {})
+    return Policies(
+        {p.name: BreakerConfig.from_policy(p) for p in BreakerPolicy.objects.filter(tenant_id=tenant_id)},
+        {p.name: RetryConfig.from_policy(p) for p in RetryPolicy.objects.filter(tenant_id=tenant_id)},
+    )
+
+
+class PolicySnapshot(CompiledSnapshot[Policies]):
+    """The compiled policies, and a say in the registry's shortcut: a change made here is seen at the next call."""
+
+    def drop(self, key: Hashable) -> None:
+        super().drop(key)
+        registry.expire_lookups(key)
+
+    def clear(self) -> None:
+        super().clear()
+        registry.expire_lookups(None)
+
+
+policy_snapshot = PolicySnapshot("resilience", _build_policies)
+
+
+class Permit:
+    """Leave to make one call; hand it back to `Breaker.record` with the outcome."""
+
+    __slots__ = ("probe", "counted", "started", "slot")
+
+    def __init__(self, probe: bool, counted: bool, started: float, slot: Any = None) -> None:
+        self.probe = probe
+        self.counted = counted
+        self.started = started
+        self.slot = slot
+
+
+class Breaker:
+    """One dependency of one tenant in this process."""
+
+    def __init__(self, *, tenant_id: int, config: BreakerConfig, registry: Registry) -> None:
+        self.tenant_id = tenant_id
+        self.name = config.name
+        self.key = f"t{tenant_id}:{config.name}"
+        self.registry = registry
+        self.clock = registry.clock
+        self._now = registry.clock.now
+        self.lock = threading.Lock()
+        self.state = CLOSED
+        self.open_until = 0.0
+        self.figures = Figures()
+        self.last_sync = 0.0
+        self.probe_denied_until = 0.0
+        self.retry_budget = RetryBudget()
+        self.config_checked_at = 0.0  # monotonic time of the last policy lookup (async doors reuse it)
+        self.minutes: dict[int, MinuteStats] = {}
+        self._configure(config)
+
+    def _configure(self, config: BreakerConfig) -> None:
+        self.config = config
+        self.pending = OutcomeBatch(config)
+        self.semaphore = (
+            threading.BoundedSemaphore(config.max_concurrent)
+            if config.max_concurrent and config.bulkhead_scope == "process" else None
+        )
+
+    def reconfigure(self, config: BreakerConfig) -> None:
+        with self.lock:
+            if config == self.config:
+                self.config = config  # the same policy recompiled: keep the pending batch
+            else:
+                self._configure(config)
+
+    # The hot path.
+    def acquire(self, *, bulkhead: bool = True) -> Permit:
+        """Leave for one call, or BreakerOpen / BulkheadFull. `bulkhead=False` skips the slot (decision API)."""
+        config = self.config
+        forced = config.forced_state
+        now = self._now()
+        if forced == "disabled":
+            return Permit(False, False, now)
+        if forced == "forced_open":
+            self._count_rejected(now)
+            raise BreakerOpen(self.name, state="forced_open")
+        probe = False
+        if self.state != CLOSED and forced in ("none", "metrics_only"):
+            probe = self._admit_while_recovering(now, enforce=forced == "none")
+        slot = None
+        if bulkhead and config.max_concurrent:
+            slot = self._take_slot(config, now)
+        return Permit(probe, True, now, slot)
+
+    def record(self, permit: Permit, outcome: str, duration_s: float | None = None, cost: float | None = None) -> None:
+        if permit.slot is not None:
+            self._release_slot(permit.slot)
+        if not permit.counted:
+            return
+        now = self._now()
+        if duration_s is None:
+            duration_s = now - permit.started
+        config = self.config
+        failed = outcome == FAILURE
+        slow = duration_s >= config.slow_call_duration_s
+        if permit.probe:
+            self._adopt(self.registry.store(lambda b: b.report_probe(self.key, config, failed=failed, now=now)), now)
+        duration_ms = duration_s * 1000.0
+        bucket = bucket_of(duration_ms)
+        minute_key = int(now // 60)
+        wake = False
+        with self.lock:
+            minute = self.minutes.get(minute_key)
+            if minute is None:
+                minute = self.minutes[minute_key] = MinuteStats()
+            minute.calls += 1
+            minute.failures += failed
+            minute.slow += slow
+            minute.duration_ms_sum += duration_ms
+            minute.histogram[bucket] = minute.histogram.get(bucket, 0) + 1
+            if cost is not None:
+                minute.cost_sum += cost
+                minute.cost_calls += 1
+            if outcome != IGNORED and not permit.probe:
+                batch = self.pending
+                batch.add(failed, slow, now)
+                wake = failed and self.state == CLOSED and self._batch_would_trip(config, batch)
+                if wake:
+                    # This process's own calls are enough to open: stop calling now, and let the flusher
+                    # make it shared at once (the merge's answer then replaces this local verdict).
+                    self.state = OPEN
+                    self.open_until = now + config.open_duration_s
+        if wake:
+            self.registry.wake()
+
+    @staticmethod
+    def _batch_would_trip(config: BreakerConfig, batch: OutcomeBatch) -> bool:
+        if config.consecutive_failures:
+            return batch.trailing_failures >= config.consecutive_failures
+        return batch.calls >= config.minimum_calls and batch.failures * 100 >= config.failure_rate_threshold_pct * batch.calls
+
+    def _admit_while_recovering(self, now: float, *, enforce: bool) -> bool:
+        """True for a probe ticket; a refusal raises BreakerOpen, or lets the call go unprobed if not `enforce`
+        (metrics only: the breaker still goes through half-open and closes, it just never refuses)."""
+        if self.state == OPEN and now < self.open_until:
+            return self._refuse(now, OPEN, self.open_until - now, enforce)
+        if now < self.probe_denied_until:
+            return self._refuse(now, self.state, self.probe_denied_until - now, enforce)
+        config = self.config
+        granted, shared = self.registry.store(
+            lambda b: b.acquire_probe(self.key, config, now, resilience_settings.PROBE_TIMEOUT_S)
+        )
+        self._adopt(shared, now)
+        if granted:
+            return True
+        if self.state == CLOSED:  # another process's probes closed it meanwhile
+            return False
+        # Every probe ticket is out: refuse locally for a flush interval instead of asking the store per call;
+        # then ask again, so the probe's verdict reaches this process within that interval.
+        self.probe_denied_until = now + resilience_settings.FLUSH_INTERVAL_S
+        retry_after_s = self.open_until - now if self.state == OPEN else resilience_settings.FLUSH_INTERVAL_S
+        return self._refuse(now, self.state, retry_after_s, enforce)
+
+    def _refuse(self, now: float, state: str, retry_after_s: float, enforce: bool) -> bool:
+        if not enforce:
+            return False
+        self._count_rejected(now)
+        raise BreakerOpen(self.name, state=state, retry_after_s=retry_after_s)
+
+    def _count_rejected(self, now: float) -> None:
+        with self.lock:
+            minute = self.minutes.get(int(now // 60))
+            if minute is None:
+                minute = self.minutes[int(now // 60)] = MinuteStats()
+            minute.rejected += 1
+
+    def _take_slot(self, config: BreakerConfig, now: float) -> Any:
+        if self.semaphore is not None:
+            if not self.semaphore.acquire(blocking=False):
+                self._count_rejected(now)
+                raise BulkheadFull(self.name, limit=config.max_concurrent)
+            return self.semaphore
+        token = self.registry.store(
+            lambda b: b.bulkhead_acquire(
+                self.key, limit=config.max_concurrent, lease_s=resilience_settings.BULKHEAD_LEASE_S, now=now
+            )
+        )
+        if token is None:
+            self._count_rejected(now)
+            raise BulkheadFull(self.name, limit=config.max_concurrent)
+        return token
+
+    def _release_slot(self, slot: Any) -> None:
+        if isinstance(slot, str):
+            self.registry.store(lambda b: b.bulkhead_release(self.key, slot))
+        else:
+            slot.release()
+
+    # Called by the flusher, off the request path.
+    def flush(self, now: float) -> None:
+        with self.lock:
+            batch = self.pending
+            if batch:
+                self.pending = OutcomeBatch(self.config)
+        config = self.config
+        if batch:
+            self._adopt(self.registry.store(lambda b: b.merge(self.key, config, batch, now)), now)
+        elif now - self.last_sync >= resilience_settings.SYNC_INTERVAL_S:
+            self._adopt(self.registry.store(lambda b: b.read(self.key, config, now)), now)
+
+    def reset(self) -> SharedState:
+        now = self.clock.now()
+        config = self.config
+        with self.lock:
+            self.pending = OutcomeBatch(config)
+        shared = self.registry.store(lambda b: b.reset(self.key, config, now))
+        self._adopt(shared, now)
+        return shared
+
+    def sync(self) -> SharedState:
+        """Read the shared state now (API and admin, which show live figures)."""
+        now = self.clock.now()
+        config = self.config
+        shared = self.registry.store(lambda b: b.read(self.key, config, now))
+        self._adopt(shared, now)
+        return shared
+
+    def _adopt(self, shared: SharedState, now: float) -> None:
+        if shared.state != self.state:
+            self.probe_denied_until = 0.0
+        self.state = shared.state
+        self.open_until = shared.open_until
+        self.figures = shared.figures
+        self.last_sync = now
+        if shared.transition is not None:
+            self.registry.transition(self, shared.transition, now)
+
+    def drain_minutes(self) -> list[tuple[int, MinuteStats]]:
+        with self.lock:
+            minutes, self.minutes = self.minutes, {}
+        return sorted(minutes.items())
+
+    def restore_minutes(self, minutes: list[tuple[int, MinuteStats]]) -> None:
+        with self.lock:
+            for minute, stats in minutes:
+                current = self.minutes.get(minute)
+                if current is None:
+                    self.minutes[minute] = stats
+                else:
+                    current.merge(stats)
+
+
+class Registry:
+    """Every breaker of this process, the store they share (or the local fallback) and the flusher thread."""
+
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK, backend: BreakerBackend | None = None) -> None:
+        self.clock = clock
+        self._backend = backend
+        self.fallback: MemoryBackend | None = None
+        self.breakers: dict[tuple[int, str], Breaker] = {}
+        self.events: list[tuple[int, str, Transition, float]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_db_flush = 0.0
+        self.background = True
+        self.check_interval_s = 0.0
+
+    @property
+    def backend(self) -> BreakerBackend:
+        if self._backend is None:
+            self._backend = get_backend()
+        return self._backend
+
+    def get(self, name: str, tenant: Any = None) -> Breaker:
+        """The breaker of `name` for `tenant` (a Tenant, its id, or None), on its tenant's current policy."""
+        tenant_id = getattr(tenant, "id", tenant) or 0
+        breaker = self.breakers.get((tenant_id, name))
+        # The shortcut of the hot path: the policy was looked up less than a snapshot interval ago.
+        if breaker is not None and time.monotonic() - breaker.config_checked_at < self.check_interval_s:
+            return breaker
+        return self._lookup(name, tenant_id, breaker)
+
+    def _lookup(self, name: str, tenant_id: int, breaker: Breaker | None) -> Breaker:
+        self.check_interval_s = core_settings.SNAPSHOT_CHECK_INTERVAL_S
+        try:
+            config = policy_snapshot.get(tenant_id).breakers.get(name) if tenant_id else None
+        except Exception as exc:
+            # The policies cannot be read (the database is down, perhaps the very dependency this breaker
+            # protects): keep judging with the policy last compiled, or the defaults, and try again later.
+            health.mark_degraded(POLICY_HEALTH_COMPONENT, f"policies unreadable ({exc.__class__.__name__})")
+            if breaker is not None:
+                breaker.config_checked_at = time.monotonic()
+                return breaker
+            config = None
+        else:
+            health.mark_ok(POLICY_HEALTH_COMPONENT)
+        if breaker is None:
+            with self._lock:
+                breaker = self.breakers.get((tenant_id, name))
+                if breaker is None:
+                    breaker = Breaker(tenant_id=tenant_id, config=config or BreakerConfig(name=name), registry=self)
+                    self.breakers[(tenant_id, name)] = breaker
+        elif config is not None and config is not breaker.config:
+            breaker.reconfigure(config)
+        elif config is None and breaker.config.policy_id is not None:  # its policy was deleted
+            breaker.reconfigure(BreakerConfig(name=name))
+        breaker.config_checked_at = time.monotonic()
+        if self.background and self._thread is None:  # first breaker, or first lookup in a forked child
+            self._start()
+        return breaker
+
+    async def aget(self, name: str, tenant: Any = None) -> Breaker:
+        """`get` for coroutines: the policy lookup may read the database, so it runs in a thread when due."""
+        breaker = self.breakers.get((getattr(tenant, "id", tenant) or 0, name))
+        if breaker is not None and time.monotonic() - breaker.config_checked_at < self.check_interval_s:
+            return breaker
+        return await sync_to_async(self.get)(name, tenant)
+
+    def expire_lookups(self, tenant_id: Hashable | None) -> None:
+        """Make the next call of a tenant's breakers (every tenant's for None) look its policy up again."""
+        for (breaker_tenant, _), breaker in list(self.breakers.items()):
+            if tenant_id is None or breaker_tenant == tenant_id:
+                breaker.config_checked_at = 0.0
+
+    def retry_config(self, name: str, tenant: Any = None) -> RetryConfig | None:
+        tenant_id = getattr(tenant, "id", tenant) or 0
+        return policy_snapshot.get(tenant_id).retries.get(name) if tenant_id else None
+
+    def store(self, operation: Callable[[BreakerBackend], Any]) -> Any:
+        """Run an operation on the shared store, or on the process-local fallback while the store is down."""
+        fallback = self.fallback
+        if fallback is None:
+            try:
+                return operation(self.backend)
+            except STORE_ERRORS as exc:
+                fallback = self._enter_fallback(exc)
+        return operation(fallback)
+
+    def _enter_fallback(self, exc: BaseException) -> MemoryBackend:
+        with self._lock:
+            if self.fallback is None:
+                fallback = MemoryBackend()
+                for breaker in self.breakers.values():
+                    fallback.adopt(breaker.key, SharedState(breaker.state, breaker.open_until))
+                self.fallback = fallback
+                health.mark_degraded(
+                    HEALTH_COMPONENT, f"shared store unreachable ({exc.__class__.__name__}); breakers are per process"
+                )
+            return self.fallback
+
+    def _try_leave_fallback(self, now: float) -> None:
+        try:
+            for breaker in list(self.breakers.values()):
+                self._backend_read_into(breaker, now)
+        except STORE_ERRORS:
+            return
+        with self._lock:
+            self.fallback = None
+        health.mark_ok(HEALTH_COMPONENT)
+        log.warning("shared store is back; breakers follow the shared state again")
+
+    @staticmethod
+    def _backend_read_into(breaker: Breaker, now: float) -> None:
+        shared = breaker.registry.backend.read(breaker.key, breaker.config, now)
+        breaker.state, breaker.open_until, breaker.figures = shared.state, shared.open_until, shared.figures
+        breaker.last_sync = now
+
+    def transition(self, breaker: Breaker, transition: Transition, now: float) -> None:
+        log.info("breaker %s %s -> %s: %s", breaker.key, transition.from_state, transition.to_state, transition.reason)
+        with self._lock:
+            self.events.append((breaker.tenant_id, breaker.name, transition, now))
+
+    def flush_all(self, *, write_db: bool = True) -> None:
+        """Merge every pending batch and sync idle breakers; write events and scorecards when due."""
+        now = self.clock.now()
+        if self.fallback is not None:
+            self._try_leave_fallback(now)
+        for breaker in list(self.breakers.values()):
+            try:
+                breaker.flush(now)
+            except Exception:
+                log.exception("flush of breaker %s failed", breaker.key)
+        if write_db:
+            self.write_db()
+
+    def write_db(self) -> None:
+        from apps.resilience.models import BreakerEvent
+        from apps.tenancy.models import Tenant
+
+        with self._lock:
+            events, self.events = self.events, []
+        drained = [(breaker, breaker.drain_minutes()) for breaker in list(self.breakers.values())]
+        tenant_ids = {tenant_id for tenant_id, *_ in events} | {b.tenant_id for b, minutes in drained if minutes}
+        tenant_ids.discard(0)  # breakers used outside any tenant have no history rows
+        if not tenant_ids:
+            return
+        try:
+            # A tenant deleted since its breaker counted takes its history with it, not failing every flush.
+            existing = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
+            BreakerEvent.objects.bulk_create([
+                BreakerEvent(
+                    tenant_id=tenant_id, name=name, at=datetime.fromtimestamp(at, tz=UTC),
+                    from_state=t.from_state, to_state=t.to_state, reason=t.reason[:200],
+                    calls=t.figures.calls, failures=t.figures.failures, slow_calls=t.figures.slow,
+                    failure_rate_pct=t.figures.failure_rate_pct, slow_rate_pct=t.figures.slow_rate_pct,
+                    consecutive_failures=t.figures.consecutive,
+                )
+                for tenant_id, name, t, at in events if tenant_id in existing
+            ])
+        except Exception:
+            with self._lock:  # keep the history for the next attempt rather than lose it
+                self.events[:0] = events
+            raise
+        try:
+            write_minutes([
+                (breaker.tenant_id, breaker.name, minute, stats)
+                for breaker, minutes in drained if breaker.tenant_id in existing for minute, stats in minutes
+            ])
+        except Exception:
+            for breaker, minutes in drained:  # back into the breakers, for the next attempt
+                breaker.restore_minutes(minutes)
+            raise
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="bulwark-breaker-flusher", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the flusher thread (tests; a host shutting down cleanly)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout=5)
+        self._thread = None
+        self._stopping.clear()
+
+    def _run(self) -> None:
+        from django.db import close_old_connections
+
+        while not self._stopping.is_set():
+            self._wake.wait(resilience_settings.FLUSH_INTERVAL_S)
+            self._wake.clear()
+            due = time.monotonic() - self._last_db_flush >= resilience_settings.SCORECARD_FLUSH_INTERVAL_S
+            try:
+                self.flush_all(write_db=False)
+                if due:
+                    self._last_db_flush = time.monotonic()
+                    self.write_db()
+                    close_old_connections()
+            except Exception:
+                log.exception("breaker flusher failed; retrying at the next interval")
+
+
+registry = Registry()
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker inherits the breakers but not the flusher thread: the next lookup starts its own.
+    registry._thread = None
+    registry._lock = threading.Lock()
+    registry._wake = threading.Event()
+    registry._stopping = threading.Event()
+    for breaker in registry.breakers.values():
+        breaker.lock = threading.Lock()
+        breaker.config_checked_at = 0.0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def get_breaker(name: str, tenant: Any = None) -> Breaker:
+    return registry.get(name, tenant)

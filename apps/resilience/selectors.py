@@ -1,0 +1,75 @@
+"""Reads of the resilience app: live breaker states and the per-minute dependency scorecard."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute
+from apps.resilience.runtime import get_breaker
+from apps.resilience.scorecard import merge_histograms, quantile_ms
+from apps.tenancy.models import Tenant
+
+
+def last_transition_annotations() -> dict[str, Subquery]:
+    """`last_transition_at` and `last_transition_to` of a BreakerPolicy queryset, from its latest event."""
+    last = BreakerEvent.objects.filter(tenant_id=OuterRef("tenant_id"), name=OuterRef("name")).order_by("-at", "-id")
+    return {"last_transition_at": Subquery(last.values("at")[:1]),
+            "last_transition_to": Subquery(last.values("to_state")[:1])}
+
+
+def breaker_live(*, policy: BreakerPolicy) -> dict[str, Any]:
+    """The shared state and window figures of a policy's breaker, read from the store now."""
+    breaker = get_breaker(policy.name, policy.tenant_id)
+    shared = breaker.sync()
+    figures = shared.figures
+    state = policy.forced_state if policy.forced_state != "none" else shared.state
+    return {
+        "state": state,
+        "shared_state": shared.state,
+        "open_until": shared.open_until or None,
+        "calls": figures.calls,
+        "failures": figures.failures,
+        "slow_calls": figures.slow,
+        "failure_rate_pct": figures.failure_rate_pct,
+        "slow_rate_pct": figures.slow_rate_pct,
+        "consecutive_failures": figures.consecutive,
+    }
+
+
+def _minute_row(minutes: list[DependencyMinute]) -> dict[str, Any]:
+    calls = sum(m.calls for m in minutes)
+    cost_calls = sum(m.cost_calls for m in minutes)
+    histogram = merge_histograms(m.histogram for m in minutes)
+    failures = sum(m.failures for m in minutes)
+    return {
+        "calls": calls,
+        "failures": failures,
+        "slow_calls": sum(m.slow_calls for m in minutes),
+        "rejected": sum(m.rejected for m in minutes),
+        "success_rate_pct": round(100.0 * (calls - failures) / calls, 2) if calls else None,
+        "avg_ms": round(sum(m.duration_ms_sum for m in minutes) / calls, 3) if calls else None,
+        "p50_ms": quantile_ms(histogram, 0.50),
+        "p95_ms": quantile_ms(histogram, 0.95),
+        "cost_per_call": round(sum(m.cost_sum for m in minutes) / cost_calls, 6) if cost_calls else None,
+    }
+
+
+def dependency_scorecard(*, tenant: Tenant, name: str, minutes: int = 60) -> dict[str, Any]:
+    since = timezone.now() - timedelta(minutes=minutes)
+    rows = list(DependencyMinute.objects.for_tenant(tenant).filter(name=name, minute__gte=since).order_by("minute"))
+    return {
+        "name": name,
+        "minutes": minutes,
+        "total": _minute_row(rows),
+        "per_minute": [{"minute": row.minute, **_minute_row([row])} for row in rows],
+    }
+
+
+def dependency_known(*, tenant: Tenant, name: str) -> bool:
+    return (
+        BreakerPolicy.objects.for_tenant(tenant).filter(name=name).exists()
+        or DependencyMinute.objects.for_tenant(tenant).filter(name=name).exists()
+    )

@@ -1,0 +1,138 @@
+"""Every write and decision of the resilience app: policies, operator actions, and the decision API."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from apps.audit.services import record
+from apps.core.context import Actor
+from apps.core.errors import NotFoundError
+from apps.core.services import model_create, model_delete, model_update
+from apps.resilience.errors import BreakerOpen
+from apps.resilience.machine import FAILURE, IGNORED, SUCCESS, SharedState
+from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
+from apps.resilience.runtime import Permit, get_breaker, policy_snapshot
+from apps.tenancy.models import Tenant
+
+FORCE_ACTIONS = {
+    ForcedState.FORCED_OPEN: "breaker.force_open",
+    ForcedState.FORCED_CLOSED: "breaker.force_close",
+    ForcedState.DISABLED: "breaker.disable",
+    ForcedState.METRICS_ONLY: "breaker.metrics_only",
+}
+
+
+Policy = BreakerPolicy | RetryPolicy
+
+
+@transaction.atomic
+def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any]) -> Policy:
+    """Create a breaker or retry policy; every process compiles it within the snapshot interval."""
+    policy = model_create(model=model, data=data, tenant=tenant)
+    policy_snapshot.invalidate(tenant.pk)
+    return policy
+
+
+@transaction.atomic
+def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
+    policy = model_update(instance=policy, data=data)
+    policy_snapshot.invalidate(policy.tenant_id)
+    return policy
+
+
+@transaction.atomic
+def policy_delete(*, policy: Policy) -> None:
+    tenant_id = policy.tenant_id
+    model_delete(instance=policy)
+    policy_snapshot.invalidate(tenant_id)
+
+
+@transaction.atomic
+def breaker_force(*, policy: BreakerPolicy, forced_state: str) -> BreakerPolicy:
+    """Force open, force closed or disable: takes effect in every process within the snapshot interval."""
+    previous = policy.forced_state
+    policy.forced_state = forced_state
+    policy.save(update_fields=["forced_state", "updated_at"])
+    record(action=FORCE_ACTIONS[forced_state], obj=policy, changes={"forced_state": [previous, forced_state]})
+    policy_snapshot.invalidate(policy.tenant_id)
+    return policy
+
+
+@transaction.atomic
+def breaker_reset(*, policy: BreakerPolicy) -> SharedState:
+    """Back to automatic, closed, with an empty window and the open history forgotten."""
+    previous = policy.forced_state
+    policy.forced_state = ForcedState.NONE
+    policy.save(update_fields=["forced_state", "updated_at"])
+    shared = get_breaker(policy.name, policy.tenant_id).reset()
+    record(
+        action="breaker.reset", obj=policy,
+        changes={"forced_state": [previous, ForcedState.NONE], "state": [shared.transition.from_state, "closed"]},
+    )
+    policy_snapshot.invalidate(policy.tenant_id)
+    return shared
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str
+    permitted: bool
+    state: str
+    probe: bool = False
+    retry_after_s: float | None = None
+    reason: str = ""
+
+
+def _configured_breaker(tenant: Tenant, name: str):
+    breaker = get_breaker(name, tenant)
+    if breaker.config.policy_id is None:
+        raise NotFoundError(f"No breaker policy named {name!r}.")
+    return breaker
+
+
+def breaker_acquire(*, tenant: Tenant, name: str) -> Decision:
+    """The decision API: may a service in any language call `name` now? In half-open, a probe ticket."""
+    breaker = _configured_breaker(tenant, name)
+    try:
+        # No bulkhead here: a slot cannot be held across two HTTP calls of a caller that may vanish.
+        permit = breaker.acquire(bulkhead=False)
+    except BreakerOpen as refusal:
+        return Decision(name, False, refusal.state, retry_after_s=refusal.retry_after_s, reason=str(refusal))
+    forced = breaker.config.forced_state
+    return Decision(name, True, forced if forced != ForcedState.NONE else breaker.state, probe=permit.probe)
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    outcome: str
+    duration_ms: float
+    cost: float | None = None
+    probe: bool = False
+
+
+def breaker_report(*, tenant: Tenant, reports: Iterable[Report]) -> int:
+    """Outcomes of calls made elsewhere; every name must have a policy, checked before anything is counted."""
+    reports = list(reports)
+    breakers = {r.name: _configured_breaker(tenant, r.name) for r in reports}
+    for report in reports:
+        breaker = breakers[report.name]
+        permit = Permit(probe=report.probe, counted=True, started=0.0)
+        outcome = report.outcome if report.outcome in (SUCCESS, FAILURE, IGNORED) else FAILURE
+        breaker.record(permit, outcome, duration_s=report.duration_ms / 1000.0, cost=report.cost)
+    return len(reports)
+
+
+@transaction.atomic
+def history_purge(*, tenant: Tenant, older_than: datetime, actor: Actor | None = None) -> dict[str, int]:
+    """Delete the tenant's breaker transitions and scorecard minutes before `older_than`; one audit event."""
+    events, _ = BreakerEvent.objects.for_tenant(tenant).filter(at__lt=older_than).delete()
+    minutes, _ = DependencyMinute.objects.for_tenant(tenant).filter(minute__lt=older_than).delete()
+    deleted = {"events": events, "minutes": minutes}
+    record(action="resilience.retention", tenant=tenant, actor=actor, object_type="bulwark_resilience.history",
+           changes={"older_than": older_than.isoformat(), **deleted})
+    return deleted

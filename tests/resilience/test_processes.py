@@ -1,0 +1,129 @@
+"""Several real processes sharing breakers through Redis: exact probe grants, propagation, and Redis outages."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from apps.core import health
+from apps.resilience.backends.redis import RedisBackend
+from apps.resilience.errors import BreakerOpen
+from apps.resilience.machine import BreakerConfig, OutcomeBatch
+from apps.resilience.runtime import HEALTH_COMPONENT, Breaker, Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.resilience.workers", *args], cwd=ROOT, env=os.environ.copy(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_ready(process: subprocess.Popen) -> None:
+    line = process.stdout.readline()
+    assert line.strip() == "ready", process.stderr.read()
+
+
+def finish(process: subprocess.Popen) -> dict:
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate(timeout=5)
+    assert process.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def open_breaker(backend: RedisBackend, config: BreakerConfig, now: float) -> None:
+    batch = OutcomeBatch(config)
+    for _ in range(max(config.minimum_calls, config.consecutive_failures or 0)):
+        batch.add(failed=True, slow=False, now=now)
+    assert backend.merge(f"t0:{config.name}", config, batch, now).state == "open"
+
+
+def test_half_open_grants_exactly_the_permitted_probes_across_processes(redis_url, shared_redis):
+    name, start_key = f"probe-{uuid.uuid4().hex[:8]}", f"start-{uuid.uuid4().hex}"
+    config = BreakerConfig(name=name, minimum_calls=1, open_duration_s=1.0, half_open_probes=3)
+    open_breaker(RedisBackend(client=shared_redis), config, time.time() - 5)  # its open time is already over
+    workers = [spawn("probe", name, "20", "3", start_key) for _ in range(5)]
+    try:
+        for worker in workers:
+            wait_ready(worker)
+        shared_redis.set(start_key, 1, ex=60)
+        granted = [finish(worker)["granted"] for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+        shared_redis.delete(start_key)
+    assert sum(granted) == 3, granted
+
+
+def test_a_transition_reaches_every_other_process_within_one_second(redis_url, shared_redis):
+    name = f"follow-{uuid.uuid4().hex[:8]}"
+    followers = [spawn("follow", name, "15") for _ in range(2)]
+    try:
+        for follower in followers:
+            wait_ready(follower)
+        time.sleep(0.3)
+        opened_at = time.time()
+        open_breaker(RedisBackend(client=shared_redis), BreakerConfig(name=name, consecutive_failures=3,
+                                                                      open_duration_s=30.0), opened_at)
+        refused = [finish(follower)["refused_at"] for follower in followers]
+    finally:
+        for follower in followers:
+            follower.kill()
+    assert all(at is not None for at in refused), refused
+    assert all(at - opened_at < 1.0 for at in refused), [at - opened_at for at in refused]
+
+
+def test_redis_down_falls_back_to_a_local_breaker_and_resyncs_when_it_returns(private_redis, clock, db):
+    def client():
+        return redis.Redis(port=private_redis.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    registry = Registry(clock=clock, backend=RedisBackend(client=client()))
+    registry.background = False
+    config = BreakerConfig(name="db", consecutive_failures=3, open_duration_s=30.0)
+    breaker = registry.breakers[(0, "db")] = Breaker(tenant_id=0, config=config, registry=registry)
+
+    def failures(n):
+        for _ in range(n):
+            breaker.record(breaker.acquire(), "failure", duration_s=0.01)
+
+    failures(1)
+    registry.flush_all(write_db=False)
+    assert breaker.figures.consecutive == 1 and registry.fallback is None
+
+    private_redis.stop()
+    failures(3)
+    registry.flush_all(write_db=False)
+    assert registry.fallback is not None
+    assert HEALTH_COMPONENT in health.degraded_components()
+    assert health.readiness_report()[1]["status"] == "degraded"
+    assert breaker.state == "open"  # the process protects itself on its own
+    with pytest.raises(BreakerOpen):
+        breaker.acquire()
+
+    private_redis.start()  # a fresh Redis: its shared state is closed, and another process has opened nothing
+    clock.advance(1)
+    registry.flush_all(write_db=False)
+    assert registry.fallback is None
+    assert HEALTH_COMPONENT not in health.degraded_components()
+    assert breaker.state == "closed"  # the shared state wins again
+    breaker.record(breaker.acquire(), "success", duration_s=0.01)
+
+    other = Registry(clock=clock, backend=RedisBackend(client=client()))  # and sharing works again
+    other.background = False
+    open_breaker(other.backend, config, clock.now())
+    clock.advance(1)
+    registry.flush_all(write_db=False)
+    assert breaker.state == "open"
