@@ -409,3 +409,23 @@ def test_a_rate_limited_client_gets_its_429_and_never_a_cached_body(tenant_a, vi
     assert refused.status_code == 429
     assert "Cache-Status" not in refused
     stats_counters.take()  # the rate limiter's counts of a rolled-back test have no rows to go to
+
+
+def test_stale_if_error_when_the_views_breaker_is_forced_open(tenant_a, viewer, clock,
+                                                              django_capture_on_commit_callbacks):
+    from apps.resilience.services import breaker_force
+    from tests.resilience.factories import BreakerPolicyFactory
+
+    breaker_policy = BreakerPolicyFactory(tenant=tenant_a, name="payments")
+    policy(tenant_a, path_pattern="^/payments/", ttl_s=10, stale_if_error_s=60)
+    assert viewer.get("/payments/").status_code == 200
+    views.state["version"] = "v2"
+    with django_capture_on_commit_callbacks(execute=True):
+        breaker_force(policy=breaker_policy, forced_state="forced_open")
+    clock.advance(30)
+    viewer.raise_request_exception = False  # as in production: Django turns the exception into a 500
+    response = viewer.get("/payments/")
+    assert response.status_code == 200
+    assert response.json()["version"] == "v1"
+    assert response["Cache-Status"].startswith("Bulwark; fwd=stale; fwd-status=5")
+    assert views.calls["payments"] == 2  # the view ran, its breaker refused the call

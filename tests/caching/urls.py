@@ -11,6 +11,7 @@ urlpatterns = [
     path("big/", views.big, name="big"),
     path("boom/", views.boom, name="boom"),
     path("decorated/", views.decorated, name="decorated"),
+    path("payments/", views.payments, name="payments"),
     path("drf/<int:pk>/", views.drf_item, name="drf-item"),
     path("", include("config.urls")),
 ]

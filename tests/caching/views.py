@@ -66,6 +66,15 @@ def boom(request):
     return JsonResponse({"version": state["version"]})
 
 
+def payments(request):
+    """Calls a dependency through its circuit breaker (resilience): BreakerOpen when the breaker is open."""
+    from apps.resilience.decorators import breaker
+
+    _count("payments")
+    with breaker("payments"):
+        return JsonResponse({"version": state["version"]})
+
+
 @cache_policy("decorated")
 def decorated(request):
     _count("decorated")
