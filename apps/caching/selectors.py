@@ -1,10 +1,10 @@
-"""Reads of the caching app: policies of a tenant, per-minute statistics and the store's memory used."""
+"""Reads of the caching app: per-minute statistics of a policy and the store's memory used."""
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.caching import keys, stats
@@ -12,11 +12,6 @@ from apps.caching.backends import get_backend
 from apps.caching.backends.base import StoreUnavailable
 from apps.caching.conf import caching_settings
 from apps.caching.models import STAT_FIELDS, CachePolicy, CacheStatMinute
-from apps.tenancy.models import Tenant
-
-
-def policy_list(*, tenant: Tenant) -> QuerySet[CachePolicy]:
-    return CachePolicy.objects.for_tenant(tenant)
 
 
 def cache_memory(*, tenant_id: int) -> dict[str, Any]:

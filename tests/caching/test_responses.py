@@ -411,7 +411,20 @@ def test_a_rate_limited_client_gets_its_429_and_never_a_cached_body(tenant_a, vi
     stats_counters.take()  # the rate limiter's counts of a rolled-back test have no rows to go to
 
 
-def test_stale_if_error_when_the_views_breaker_is_forced_open(tenant_a, viewer, clock,
+@pytest.fixture
+def breakers_without_flusher(monkeypatch):
+    """The resilience registry without its background flusher, whose connection would outlive the test."""
+    from apps.resilience.runtime import registry
+
+    registry.stop()
+    monkeypatch.setattr(registry, "background", False)
+    registry.breakers.clear()
+    yield registry
+    registry.stop()
+    registry.breakers.clear()
+
+
+def test_stale_if_error_when_the_views_breaker_is_forced_open(tenant_a, viewer, clock, breakers_without_flusher,
                                                               django_capture_on_commit_callbacks):
     from apps.resilience.services import breaker_force
     from tests.resilience.factories import BreakerPolicyFactory

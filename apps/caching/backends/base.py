@@ -31,12 +31,6 @@ class CacheBackend:
     def set(self, *, key: str, value: bytes, ttl_ms: int) -> None:
         raise NotImplementedError
 
-    def get(self, *, key: str) -> bytes | None:
-        raise NotImplementedError
-
-    def delete(self, *, key: str) -> None:
-        raise NotImplementedError
-
     def acquire(self, *, lock_key: str, token: str, ttl_ms: int) -> bool:
         raise NotImplementedError
 

@@ -74,14 +74,6 @@ class MemoryBackend(CacheBackend):
                 oldest = next(iter(self._entries))
                 self._drop(oldest)
 
-    def get(self, *, key):
-        with self._mutex:
-            return self._get(key)
-
-    def delete(self, *, key) -> None:
-        with self._mutex:
-            self._drop(key)
-
     def acquire(self, *, lock_key, token, ttl_ms) -> bool:
         with self._mutex:
             if self._lock_owner(lock_key) is not None:

@@ -47,18 +47,6 @@ class RedisBackend(CacheBackend):
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def get(self, *, key):
-        try:
-            return self.client.get(key)
-        except RedisError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
-    def delete(self, *, key) -> None:
-        try:
-            self.client.delete(key)
-        except RedisError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
     def acquire(self, *, lock_key, token, ttl_ms) -> bool:
         try:
             return bool(self.client.set(lock_key, token, nx=True, px=int(ttl_ms)))
