@@ -72,7 +72,8 @@ def test_adding_a_policy_in_the_admin_goes_through_the_service(signed_in, tenant
     assert response.status_code == 302, response.content.decode()[:3000]
     policy = BreakerPolicy.objects.get(name="search")
     assert policy.tenant == tenant_a and policy.window_size == 50
-    assert AuditEvent.objects.filter(action="create", object_id=str(policy.pk)).count() == 1
+    assert AuditEvent.objects.filter(action="create", object_type="bulwark_resilience.breakerpolicy",
+                                     object_id=str(policy.pk)).count() == 1
 
 
 def test_invalid_admin_input_shows_the_field_error(signed_in, tenant_a):
