@@ -32,7 +32,7 @@ def test_admin_adds_a_policy_for_the_active_tenant(tenant_a, make_member, client
     assert response.status_code == 302, response.content.decode()[:2000]
     policy = CachePolicy.objects.get(name="reports")
     assert policy.tenant == tenant_a and policy.tags == ["reports"]
-    assert AuditEvent.objects.filter(action="create", object_id=str(policy.pk)).exists()
+    assert AuditEvent.objects.filter(action="create", object_type="bulwark_caching.cachepolicy", object_id=str(policy.pk)).exists()
 
 
 def test_admin_form_refuses_invalid_policies(tenant_a, make_member, client):

@@ -26,7 +26,7 @@ def test_admin_creates_a_policy_and_it_is_audited(tenant_a, token_client):
     assert body["ttl_s"] == 120 and body["tags"] == ["reports", "report:{pk}"]
     policy = CachePolicy.objects.get(pk=body["id"])
     assert policy.tenant == tenant_a
-    assert AuditEvent.objects.filter(action="create", object_id=str(policy.pk), tenant=tenant_a).exists()
+    assert AuditEvent.objects.filter(action="create", object_type="bulwark_caching.cachepolicy", object_id=str(policy.pk), tenant=tenant_a).exists()
 
 
 @pytest.mark.parametrize("payload, field", [

@@ -26,7 +26,7 @@ def test_create_a_breaker_policy_and_read_it_back(admin_client, tenant_a):
     assert body["name"] == "payments" and body["forced_state"] == "none"
     policy = BreakerPolicy.objects.get(pk=body["id"])
     assert policy.tenant == tenant_a
-    assert AuditEvent.objects.filter(action="create", object_id=str(policy.pk)).exists()
+    assert AuditEvent.objects.filter(action="create", object_type="bulwark_resilience.breakerpolicy", object_id=str(policy.pk)).exists()
 
 
 @pytest.mark.parametrize(("data", "field"), [
