@@ -16,6 +16,7 @@ from apps.audit.conf import audit_settings
 from apps.audit.export import CONTENT_TYPES, export_lines
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import events_in_range
+from apps.core.streaming import stream
 from apps.tenancy.api.viewsets import TenantScopedViewSet
 from apps.tenancy.permissions import TenantRolePermission
 from apps.tenancy.roles import Role
@@ -56,9 +57,8 @@ class AuditExportView(APIView):
         events = events_in_range(tenant=tenant, start=start, end=end).iterator(
             chunk_size=audit_settings.EXPORT_CHUNK_SIZE
         )
-        response = StreamingHttpResponse(
-            export_lines(events, fmt=fmt, tenant_slugs={tenant.pk: tenant.slug}), content_type=CONTENT_TYPES[fmt]
-        )
+        lines = export_lines(events, fmt=fmt, tenant_slugs={tenant.pk: tenant.slug})
+        response = StreamingHttpResponse(stream(request._request, lines), content_type=CONTENT_TYPES[fmt])
         filename = f"audit-{tenant.slug}-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

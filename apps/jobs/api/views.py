@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -12,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.errors import NotFoundError
+from apps.core.streaming import file_response
 from apps.jobs import selectors, services
 from apps.jobs.api.serializers import (
     JobRunFilterSerializer,
@@ -90,4 +90,4 @@ class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         path = (Path(settings.MEDIA_ROOT) / name).resolve() if name else None
         if path is None or not path.is_relative_to(exports) or not path.is_file():
             raise NotFoundError(f"Run {run.pk} has no downloadable file.")
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        return file_response(request._request, path.open("rb"), as_attachment=True, filename=path.name)
