@@ -369,6 +369,15 @@ def stats_flush() -> None:
     stats_counters.flush_now()
 
 
+@transaction.atomic
+def stats_purge(*, tenant: Tenant, older_than: datetime, actor: Actor | None = None) -> int:
+    """Delete the tenant's per-minute stats of minutes before `older_than`; one audit event says how many."""
+    deleted, _ = RateLimitStat.objects.for_tenant(tenant).filter(minute__lt=older_than).delete()
+    record(action="ratelimit.stats_retention", tenant=tenant, actor=actor, object_type="bulwark_ratelimit.ratelimitstat",
+           changes={"older_than": older_than.isoformat(), "deleted": deleted})
+    return deleted
+
+
 # --- policies and operations ---------------------------------------------------------------------------------
 
 @transaction.atomic
