@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import record
@@ -54,7 +54,6 @@ def job_submit(
                        idempotency_key=idempotency_key)
 
 
-@transaction.atomic
 def _run_create(
     *,
     type: str,
@@ -71,7 +70,9 @@ def _run_create(
         if existing is not None:
             return existing
     actor = submitted_by or context.current_actor()
-    # enqueued_at is written with the row (one commit per submission); a failed enqueue clears it.
+    # One INSERT, so no transaction of its own: outside a caller's transaction it is one durable autocommit
+    # (not BEGIN, INSERT, COMMIT: three round trips); inside one it commits, or not, with the caller's change.
+    # enqueued_at is written with the row; a failed enqueue clears it.
     run = JobRun(
         tenant=tenant, type=type, params=validated, max_attempts=job.max_attempts, idempotency_key=idempotency_key or None,
         submitted_by_kind=actor.kind, submitted_by_id=actor.id, submitted_by_display=actor.display[:200],
@@ -79,7 +80,7 @@ def _run_create(
     )
     if idempotency_key:
         try:
-            with transaction.atomic():  # a savepoint only where a duplicate key can make the INSERT fail
+            with transaction.atomic():  # only where a duplicate key can make the INSERT fail
                 run.save()
         except IntegrityError:
             # A concurrent submission with the same key won the race: answer with its run.
@@ -153,14 +154,55 @@ def run_claim(*, run_pk: int, worker: str, task_id: str = "", now: datetime | No
     resending a delivery it thought lost) finds the run no longer queued and does nothing.
     """
     now = now or timezone.now()
-    with _recoverable_commit():
-        claimed = JobRun.objects.filter(pk=run_pk, status=Status.QUEUED).update(
-            status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, worker=worker[:200],
-            task_id=task_id, lease_expires_at=now + timedelta(seconds=jobs_settings.LEASE_S), next_attempt_at=None,
-        )
-        if not claimed:
-            return None
-        return JobRun.objects.select_related("tenant").get(pk=run_pk)
+    stamp = connection.ops.adapt_datetimefield_value  # what the ORM would store (naive UTC on SQLite)
+    params = {"pk": run_pk, "queued": Status.QUEUED.value, "running": Status.RUNNING.value, "now": stamp(now),
+              "worker": worker[:200], "task_id": task_id,
+              "lease": stamp(now + timedelta(seconds=jobs_settings.LEASE_S))}
+    # One statement, one round trip (not BEGIN, SET LOCAL, UPDATE, SELECT, COMMIT, then the tenant's SELECT):
+    # the claim is the worker's hottest write.
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run_fields, tenant_fields = JobRun._meta.concrete_fields, _claim_tenant_fields()
+    fields = run_fields + tenant_fields
+    compiler = JobRun.objects.none().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
+    run = JobRun.from_db(connection.alias, [field.attname for field in run_fields], row[:len(run_fields)])
+    if tenant_fields:
+        run.tenant = Tenant.from_db(connection.alias, [field.attname for field in tenant_fields],
+                                    row[len(run_fields):])
+    return run
+
+
+def _claim_tenant_fields() -> tuple:
+    # Only PostgreSQL has data-modifying CTEs to join the tenant in; elsewhere it loads when first used.
+    return Tenant._meta.concrete_fields if connection.vendor == "postgresql" else ()
+
+
+def _claim_sql() -> str:
+    """UPDATE ... RETURNING: the claimed row comes back from the write itself (SQLite >= 3.35), and on
+    PostgreSQL with its tenant, in a statement whose own transaction commits without waiting for the WAL
+    flush (set_config(..., is_local => true) is `SET LOCAL synchronous_commit TO OFF`; see
+    _recoverable_commit for why a lost claim is harmless). Inside a caller's transaction that setting would
+    weaken the caller's commit too, so it is left out there.
+    """
+    quote = connection.ops.quote_name
+    table = quote(JobRun._meta.db_table)
+    returning = ", ".join(f"{table}.{quote(field.column)}" for field in JobRun._meta.concrete_fields)
+    update = (f"UPDATE {table} SET status = %(running)s, attempts = {table}.attempts + 1, started_at = %(now)s,"
+              f" worker = %(worker)s, task_id = %(task_id)s, lease_expires_at = %(lease)s, next_attempt_at = NULL")
+    where = f"WHERE {table}.id = %(pk)s AND {table}.status = %(queued)s RETURNING {returning}"
+    if connection.vendor != "postgresql":
+        return f"{update} {where}"
+    if not connection.in_atomic_block:
+        update += " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+    tenant_columns = ", ".join(f"tenant.{quote(field.column)}" for field in Tenant._meta.concrete_fields)
+    return (f"WITH claimed AS ({update} {where}) SELECT claimed.*, {tenant_columns} FROM claimed"
+            f" JOIN {quote(Tenant._meta.db_table)} AS tenant ON tenant.id = claimed.tenant_id")
 
 
 def run_heartbeat(*, run: JobRun, now: datetime | None = None) -> bool:

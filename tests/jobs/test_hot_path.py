@@ -1,0 +1,37 @@
+"""Round trips of the submit path and the worker path, pinned: each one costs a job throughput under load."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from apps.core.context import Actor
+from apps.jobs import runner, services
+from apps.jobs.models import JobRun
+
+pytestmark = pytest.mark.django_db
+SYSTEM = Actor.system(display="test")
+
+
+def test_a_submission_is_one_insert(tenant_a, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        run = services.job_submit(type="test.noop", params={}, tenant=tenant_a, submitted_by=SYSTEM)
+    assert JobRun.objects.get(pk=run.pk).status == "queued"
+
+
+def test_a_claim_is_one_statement_that_brings_the_run_and_its_tenant(tenant_a, django_assert_num_queries):
+    run = services.job_submit(type="test.echo", params={"count": 2}, tenant=tenant_a, submitted_by=SYSTEM)
+    tenant_queries = 0 if connection.vendor == "postgresql" else 1  # SQLite cannot join it into the UPDATE
+    with django_assert_num_queries(1 + tenant_queries):
+        claimed = services.run_claim(run_pk=run.pk, worker="host:1", task_id="t-1")
+        assert claimed.tenant == tenant_a and claimed.tenant.slug == tenant_a.slug
+    assert (claimed.status, claimed.attempts, claimed.worker, claimed.task_id) == ("running", 1, "host:1", "t-1")
+    assert claimed.params == run.params and claimed.params["count"] == 2 and claimed.started_at is not None and claimed.lease_expires_at
+    assert claimed.started_at == JobRun.objects.get(pk=run.pk).started_at
+    assert services.run_claim(run_pk=run.pk, worker="host:2") is None  # the second delivery finds it taken
+
+
+def test_a_no_op_run_costs_the_worker_two_statements(tenant_a, django_assert_num_queries):
+    run = services.job_submit(type="test.noop", params={}, tenant=tenant_a, submitted_by=SYSTEM)
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 3):  # claim, outcome
+        assert runner.execute(run.pk) == "succeeded"
+    assert JobRun.objects.get(pk=run.pk).status == "succeeded"
