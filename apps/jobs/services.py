@@ -140,8 +140,11 @@ def _recoverable_commit() -> Iterator[None]:
     rely on, a submission accepted and an outcome, keep fully durable commits. Any later durable commit
     flushes these too, so the window is a crash within a fraction of a second.
     """
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        # SET LOCAL lasts until the end of the whole transaction: inside a caller's (a job reporting progress
+        # from its own atomic block) it would make the caller's commit non-durable too.
+        if connection.vendor == "postgresql" and outermost:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield

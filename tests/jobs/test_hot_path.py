@@ -35,3 +35,17 @@ def test_a_no_op_run_costs_the_worker_two_statements(tenant_a, django_assert_num
     with django_assert_num_queries(2 if connection.vendor == "postgresql" else 3):  # claim, outcome
         assert runner.execute(run.pk) == "succeeded"
     assert JobRun.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_progress_reported_inside_a_jobs_transaction_keeps_that_transaction_durable(tenant_a):
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    run = services.job_submit(type="test.noop", params={}, tenant=tenant_a, submitted_by=SYSTEM)
+    claimed = services.run_claim(run_pk=run.pk, worker="host:1")
+    # The test runs inside a transaction, as a job's own atomic block would: a progress report in it must
+    # not switch that transaction's commit to asynchronous.
+    assert services.run_progress(run=claimed, percent=50, message="half") is False
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert JobRun.objects.get(pk=run.pk).progress == 50
