@@ -42,6 +42,9 @@ class JobType:
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         """The validated, JSON-ready parameters; raises DRF's ValidationError with field errors."""
+        if not isinstance(params, dict):  # a schedule's JSON can be any value; a run's parameters are an object
+            raise serializers.ValidationError(
+                {"params": [f"Expected an object of parameters, got {type(params).__name__}."]})
         if self.params is None:
             if params:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in params})
