@@ -16,12 +16,13 @@ from django.utils import timezone
 from apps.audit.services import record
 from apps.core import context, health
 from apps.core.context import Actor
-from apps.core.errors import ConflictError
+from apps.core.errors import ApplicationError, ConflictError
 from apps.jobs.backoff import RandomSource, retry_delay_s
 from apps.jobs.conf import jobs_settings
 from apps.jobs.models import JobRun, JobSchedule
 from apps.jobs.registry import get_type, registry
 from apps.tenancy.models import Tenant
+from apps.tenancy.roles import role_at_least
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,17 @@ def job_submit(
     tenant: Tenant,
     submitted_by: Actor | None = None,
     idempotency_key: str | None = None,
+    role: str | None = None,
 ) -> JobRun:
     """Validate the parameters and queue one run; with an idempotency key, return the run it already made.
 
     Invalid parameters raise a ValidationError with field errors and nothing is queued. The broker message
     is sent after the transaction commits, so a worker never sees a run that is not in the database.
+    `role` is the submitting person's role (API, admin), checked against the type's `submit_role`;
+    None for the platform's own submissions (schedules, other apps' services).
     """
     return _run_create(type=type, params=params, tenant=tenant, submitted_by=submitted_by,
-                       idempotency_key=idempotency_key)
+                       idempotency_key=idempotency_key, role=role)
 
 
 def _run_create(
@@ -62,8 +66,12 @@ def _run_create(
     submitted_by: Actor | None,
     idempotency_key: str | None,
     retry_of: JobRun | None = None,
+    role: str | None = None,
 ) -> JobRun:
     job = get_type(type)
+    if role is not None and not role_at_least(role, job.submit_role):
+        raise ApplicationError(f"Submitting {type!r} jobs needs the {job.submit_role} role; you have {role}.",
+                               code="permission_denied", status=403)
     validated = job.validate(params or {})
     if idempotency_key:
         existing = _existing_for_key(tenant=tenant, type=type, idempotency_key=idempotency_key)
@@ -303,13 +311,13 @@ def run_cancel(*, run: JobRun, actor: Actor | None = None, now: datetime | None 
 
 
 @transaction.atomic
-def run_retry(*, run: JobRun, actor: Actor | None = None) -> JobRun:
-    """Submit a failed or cancelled run again, as a new run linked to it."""
+def run_retry(*, run: JobRun, actor: Actor | None = None, role: str | None = None) -> JobRun:
+    """Submit a failed or cancelled run again, as a new run linked to it (`role`: as in job_submit)."""
     if run.status not in (Status.FAILED, Status.CANCELLED):
         raise ConflictError(f"Run {run.pk} is {run.status}; only failed or cancelled runs can be retried.",
                             extra={"errors": {"status": [f"Run is {run.status}."]}})
     new_run = _run_create(type=run.type, params=run.params, tenant=run.tenant, submitted_by=actor,
-                          idempotency_key=None, retry_of=run)
+                          idempotency_key=None, retry_of=run, role=role)
     record(action="jobs.retry", obj=run, actor=actor, changes={"type": run.type, "new_run": new_run.pk})
     return new_run
 

@@ -10,6 +10,7 @@ from apps.core.api.serializers import StrictSerializer
 from apps.jobs.registry import job_type
 from apps.ratelimit.conf import ratelimit_settings
 from apps.ratelimit.services import stats_purge
+from apps.tenancy.roles import Role
 
 
 class StatsRetentionParams(StrictSerializer):
@@ -20,7 +21,7 @@ class StatsRetentionParams(StrictSerializer):
 
 
 @job_type("ratelimit.stats_retention", params=StatsRetentionParams, timeout_s=600, max_attempts=3,
-          cron="27 3 * * *")
+          cron="27 3 * * *", submit_role=Role.ADMIN)
 def stats_retention(ctx, params: dict) -> dict:
     """Delete the tenant's per-minute rate-limit stats older than the retention period."""
     days = params.get("older_than_days") or ratelimit_settings.STATS_RETENTION_DAYS
