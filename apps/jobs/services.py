@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,23 +137,20 @@ def run_deliver(*, run_pk: int, type: str) -> str | None:
 
 # --- one attempt, called by the worker ---------------------------------------------------------------
 
-@contextmanager
-def _recoverable_commit() -> Iterator[None]:
-    """A transaction whose commit does not wait for the WAL flush (PostgreSQL `synchronous_commit = off`).
+def _async_commit_from() -> str:
+    """A FROM item that makes the statement's own transaction commit without waiting for the WAL flush.
 
-    Only for writes the lease machinery repairs if a database crash loses them: a lost claim leaves the run
-    queued (delivered again), a lost heartbeat or progress report only shortens a lease. The facts users
-    rely on, a submission accepted and an outcome, keep fully durable commits. Any later durable commit
-    flushes these too, so the window is a crash within a fraction of a second.
+    `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` inside the statement, so an autocommit
+    UPDATE stays one round trip. Only for writes the lease machinery repairs if a database crash loses them:
+    a lost claim leaves the run queued (delivered again), a lost heartbeat or progress report only shortens a
+    lease. The facts users rely on, a submission accepted and an outcome, keep fully durable commits; any
+    later durable commit flushes these too, so the window is a crash within a fraction of a second. Inside a
+    caller's transaction (a job reporting progress from its own atomic block) the setting would outlive the
+    statement and make the caller's commit non-durable, so it is left out there, as on other databases.
     """
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        # SET LOCAL lasts until the end of the whole transaction: inside a caller's (a job reporting progress
-        # from its own atomic block) it would make the caller's commit non-durable too.
-        if connection.vendor == "postgresql" and outermost:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return ""
+    return " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 
 
 def run_claim(*, run_pk: int, worker: str, task_id: str = "", now: datetime | None = None) -> JobRun | None:
@@ -196,11 +191,7 @@ def _claim_tenant_fields() -> tuple:
 
 def _claim_sql() -> str:
     """UPDATE ... RETURNING: the claimed row comes back from the write itself (SQLite >= 3.35), and on
-    PostgreSQL with its tenant, in a statement whose own transaction commits without waiting for the WAL
-    flush (set_config(..., is_local => true) is `SET LOCAL synchronous_commit TO OFF`; see
-    _recoverable_commit for why a lost claim is harmless). Inside a caller's transaction that setting would
-    weaken the caller's commit too, so it is left out there.
-    """
+    PostgreSQL with its tenant, committed without waiting for the WAL flush (see _async_commit_from)."""
     quote = connection.ops.quote_name
     table = quote(JobRun._meta.db_table)
     returning = ", ".join(f"{table}.{quote(field.column)}" for field in JobRun._meta.concrete_fields)
@@ -209,8 +200,7 @@ def _claim_sql() -> str:
     where = f"WHERE {table}.id = %(pk)s AND {table}.status = %(queued)s RETURNING {returning}"
     if connection.vendor != "postgresql":
         return f"{update} {where}"
-    if not connection.in_atomic_block:
-        update += " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+    update += _async_commit_from()
     tenant_columns = ", ".join(f"tenant.{quote(field.column)}" for field in Tenant._meta.concrete_fields)
     return (f"WITH claimed AS ({update} {where}) SELECT claimed.*, {tenant_columns} FROM claimed"
             f" JOIN {quote(Tenant._meta.db_table)} AS tenant ON tenant.id = claimed.tenant_id")
@@ -228,11 +218,28 @@ def run_progress(*, run: JobRun, percent: int, message: str = "", now: datetime 
 
 
 def _renew(*, run: JobRun, now: datetime | None, changes: dict[str, Any]) -> bool:
+    # One statement: renew the lease (fenced by attempt) and read whether a cancel was requested (the
+    # SELECT sees the row as before the UPDATE, which does not touch cancel_requested).
     now = now or timezone.now()
-    with _recoverable_commit():
-        JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts).update(
-            lease_expires_at=now + timedelta(seconds=jobs_settings.LEASE_S), **changes)
-        return bool(JobRun.objects.filter(pk=run.pk).values_list("cancel_requested", flat=True).first())
+    quote = connection.ops.quote_name
+    table = quote(JobRun._meta.db_table)
+    params = {"pk": run.pk, "attempts": run.attempts, "running": Status.RUNNING.value,
+              "lease": connection.ops.adapt_datetimefield_value(now + timedelta(seconds=jobs_settings.LEASE_S)),
+              **changes}
+    columns = {"lease_expires_at": "lease", **{name: name for name in changes}}  # column: parameter
+    assignments = ", ".join(f"{quote(column)} = %({param})s" for column, param in columns.items())
+    update = (f"UPDATE {table} SET {assignments}{_async_commit_from()} WHERE {table}.id = %(pk)s"
+              f" AND {table}.status = %(running)s AND {table}.attempts = %(attempts)s")
+    select = f"SELECT cancel_requested FROM {table} WHERE id = %(pk)s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"WITH renewed AS ({update} RETURNING 1) {select}", params)
+            row = cursor.fetchone()
+        else:  # no data-modifying CTE: two statements, each a write or a read of its own
+            cursor.execute(update, params)
+            cursor.execute(select, params)
+            row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _this_attempt(run: JobRun):

@@ -49,3 +49,30 @@ def test_progress_reported_inside_a_jobs_transaction_keeps_that_transaction_dura
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
     assert JobRun.objects.get(pk=run.pk).progress == 50
+
+
+def test_a_progress_report_is_one_statement_that_renews_the_lease_and_sees_a_cancel(
+        tenant_a, django_assert_num_queries):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = services.job_submit(type="test.noop", params={}, tenant=tenant_a, submitted_by=SYSTEM)
+    now = timezone.now()
+    claimed = services.run_claim(run_pk=run.pk, worker="host:1", now=now)
+    statements = 1 if connection.vendor == "postgresql" else 2
+    with django_assert_num_queries(statements):
+        assert services.run_progress(run=claimed, percent=140, message="x" * 300, now=now + timedelta(seconds=5)) \
+            is False
+    stored = JobRun.objects.get(pk=run.pk)
+    assert (stored.progress, stored.progress_message) == (100, "x" * 200)
+    assert stored.lease_expires_at > claimed.lease_expires_at
+    JobRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    with django_assert_num_queries(statements):
+        assert services.run_heartbeat(run=claimed) is True
+    # A superseded attempt renews nothing.
+    JobRun.objects.filter(pk=run.pk).update(attempts=2)
+    before = JobRun.objects.get(pk=run.pk).lease_expires_at
+    services.run_progress(run=claimed, percent=10, now=now + timedelta(seconds=30))
+    assert JobRun.objects.get(pk=run.pk).lease_expires_at == before
+    assert JobRun.objects.get(pk=run.pk).progress == 100
