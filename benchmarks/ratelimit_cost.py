@@ -20,12 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.ratelimit_harness import (  # noqa: E402
     bench_tenant,
     disable_other_policies,
+    port,
     put_policy,
     servers,
     setup_django,
 )
 
-PORT_WITH, PORT_WITHOUT = 18341, 18342
+PORT_WITH, PORT_WITHOUT = port(41), port(42)
 ROUNDS, ROUND_S, CONNECTIONS = 5, 4, 32  # short alternating rounds: the machine is shared, medians resist noise
 
 

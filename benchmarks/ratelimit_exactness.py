@@ -18,12 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.ratelimit_harness import (  # noqa: E402
     bench_tenant,
     disable_other_policies,
+    port,
     put_policy,
     servers,
     setup_django,
 )
 
-REQUESTS, CLIENTS, PORTS = 1000, 64, [18331, 18332]
+REQUESTS, CLIENTS, PORTS = 1000, 64, [port(31), port(32)]
 
 
 async def burst(bases: list[str], path: str) -> tuple[int, float]:

@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TENANT_SLUG = "bench-ratelimit"
 
 
+def port(offset: int) -> int:
+    """A port of the rate-limit range: BULWARK_PORT_BASE (default 18300) + offset, so checkouts that run the
+    tests or benchmarks side by side on one machine each give their own range and never collide."""
+    return int(os.environ.get("BULWARK_PORT_BASE", "18300")) + offset
+
+
 def setup_django() -> None:
     for name in ("DATABASE_URL", "REDIS_URL"):
         if not os.environ.get(name):

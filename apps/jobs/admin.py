@@ -1,6 +1,7 @@
 """The jobs console: run history with progress and outcome, retry/cancel actions, a submit form, schedules."""
 from __future__ import annotations
 
+import functools
 import json
 
 from django import forms
@@ -66,6 +67,9 @@ class JobRunAdmin(TenantScopedAdmin):
     def has_operate_permission(self, request) -> bool:
         return self._role_allows(request, Role.OPERATOR)
 
+    def _submitter_role(self, request) -> str | None:
+        return Role.ADMIN if request.user.is_superuser else getattr(request, "role", None)
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, run: JobRun) -> str:
         return format_html("<b style='color:{}'>{}</b>", STATUS_COLOURS.get(run.status, "#000"), run.status)
@@ -102,7 +106,8 @@ class JobRunAdmin(TenantScopedAdmin):
 
     @admin.action(description="Retry selected failed or cancelled runs", permissions=["operate"])
     def retry_runs(self, request, queryset) -> None:
-        self._apply(request, queryset, services.run_retry, "retried")
+        self._apply(request, queryset, functools.partial(services.run_retry, role=self._submitter_role(request)),
+                    "retried")
 
     @admin.action(description="Cancel selected runs", permissions=["operate"])
     def cancel_runs(self, request, queryset) -> None:
@@ -143,7 +148,7 @@ class JobRunAdmin(TenantScopedAdmin):
         if request.method == "POST" and job is not None and form.is_valid():
             try:
                 run = services.job_submit(type=job.name, params=form.params(), tenant=form.tenant(),
-                                          submitted_by=request.actor)
+                                          submitted_by=request.actor, role=self._submitter_role(request))
             except (DRFValidationError, ValidationError) as exc:
                 form.add_service_errors(exc)
             except ApplicationError as exc:

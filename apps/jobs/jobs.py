@@ -10,6 +10,7 @@ from apps.core.api.serializers import StrictSerializer
 from apps.jobs.conf import jobs_settings
 from apps.jobs.registry import job_type
 from apps.jobs.services import runs_purge
+from apps.tenancy.roles import Role
 
 
 class RetentionParams(StrictSerializer):
@@ -19,7 +20,8 @@ class RetentionParams(StrictSerializer):
     )
 
 
-@job_type("jobs.retention", params=RetentionParams, timeout_s=600, max_attempts=3, cron="17 3 * * *")
+@job_type("jobs.retention", params=RetentionParams, timeout_s=600, max_attempts=3, cron="17 3 * * *",
+          submit_role=Role.ADMIN)
 def retention(ctx, params: dict) -> dict:
     """Delete the tenant's finished job runs older than the retention period."""
     days = params.get("older_than_days") or jobs_settings.RETENTION_DAYS

@@ -15,6 +15,8 @@ from typing import Any
 from django.utils.module_loading import autodiscover_modules
 from rest_framework import serializers
 
+from apps.tenancy.roles import Role
+
 
 class JobCancelled(Exception):  # noqa: N818 - a signal to stop, raised by ctx.progress, not an error
     """Raised inside a job by `ctx.progress()` once the run was asked to stop."""
@@ -35,6 +37,8 @@ class JobType:
     description: str
     cron: str = ""
     interval_min: int | None = None
+    # The least role a person needs to submit or retry a run of this type (destructive types ask for admin).
+    submit_role: str = Role.OPERATOR
 
     @property
     def periodic(self) -> bool:
@@ -42,6 +46,9 @@ class JobType:
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         """The validated, JSON-ready parameters; raises DRF's ValidationError with field errors."""
+        if not isinstance(params, dict):  # a schedule's JSON can be any value; a run's parameters are an object
+            raise serializers.ValidationError(
+                {"params": [f"Expected an object of parameters, got {type(params).__name__}."]})
         if self.params is None:
             if params:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in params})
@@ -72,6 +79,7 @@ def job_type(
     queue: str = "default",
     cron: str = "",
     interval_min: int | None = None,
+    submit_role: str = Role.OPERATOR,
 ) -> Callable[[Callable], Callable]:
     """Register a job function. `cron` or `interval_min` declare a platform schedule (run per tenant)."""
     if max_attempts < 1:
@@ -86,6 +94,7 @@ def job_type(
         registry[name] = JobType(
             name=name, func=func, params=params, timeout_s=timeout_s, max_attempts=max_attempts, queue=queue,
             description=(func.__doc__ or "").strip().split("\n")[0], cron=cron, interval_min=interval_min,
+            submit_role=submit_role,
         )
         return func
 

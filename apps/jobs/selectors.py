@@ -88,6 +88,7 @@ def job_types() -> list[dict[str, Any]]:
             "timeout_s": job.timeout_s,
             "max_attempts": job.max_attempts,
             "queue": job.queue,
+            "submit_role": job.submit_role,
             "schedule": job.cron or (f"every {job.interval_min} min" if job.interval_min else ""),
             "params_schema": params_schema(job.params),
         }

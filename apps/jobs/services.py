@@ -3,25 +3,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import record
 from apps.core import context, health
 from apps.core.context import Actor
-from apps.core.errors import ConflictError
+from apps.core.errors import ApplicationError, ConflictError
 from apps.jobs.backoff import RandomSource, retry_delay_s
 from apps.jobs.conf import jobs_settings
 from apps.jobs.models import JobRun, JobSchedule
 from apps.jobs.registry import get_type, registry
 from apps.tenancy.models import Tenant
+from apps.tenancy.roles import role_at_least
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +43,19 @@ def job_submit(
     tenant: Tenant,
     submitted_by: Actor | None = None,
     idempotency_key: str | None = None,
+    role: str | None = None,
 ) -> JobRun:
     """Validate the parameters and queue one run; with an idempotency key, return the run it already made.
 
     Invalid parameters raise a ValidationError with field errors and nothing is queued. The broker message
     is sent after the transaction commits, so a worker never sees a run that is not in the database.
+    `role` is the submitting person's role (API, admin), checked against the type's `submit_role`;
+    None for the platform's own submissions (schedules, other apps' services).
     """
     return _run_create(type=type, params=params, tenant=tenant, submitted_by=submitted_by,
-                       idempotency_key=idempotency_key)
+                       idempotency_key=idempotency_key, role=role)
 
 
-@transaction.atomic
 def _run_create(
     *,
     type: str,
@@ -63,15 +64,21 @@ def _run_create(
     submitted_by: Actor | None,
     idempotency_key: str | None,
     retry_of: JobRun | None = None,
+    role: str | None = None,
 ) -> JobRun:
     job = get_type(type)
+    if role is not None and not role_at_least(role, job.submit_role):
+        raise ApplicationError(f"Submitting {type!r} jobs needs the {job.submit_role} role; you have {role}.",
+                               code="permission_denied", status=403)
     validated = job.validate(params or {})
     if idempotency_key:
         existing = _existing_for_key(tenant=tenant, type=type, idempotency_key=idempotency_key)
         if existing is not None:
             return existing
     actor = submitted_by or context.current_actor()
-    # enqueued_at is written with the row (one commit per submission); a failed enqueue clears it.
+    # One INSERT, so no transaction of its own: outside a caller's transaction it is one durable autocommit
+    # (not BEGIN, INSERT, COMMIT: three round trips); inside one it commits, or not, with the caller's change.
+    # enqueued_at is written with the row; a failed enqueue clears it.
     run = JobRun(
         tenant=tenant, type=type, params=validated, max_attempts=job.max_attempts, idempotency_key=idempotency_key or None,
         submitted_by_kind=actor.kind, submitted_by_id=actor.id, submitted_by_display=actor.display[:200],
@@ -79,7 +86,7 @@ def _run_create(
     )
     if idempotency_key:
         try:
-            with transaction.atomic():  # a savepoint only where a duplicate key can make the INSERT fail
+            with transaction.atomic():  # only where a duplicate key can make the INSERT fail
                 run.save()
         except IntegrityError:
             # A concurrent submission with the same key won the race: answer with its run.
@@ -130,20 +137,20 @@ def run_deliver(*, run_pk: int, type: str) -> str | None:
 
 # --- one attempt, called by the worker ---------------------------------------------------------------
 
-@contextmanager
-def _recoverable_commit() -> Iterator[None]:
-    """A transaction whose commit does not wait for the WAL flush (PostgreSQL `synchronous_commit = off`).
+def _async_commit_from() -> str:
+    """A FROM item that makes the statement's own transaction commit without waiting for the WAL flush.
 
-    Only for writes the lease machinery repairs if a database crash loses them: a lost claim leaves the run
-    queued (delivered again), a lost heartbeat or progress report only shortens a lease. The facts users
-    rely on, a submission accepted and an outcome, keep fully durable commits. Any later durable commit
-    flushes these too, so the window is a crash within a fraction of a second.
+    `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` inside the statement, so an autocommit
+    UPDATE stays one round trip. Only for writes the lease machinery repairs if a database crash loses them:
+    a lost claim leaves the run queued (delivered again), a lost heartbeat or progress report only shortens a
+    lease. The facts users rely on, a submission accepted and an outcome, keep fully durable commits; any
+    later durable commit flushes these too, so the window is a crash within a fraction of a second. Inside a
+    caller's transaction (a job reporting progress from its own atomic block) the setting would outlive the
+    statement and make the caller's commit non-durable, so it is left out there, as on other databases.
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return ""
+    return " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 
 
 def run_claim(*, run_pk: int, worker: str, task_id: str = "", now: datetime | None = None) -> JobRun | None:
@@ -153,14 +160,50 @@ def run_claim(*, run_pk: int, worker: str, task_id: str = "", now: datetime | No
     resending a delivery it thought lost) finds the run no longer queued and does nothing.
     """
     now = now or timezone.now()
-    with _recoverable_commit():
-        claimed = JobRun.objects.filter(pk=run_pk, status=Status.QUEUED).update(
-            status=Status.RUNNING, attempts=F("attempts") + 1, started_at=now, worker=worker[:200],
-            task_id=task_id, lease_expires_at=now + timedelta(seconds=jobs_settings.LEASE_S), next_attempt_at=None,
-        )
-        if not claimed:
-            return None
-        return JobRun.objects.select_related("tenant").get(pk=run_pk)
+    stamp = connection.ops.adapt_datetimefield_value  # what the ORM would store (naive UTC on SQLite)
+    params = {"pk": run_pk, "queued": Status.QUEUED.value, "running": Status.RUNNING.value, "now": stamp(now),
+              "worker": worker[:200], "task_id": task_id,
+              "lease": stamp(now + timedelta(seconds=jobs_settings.LEASE_S))}
+    # One statement, one round trip (not BEGIN, SET LOCAL, UPDATE, SELECT, COMMIT, then the tenant's SELECT):
+    # the claim is the worker's hottest write.
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run_fields, tenant_fields = JobRun._meta.concrete_fields, _claim_tenant_fields()
+    fields = run_fields + tenant_fields
+    compiler = JobRun.objects.none().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
+    run = JobRun.from_db(connection.alias, [field.attname for field in run_fields], row[:len(run_fields)])
+    if tenant_fields:
+        run.tenant = Tenant.from_db(connection.alias, [field.attname for field in tenant_fields],
+                                    row[len(run_fields):])
+    return run
+
+
+def _claim_tenant_fields() -> tuple:
+    # Only PostgreSQL has data-modifying CTEs to join the tenant in; elsewhere it loads when first used.
+    return Tenant._meta.concrete_fields if connection.vendor == "postgresql" else ()
+
+
+def _claim_sql() -> str:
+    """UPDATE ... RETURNING: the claimed row comes back from the write itself (SQLite >= 3.35), and on
+    PostgreSQL with its tenant, committed without waiting for the WAL flush (see _async_commit_from)."""
+    quote = connection.ops.quote_name
+    table = quote(JobRun._meta.db_table)
+    returning = ", ".join(f"{table}.{quote(field.column)}" for field in JobRun._meta.concrete_fields)
+    update = (f"UPDATE {table} SET status = %(running)s, attempts = {table}.attempts + 1, started_at = %(now)s,"
+              f" worker = %(worker)s, task_id = %(task_id)s, lease_expires_at = %(lease)s, next_attempt_at = NULL")
+    where = f"WHERE {table}.id = %(pk)s AND {table}.status = %(queued)s RETURNING {returning}"
+    if connection.vendor != "postgresql":
+        return f"{update} {where}"
+    update += _async_commit_from()
+    tenant_columns = ", ".join(f"tenant.{quote(field.column)}" for field in Tenant._meta.concrete_fields)
+    return (f"WITH claimed AS ({update} {where}) SELECT claimed.*, {tenant_columns} FROM claimed"
+            f" JOIN {quote(Tenant._meta.db_table)} AS tenant ON tenant.id = claimed.tenant_id")
 
 
 def run_heartbeat(*, run: JobRun, now: datetime | None = None) -> bool:
@@ -175,11 +218,28 @@ def run_progress(*, run: JobRun, percent: int, message: str = "", now: datetime 
 
 
 def _renew(*, run: JobRun, now: datetime | None, changes: dict[str, Any]) -> bool:
+    # One statement: renew the lease (fenced by attempt) and read whether a cancel was requested (the
+    # SELECT sees the row as before the UPDATE, which does not touch cancel_requested).
     now = now or timezone.now()
-    with _recoverable_commit():
-        JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts).update(
-            lease_expires_at=now + timedelta(seconds=jobs_settings.LEASE_S), **changes)
-        return bool(JobRun.objects.filter(pk=run.pk).values_list("cancel_requested", flat=True).first())
+    quote = connection.ops.quote_name
+    table = quote(JobRun._meta.db_table)
+    params = {"pk": run.pk, "attempts": run.attempts, "running": Status.RUNNING.value,
+              "lease": connection.ops.adapt_datetimefield_value(now + timedelta(seconds=jobs_settings.LEASE_S)),
+              **changes}
+    columns = {"lease_expires_at": "lease", **{name: name for name in changes}}  # column: parameter
+    assignments = ", ".join(f"{quote(column)} = %({param})s" for column, param in columns.items())
+    update = (f"UPDATE {table} SET {assignments}{_async_commit_from()} WHERE {table}.id = %(pk)s"
+              f" AND {table}.status = %(running)s AND {table}.attempts = %(attempts)s")
+    select = f"SELECT cancel_requested FROM {table} WHERE id = %(pk)s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"WITH renewed AS ({update} RETURNING 1) {select}", params)
+            row = cursor.fetchone()
+        else:  # no data-modifying CTE: two statements, each a write or a read of its own
+            cursor.execute(update, params)
+            cursor.execute(select, params)
+            row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _this_attempt(run: JobRun):
@@ -258,13 +318,13 @@ def run_cancel(*, run: JobRun, actor: Actor | None = None, now: datetime | None 
 
 
 @transaction.atomic
-def run_retry(*, run: JobRun, actor: Actor | None = None) -> JobRun:
-    """Submit a failed or cancelled run again, as a new run linked to it."""
+def run_retry(*, run: JobRun, actor: Actor | None = None, role: str | None = None) -> JobRun:
+    """Submit a failed or cancelled run again, as a new run linked to it (`role`: as in job_submit)."""
     if run.status not in (Status.FAILED, Status.CANCELLED):
         raise ConflictError(f"Run {run.pk} is {run.status}; only failed or cancelled runs can be retried.",
                             extra={"errors": {"status": [f"Run is {run.status}."]}})
     new_run = _run_create(type=run.type, params=run.params, tenant=run.tenant, submitted_by=actor,
-                          idempotency_key=None, retry_of=run)
+                          idempotency_key=None, retry_of=run, role=role)
     record(action="jobs.retry", obj=run, actor=actor, changes={"type": run.type, "new_run": new_run.pk})
     return new_run
 

@@ -35,6 +35,8 @@ ratelimit_settings = AppSettings(
         "FAIL_CLOSED_RETRY_AFTER_S": 5,
         # How often per-minute stats are flushed to the database.
         "STATS_FLUSH_INTERVAL_S": 5.0,
+        # Per-minute stats older than this are deleted by the daily `ratelimit.stats_retention` job.
+        "STATS_RETENTION_DAYS": 30,
     },
     validators={
         "ANONYMOUS_TENANT": _optional_slug,
@@ -43,5 +45,6 @@ ratelimit_settings = AppSettings(
         "OUTAGE_LOG_INTERVAL_S": positive_number,
         "FAIL_CLOSED_RETRY_AFTER_S": positive_number,
         "STATS_FLUSH_INTERVAL_S": positive_number,
+        "STATS_RETENTION_DAYS": positive_number,
     },
 )

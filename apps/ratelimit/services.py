@@ -269,17 +269,24 @@ def check(*, tenant: Tenant, descriptors: Sequence[Descriptor], backend: RateLim
     for i, descriptor in enumerate(descriptors):
         if descriptor.policy is not None:
             policy = policy_set.by_name.get(descriptor.policy)
-            if policy is not None:
-                targets.append(Target(policy, descriptor.key, descriptor.hits))
-            elif descriptor.policy not in policy_set.disabled_names:
-                errors[str(i)] = {"policy": [f"No policy named {descriptor.policy!r} in this tenant."]}
-            continue
-        for policy in policy_set.matching(
-            route=descriptor.route, path=descriptor.path, method=descriptor.method.upper(), role=descriptor.role
-        ):
+            if policy is None:
+                if descriptor.policy not in policy_set.disabled_names:
+                    errors[str(i)] = {"policy": [f"No policy named {descriptor.policy!r} in this tenant."]}
+                continue
+            policies = [policy]
+        else:
+            policies = policy_set.matching(
+                route=descriptor.route, path=descriptor.path, method=descriptor.method.upper(), role=descriptor.role
+            )
+        for policy in policies:
+            if descriptor.hits > policy.limit.capacity:
+                # More units than the policy ever grants at once: no wait would make it pass, so say so
+                # instead of answering a Retry-After the client would wait out in vain.
+                errors[str(i)] = {"hits": [f"{descriptor.hits} exceeds the {policy.limit.capacity} that policy "
+                                           f"{policy.name!r} can ever allow at once."]}
             targets.append(Target(policy, descriptor.key, descriptor.hits))
     if errors:
-        raise ApplicationError("Unknown policy.", extra={"errors": {"descriptors": errors}})
+        raise ApplicationError("Invalid descriptors.", extra={"errors": {"descriptors": errors}})
     return decide(targets=targets, backend=backend)
 
 
@@ -367,6 +374,15 @@ def _count(decisions: Sequence[PolicyDecision]) -> None:
 
 def stats_flush() -> None:
     stats_counters.flush_now()
+
+
+@transaction.atomic
+def stats_purge(*, tenant: Tenant, older_than: datetime, actor: Actor | None = None) -> int:
+    """Delete the tenant's per-minute stats of minutes before `older_than`; one audit event says how many."""
+    deleted, _ = RateLimitStat.objects.for_tenant(tenant).filter(minute__lt=older_than).delete()
+    record(action="ratelimit.stats_retention", tenant=tenant, actor=actor, object_type="bulwark_ratelimit.ratelimitstat",
+           changes={"older_than": older_than.isoformat(), "deleted": deleted})
+    return deleted
 
 
 # --- policies and operations ---------------------------------------------------------------------------------

@@ -116,3 +116,25 @@ def test_retrying_a_run_of_a_type_that_is_gone_is_refused_with_a_message(tenant_
     response = client.post(reverse(CHANGELIST), {"action": "retry_runs", "_selected_action": [run.pk]}, follow=True)
     assert response.status_code == 200 and "Unknown job type" in response.content.decode()
     assert not JobRun.objects.filter(retry_of=run).exists()
+
+
+@pytest.mark.parametrize("type_name, params", [("test.noop", "5"), ("test.noop", "[1]"), ("test.echo", '"text"')])
+def test_schedule_params_that_are_not_an_object_are_a_form_error(tenant_a, make_member, client, type_name, params):
+    client.force_login(make_member(tenant_a, "admin"))
+    response = client.post(reverse("admin:bulwark_jobs_jobschedule_add"), {
+        "name": "odd params", "type": type_name, "params": params, "cron": "", "interval_min": "5", "enabled": "on",
+    })
+    assert response.status_code == 200
+    assert "Expected an object of parameters" in response.content.decode()
+    assert not JobSchedule.objects.exists()
+
+
+def test_an_operator_cannot_submit_or_retry_audit_retention_from_the_admin(tenant_a, make_member, client):
+    client.force_login(make_member(tenant_a, "operator"))
+    response = client.post(reverse(SUBMIT), {"job_type": "audit.retention", "param_older_than_days": "1"})
+    assert response.status_code == 200 and "needs the admin role" in response.content.decode()
+    assert not JobRun.objects.exists()
+    failed = JobRunFactory(tenant=tenant_a, type="audit.retention", params={"older_than_days": 1}, status="failed")
+    response = client.post(reverse(CHANGELIST), {"action": "retry_runs", "_selected_action": [failed.pk]}, follow=True)
+    assert "needs the admin role" in response.content.decode()
+    assert not JobRun.objects.filter(retry_of=failed).exists()

@@ -133,3 +133,23 @@ def test_download_serves_the_runs_export_file_only(tenant_a, member_client, sett
     response = client.get(reverse("v1:job-download", args=[good.pk]))
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"id\n1\n"
     assert client.get(reverse("v1:job-download", args=[sneaky.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("type_name, params", [("audit.retention", {"older_than_days": 1}),
+                                               ("jobs.retention", {"older_than_days": 1}),
+                                               ("ratelimit.stats_retention", {})])
+def test_destructive_types_need_the_admin_role_to_submit_or_retry(tenant_a, member_client, type_name, params):
+    operator = member_client(tenant_a, "operator")
+    response = operator.post(LIST, {"type": type_name, "params": params}, format="json")
+    assert response.status_code == 403, response.json()
+    assert "needs the admin role" in response.json()["message"]
+    assert not JobRun.objects.exists()
+    failed = JobRunFactory(tenant=tenant_a, type=type_name, params=params, status="failed")
+    assert operator.post(f"{LIST}{failed.pk}/retry/").status_code == 403
+    assert list(JobRun.objects.values_list("pk", flat=True)) == [failed.pk]
+    assert not AuditEvent.objects.filter(action="jobs.retry").exists()
+    admin = member_client(tenant_a, "admin")
+    assert admin.post(LIST, {"type": type_name, "params": params}, format="json").status_code == 201
+    assert admin.post(f"{LIST}{failed.pk}/retry/").status_code == 201
+    types = {t["name"]: t for t in admin.get(f"{LIST}types/").json()}
+    assert types[type_name]["submit_role"] == "admin" and types["test.echo"]["submit_role"] == "operator"

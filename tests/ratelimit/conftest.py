@@ -9,6 +9,7 @@ import time
 import pytest
 
 from apps.ratelimit import services
+from benchmarks.ratelimit_harness import port
 from tests.conftest import REQUIRE_SERVICES
 
 T0_US = 28_333_334 * 60_000_000  # a whole minute (2023-11-14 22:14 UTC): window arithmetic stays readable
@@ -85,7 +86,7 @@ def own_redis():
         if REQUIRE_SERVICES:
             pytest.fail("the store-outage tests need the redis-server binary")
         pytest.skip("needs the redis-server binary")
-    server = RedisServer(18310)
+    server = RedisServer(port(10))
     server.start()
     try:
         yield server

@@ -147,3 +147,16 @@ def test_check_costs_no_database_query_once_warm(tenant_a, token_client, django_
     client.post(CHECK, payload, format="json")
     with django_assert_num_queries(0):
         assert client.post(CHECK, payload, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("descriptor", [{"policy": "expensive", "key": "u1", "hits": 6},
+                                        {"route": "v1:me", "key": "u1", "hits": 6}])
+def test_check_refuses_more_hits_than_the_policy_can_ever_allow(tenant_a, token_client, descriptor):
+    RateLimitPolicyFactory(tenant=tenant_a, name="expensive", match_kind="any", rate=5)
+    client = token_client(tenant_a, "viewer")
+    response = client.post(CHECK, {"descriptors": [{"policy": "expensive", "key": "u1"}, descriptor]}, format="json")
+    assert response.status_code == 400, response.json()
+    assert "can ever allow at once" in response.json()["errors"]["descriptors"]["1"]["hits"][0]
+    # Nothing was taken: the whole burst is still there.
+    allowed = client.post(CHECK, {"descriptors": [{"policy": "expensive", "key": "u1", "hits": 5}]}, format="json")
+    assert allowed.json()["allowed"] is True and allowed.json()["remaining"] == 0

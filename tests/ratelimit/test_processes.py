@@ -10,10 +10,11 @@ from django.db import connection
 
 from apps.ratelimit import services
 from apps.tenancy.services import token_create
+from benchmarks.ratelimit_harness import port
 from benchmarks.ratelimit_harness import servers as uvicorn_servers
 from tests.ratelimit.factories import RateLimitPolicyFactory
 
-PORTS = (18321, 18322)
+PORTS = (port(21), port(22))
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 

@@ -43,6 +43,7 @@ class JobTypeSerializer(serializers.Serializer):
     timeout_s = serializers.IntegerField()
     max_attempts = serializers.IntegerField()
     queue = serializers.CharField()
+    submit_role = serializers.CharField(help_text="The least role that may submit or retry this type.")
     schedule = serializers.CharField()
     params_schema = serializers.DictField()
 

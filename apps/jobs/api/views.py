@@ -56,7 +56,7 @@ class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         data.is_valid(raise_exception=True)
         run = services.job_submit(
             type=data.validated_data["type"], params=data.validated_data["params"], tenant=request.tenant,
-            submitted_by=request.actor, idempotency_key=data.validated_data["idempotency_key"],
+            submitted_by=request.actor, idempotency_key=data.validated_data["idempotency_key"], role=request.role,
         )
         return self.output(run, status.HTTP_201_CREATED)
 
@@ -68,7 +68,8 @@ class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     @extend_schema(request=None, responses={201: JobRunSerializer})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
-        return self.output(services.run_retry(run=self.get_object(), actor=request.actor), status.HTTP_201_CREATED)
+        return self.output(services.run_retry(run=self.get_object(), actor=request.actor, role=request.role),
+                           status.HTTP_201_CREATED)
 
     @extend_schema(responses=JobTypeSerializer(many=True))
     @action(detail=False, methods=["get"])
