@@ -16,11 +16,6 @@ from apps.core.services import model_update
 from apps.tenancy import tokens
 from apps.tenancy.models import ApiToken, Membership, Tenant
 from apps.tenancy.roles import Role, role_at_least
-from apps.tenancy.selectors import token_cache
-
-
-def _tokens_changed() -> None:
-    token_cache.invalidate("all")
 
 
 @transaction.atomic
@@ -33,9 +28,7 @@ def tenant_create(*, name: str, slug: str, is_active: bool = True) -> Tenant:
 
 @transaction.atomic
 def tenant_update(*, tenant: Tenant, data: Mapping[str, Any]) -> Tenant:
-    model_update(instance=tenant, data=data)
-    _tokens_changed()
-    return tenant
+    return model_update(instance=tenant, data=data)
 
 
 @transaction.atomic
@@ -117,5 +110,4 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
         raise ApplicationError("This token is already revoked.", code="already_revoked", status=409)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
-    _tokens_changed()
     return token
