@@ -1,7 +1,8 @@
 """Every write of tenancy: tenants, memberships and tokens."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,33 +46,59 @@ def membership_create(
         user.set_password(password)
         user.full_clean()
         user.save()
-    if Membership.objects.filter(tenant=tenant, user=user).exists():
-        raise ValidationError({"username": ["This user is already a member of the tenant."]})
+    membership_check_new(tenant=tenant, user=user)
     membership = Membership(tenant=tenant, user=user, role=role)
     membership.full_clean()
     membership.save()
     return membership
 
 
-def _ensure_another_admin(membership: Membership) -> None:
-    others = Membership.objects.filter(tenant=membership.tenant, role=Role.ADMIN).exclude(pk=membership.pk)
-    if membership.role == Role.ADMIN and not others.exists():
-        raise ConflictError("A tenant must keep at least one admin.", code="last_admin")
+def membership_check_new(*, tenant: Tenant, user) -> None:
+    """Refuse a second membership of one user in one tenant with a field error (the admin form calls it too)."""
+    if Membership.objects.filter(tenant=tenant, user=user).exists():
+        raise ValidationError({"username": ["This user is already a member of the tenant."]})
+
+
+def membership_check_admins_remain(*, memberships: Iterable[Membership]) -> None:
+    """Refuse when these memberships losing their admin role (demoted or deleted) leaves a tenant without one."""
+    leaving: dict[int, set[int]] = defaultdict(set)
+    for membership in memberships:
+        if membership.role == Role.ADMIN:
+            leaving[membership.tenant_id].add(membership.pk)
+    for tenant_id, pks in leaving.items():
+        if not Membership.objects.filter(tenant_id=tenant_id, role=Role.ADMIN).exclude(pk__in=pks).exists():
+            raise ConflictError("A tenant must keep at least one admin.", code="last_admin")
+
+
+def _lock_tenants(tenant_ids: Iterable[int]) -> None:
+    # One writer of a tenant's memberships at a time, so two admins demoting each other at once cannot
+    # both see the other as the remaining admin.
+    list(Tenant.objects.select_for_update().filter(pk__in=set(tenant_ids)).order_by("pk").values_list("pk"))
 
 
 @transaction.atomic
 def membership_update(*, membership: Membership, role: str) -> Membership:
-    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    _lock_tenants([membership.tenant_id])
     if role != Role.ADMIN:
-        _ensure_another_admin(locked)
+        membership_check_admins_remain(memberships=[Membership.objects.get(pk=membership.pk)])
     return model_update(instance=membership, data={"role": role})
 
 
 @transaction.atomic
+def memberships_delete(*, memberships: Iterable[Membership]) -> int:
+    """Delete memberships (one or a selection), each recorded in the audit trail; never the last admin."""
+    pks = [membership.pk for membership in memberships]
+    current = list(Membership.objects.filter(pk__in=pks))
+    _lock_tenants(m.tenant_id for m in current)
+    current = list(Membership.objects.filter(pk__in=pks))
+    membership_check_admins_remain(memberships=current)
+    for membership in current:
+        membership.delete()
+    return len(current)
+
+
 def membership_delete(*, membership: Membership) -> None:
-    locked = Membership.objects.select_for_update().get(pk=membership.pk)
-    _ensure_another_admin(locked)
-    membership.delete()
+    memberships_delete(memberships=[membership])
 
 
 @transaction.atomic

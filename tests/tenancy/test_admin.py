@@ -63,3 +63,56 @@ def test_revoke_action(tenant_a, make_member, client):
                 {"action": "revoke_tokens", "_selected_action": [token.pk]})
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_adding_an_existing_member_in_admin_is_a_form_error(tenant_a, make_member, client):
+    client.force_login(make_member(tenant_a, "admin"))
+    member = make_member(tenant_a, "viewer")
+    page = client.post(reverse("admin:bulwark_tenancy_membership_add"), {"username": member.username, "role": "admin"})
+    assert page.status_code == 200
+    assert "already a member" in page.content.decode()
+    assert Membership.objects.get(user=member).role == "viewer"
+
+
+def test_demoting_the_last_admin_in_admin_is_a_form_error(tenant_a, make_member, client):
+    admin_user = make_member(tenant_a, "admin")
+    client.force_login(admin_user)
+    membership = Membership.objects.get(user=admin_user)
+    page = client.post(
+        reverse("admin:bulwark_tenancy_membership_change", args=[membership.pk]),
+        {"username": admin_user.username, "role": "viewer"},
+    )
+    assert page.status_code == 200
+    assert "at least one admin" in page.content.decode()
+    assert Membership.objects.get(pk=membership.pk).role == "admin"
+
+
+@pytest.mark.parametrize("door", ["delete_page", "delete_action"])
+def test_last_admin_cannot_be_deleted_in_admin(door, tenant_a, make_member, client):
+    admin_user = make_member(tenant_a, "admin")
+    viewer = Membership.objects.get(user=make_member(tenant_a, "viewer"))
+    client.force_login(admin_user)
+    membership = Membership.objects.get(user=admin_user)
+    if door == "delete_page":
+        page = client.post(reverse("admin:bulwark_tenancy_membership_delete", args=[membership.pk]), {"post": "yes"})
+    else:
+        page = client.post(
+            reverse("admin:bulwark_tenancy_membership_changelist"),
+            {"action": "delete_selected", "_selected_action": [membership.pk, viewer.pk], "post": "yes"},
+        )
+    assert "at least one admin" in page.content.decode()
+    assert Membership.objects.filter(pk__in=[membership.pk, viewer.pk]).count() == 2
+
+
+def test_delete_action_removes_members_through_the_service(tenant_a, make_member, client):
+    from apps.audit.models import AuditEvent
+
+    client.force_login(make_member(tenant_a, "admin"))
+    viewers = [Membership.objects.get(user=make_member(tenant_a, "viewer")) for _ in range(2)]
+    client.post(
+        reverse("admin:bulwark_tenancy_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": [m.pk for m in viewers], "post": "yes"},
+    )
+    assert not Membership.objects.filter(pk__in=[m.pk for m in viewers]).exists()
+    deleted = AuditEvent.objects.filter(action="delete", object_type="bulwark_tenancy.membership")
+    assert sorted(int(e.object_id) for e in deleted) == sorted(m.pk for m in viewers)
