@@ -134,9 +134,22 @@ class MembershipAdmin(TenantScopedAdmin):
 
 
 class ApiTokenAddForm(forms.ModelForm):
+    creator_role = None  # set per request by ApiTokenAdmin.get_form
+
     class Meta:
         model = ApiToken
         fields = ["name", "role", "expires_at"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "role" in cleaned and "expires_at" in cleaned:
+            try:
+                services.token_check_new(
+                    role=cleaned["role"], creator_role=self.creator_role, expires_at=cleaned["expires_at"]
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
 
 
 @admin.register(ApiToken)
@@ -157,7 +170,13 @@ class ApiTokenAdmin(TenantScopedAdmin):
             kwargs["form"] = ApiTokenAddForm
             if request.user.is_superuser:
                 kwargs["fields"] = ["tenant", "name", "role", "expires_at"]
+            form = super().get_form(request, obj, change, **kwargs)
+            form.creator_role = self._creator_role(request)
+            return form
         return super().get_form(request, obj, change, **kwargs)
+
+    def _creator_role(self, request) -> str | None:
+        return Role.ADMIN if request.user.is_superuser else request.role
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:  # a token's secret, tenant and role never change; revoke and create another
@@ -172,10 +191,9 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         tenant = obj.tenant if request.user.is_superuser and obj.tenant_id else request.tenant
-        role = Role.ADMIN if request.user.is_superuser else request.role
         token, plaintext = services.token_create(
             tenant=tenant, name=obj.name, role=obj.role, created_by=request.user,
-            creator_role=role, expires_at=obj.expires_at,
+            creator_role=self._creator_role(request), expires_at=obj.expires_at,
         )
         form.instance = token
         obj.pk = token.pk

@@ -101,6 +101,14 @@ def membership_delete(*, membership: Membership) -> None:
     memberships_delete(memberships=[membership])
 
 
+def token_check_new(*, role: str, creator_role: str | None, expires_at: datetime | None) -> None:
+    """Field errors of a new token (the admin's form calls it too)."""
+    if creator_role is not None and not role_at_least(creator_role, role):
+        raise ValidationError({"role": [f"A {creator_role} cannot create a token with the {role} role."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["Must be in the future."]})
+
+
 @transaction.atomic
 def token_create(
     *,
@@ -112,10 +120,7 @@ def token_create(
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Returns the token row and its plaintext, which is never retrievable again."""
-    if creator_role is not None and not role_at_least(creator_role, role):
-        raise ValidationError({"role": [f"A {creator_role} cannot create a token with the {role} role."]})
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": ["Must be in the future."]})
+    token_check_new(role=role, creator_role=creator_role, expires_at=expires_at)
     plaintext, parts = tokens.generate()
     token = ApiToken(
         tenant=tenant,

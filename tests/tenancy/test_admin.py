@@ -116,3 +116,14 @@ def test_delete_action_removes_members_through_the_service(tenant_a, make_member
     assert not Membership.objects.filter(pk__in=[m.pk for m in viewers]).exists()
     deleted = AuditEvent.objects.filter(action="delete", object_type="bulwark_tenancy.membership")
     assert sorted(int(e.object_id) for e in deleted) == sorted(m.pk for m in viewers)
+
+
+def test_token_with_a_past_expiry_in_admin_is_a_form_error(tenant_a, make_member, client):
+    client.force_login(make_member(tenant_a, "admin"))
+    page = client.post(
+        reverse("admin:bulwark_tenancy_apitoken_add"),
+        {"name": "ci", "role": "viewer", "expires_at_0": "2020-01-01", "expires_at_1": "00:00:00"},
+    )
+    assert page.status_code == 200
+    assert "Must be in the future." in page.content.decode()
+    assert not ApiToken.objects.filter(name="ci").exists()
