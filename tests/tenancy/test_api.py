@@ -1,6 +1,6 @@
 import pytest
 
-from apps.tenancy.models import Membership
+from apps.tenancy.models import Membership, Tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,15 @@ def test_schema_and_offline_docs(api_client):
     docs = api_client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content and b"cdn" not in docs.content.lower()
+
+
+def test_deleting_a_tenant_with_an_audit_trail_is_a_409_not_a_500(tenant_a, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.delete(f"/api/v1/tenants/{tenant_a.pk}/")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "protected"
+    assert "audit events" in body["message"]
+    assert Tenant.objects.filter(pk=tenant_a.pk).exists()

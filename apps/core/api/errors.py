@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -32,6 +33,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = error_body(status_code=exc.status, code=exc.code, message=exc.message, errors=exc.extra.get("errors"))
         return Response(body, status=exc.status)
+    if isinstance(exc, ProtectedError | RestrictedError):
+        # on_delete=PROTECT/RESTRICT (e.g. a tenant's audit trail): a refusal the client can act on, not a 500.
+        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        referrers = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
+        message = f"Cannot delete: still referenced by {', '.join(referrers)}. Deactivate it instead."
+        return Response(error_body(status_code=409, code="protected", message=message), status=409)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
