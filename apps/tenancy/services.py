@@ -42,7 +42,10 @@ def membership_create(
         if not password:
             raise ValidationError({"username": ["No such user. Give a password to create the account."]})
         user = User(username=username, email=email)
-        validate_password(password, user)
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:  # the validators name no field; the caller should see which one
+            raise ValidationError({"password": exc.messages}) from None
         user.set_password(password)
         user.full_clean()
         user.save()

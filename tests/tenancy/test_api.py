@@ -71,6 +71,9 @@ def test_last_admin_cannot_be_removed_or_demoted(tenant_a, member_client):
         ({"username": "x" * 500, "role": "viewer"}, "username"),
         ({"username": ["x"], "role": "viewer"}, "username"),
         ({"username": "ghost", "role": "viewer"}, "username"),
+        ({"username": "newcomer", "role": "viewer", "password": "123"}, "password"),
+        ({"username": "bad name!", "role": "viewer", "password": "Long-enough-pass-42"}, "username"),
+        ({"username": "newcomer", "role": "viewer", "password": "Long-enough-pass-42", "email": "nope"}, "email"),
     ],
 )
 def test_bad_member_input_answers_400_with_field_errors_and_changes_nothing(payload, field, tenant_a, member_client):
