@@ -7,13 +7,27 @@ membership role: viewers read, `write_role` (admin by default) adds, changes and
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import Http404
 
 from apps.tenancy.models import TenantOwned
 from apps.tenancy.roles import Role, role_at_least
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class NulSafeLookupsMixin:
+    """A changelist filter value with a NUL character (`?object_id=%00`) is a bad lookup, not a 500.
+
+    PostgreSQL text cannot hold NUL, so the query would fail in the database; Django's admin answers
+    bad lookups by redirecting to `?e=1`, and so does this.
+    """
+
+    def get_changelist_instance(self, request):
+        if any("\x00" in value for _, values in request.GET.lists() for value in values):
+            raise IncorrectLookupParameters("Null characters are not allowed.")
+        return super().get_changelist_instance(request)
+
+
+class TenantScopedAdmin(NulSafeLookupsMixin, admin.ModelAdmin):
     write_role = Role.ADMIN
 
     def _role_allows(self, request, role: str) -> bool:

@@ -127,3 +127,20 @@ def test_token_with_a_past_expiry_in_admin_is_a_form_error(tenant_a, make_member
     assert page.status_code == 200
     assert "Must be in the future." in page.content.decode()
     assert not ApiToken.objects.filter(name="ci").exists()
+
+
+@pytest.mark.parametrize(
+    "changelist, query",
+    [
+        ("admin:bulwark_audit_auditevent_changelist", "object_id=%00"),
+        ("admin:bulwark_tenancy_membership_changelist", "role=%00"),
+        ("admin:bulwark_tenancy_tenant_changelist", "slug=a%00"),
+    ],
+)
+def test_nul_in_a_changelist_filter_is_a_bad_lookup_not_a_500(changelist, query, tenant_a, make_member, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.get(f"{reverse(changelist)}?{query}")
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
