@@ -131,3 +131,11 @@ def test_in_autocommit_a_save_whose_event_fails_is_not_applied(tenant_a):
         tenant_a.name = "Never applied"
         tenant_a.save()
     assert Tenant.objects.get(pk=tenant_a.pk).name == "Tenant A"
+
+
+def test_save_with_update_fields_records_only_the_fields_it_wrote(tenant_a):
+    tenant_a.name = "Renamed in memory, never saved"
+    tenant_a.is_active = False
+    tenant_a.save(update_fields=["is_active"])
+    assert Tenant.objects.get(pk=tenant_a.pk).name == "Tenant A"
+    assert events_of(tenant_a)[-1].changes == {"is_active": [True, False]}
