@@ -144,3 +144,27 @@ def test_nul_in_a_changelist_filter_is_a_bad_lookup_not_a_500(changelist, query,
     response = client.get(f"{reverse(changelist)}?{query}")
     assert response.status_code == 302
     assert response["Location"].endswith("?e=1")
+
+
+def test_tenant_switcher_never_redirects_off_site(tenant_a, tenant_b, make_member, client):
+    user = make_member(tenant_a, "admin")
+    Membership.objects.create(tenant=tenant_b, user=user, role="viewer")
+    client.force_login(user)
+    for next_url in ("https://evil.example/", "//evil.example/admin/", "javascript:alert(1)"):
+        response = client.post(reverse("admin:switch_tenant"), {"tenant": tenant_b.pk, "next": next_url})
+        assert response.status_code == 302
+        assert response["Location"] == reverse("admin:index")
+    kept = client.post(reverse("admin:switch_tenant"), {"tenant": tenant_a.pk, "next": "/admin/bulwark_audit/"})
+    assert kept["Location"] == "/admin/bulwark_audit/"
+
+
+def test_tenant_switcher_needs_a_csrf_token_and_a_post(tenant_a, tenant_b, make_member):
+    from django.test import Client
+
+    user = make_member(tenant_a, "admin")
+    Membership.objects.create(tenant=tenant_b, user=user, role="viewer")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.post(reverse("admin:switch_tenant"), {"tenant": tenant_b.pk}).status_code == 403
+    assert client.get(reverse("admin:switch_tenant"), {"tenant": tenant_b.pk}).status_code == 405
+    assert "Tenant A" in client.get(reverse("admin:index")).content.decode()

@@ -1,6 +1,7 @@
 import pytest
 
 from apps.tenancy.models import Membership, Tenant
+from apps.tenancy.services import tenant_update
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +125,23 @@ def test_deleting_a_tenant_with_an_audit_trail_is_a_409_not_a_500(tenant_a, clie
     assert body["code"] == "protected"
     assert "audit events" in body["message"]
     assert Tenant.objects.filter(pk=tenant_a.pk).exists()
+
+
+def test_session_user_of_a_disabled_tenant_is_refused_with_a_clear_message(tenant_a, make_member, api_client):
+    api_client.force_login(make_member(tenant_a, "admin"))
+    tenant_update(tenant=tenant_a, data={"is_active": False})
+    refused = api_client.get("/api/v1/members/")
+    assert refused.status_code == 403
+    assert "active tenant" in refused.json()["message"]
+    by_header = api_client.get("/api/v1/members/", HTTP_X_BULWARK_TENANT=tenant_a.slug)
+    assert by_header.status_code == 403 and by_header.json()["code"] == "tenant_forbidden"
+
+
+def test_superuser_acts_as_admin_in_any_active_tenant_by_header(tenant_a, tenant_b, api_client):
+    from tests.factories import UserFactory
+
+    api_client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    body = api_client.get("/api/v1/me", HTTP_X_BULWARK_TENANT=tenant_b.slug).json()
+    assert body["tenant"]["slug"] == tenant_b.slug and body["role"] == "admin"
+    tenant_update(tenant=tenant_b, data={"is_active": False})
+    assert api_client.get("/api/v1/me", HTTP_X_BULWARK_TENANT=tenant_b.slug).status_code == 403
