@@ -1,7 +1,7 @@
 """The admin's tenant scoping, one mixin every tenant-owned ModelAdmin uses.
 
-Non-superusers see and edit only their active tenant's rows, foreign-key choices are limited to that
-tenant, the tenant is filled in on save, and another tenant's object answers 404. Rights follow the
+Non-superusers see and edit only their active tenant's rows, foreign-key and many-to-many choices are
+limited to that tenant, the tenant is filled in on save, and another tenant's object answers 404. Rights follow the
 membership role: viewers read, `write_role` (admin by default) adds, changes and deletes.
 """
 from __future__ import annotations
@@ -66,11 +66,18 @@ class TenantScopedAdmin(NulSafeLookupsMixin, admin.ModelAdmin):
             filters.insert(0, "tenant")
         return filters
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def _scope_choices(self, db_field, request, kwargs: dict) -> dict:
         related = db_field.related_model
         if not request.user.is_superuser and isinstance(related, type) and issubclass(related, TenantOwned):
             kwargs["queryset"] = related.objects.for_tenant(getattr(request, "tenant", None))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return super().formfield_for_foreignkey(db_field, request, **self._scope_choices(db_field, request, kwargs))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        # e.g. an alert rule's notification channels: the choices are the active tenant's only.
+        return super().formfield_for_manytomany(db_field, request, **self._scope_choices(db_field, request, kwargs))
 
     def save_model(self, request, obj, form, change) -> None:
         if not request.user.is_superuser or getattr(obj, "tenant_id", None) is None:

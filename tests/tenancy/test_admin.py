@@ -1,4 +1,5 @@
 import pytest
+from django.test.utils import isolate_apps
 from django.urls import reverse
 
 from apps.tenancy.models import ApiToken, Membership
@@ -168,3 +169,27 @@ def test_tenant_switcher_needs_a_csrf_token_and_a_post(tenant_a, tenant_b, make_
     assert client.post(reverse("admin:switch_tenant"), {"tenant": tenant_b.pk}).status_code == 403
     assert client.get(reverse("admin:switch_tenant"), {"tenant": tenant_b.pk}).status_code == 405
     assert "Tenant A" in client.get(reverse("admin:index")).content.decode()
+
+
+@isolate_apps("apps.tenancy")
+def test_many_to_many_choices_of_a_tenant_admin_are_the_active_tenants_only(tenant_a, tenant_b, make_member, rf):
+    from django.contrib import admin as django_admin
+    from django.db import models
+
+    from apps.tenancy.admin_base import TenantScopedAdmin
+    from apps.tenancy.models import TenantOwned
+
+    class AlertRule(TenantOwned):  # the shape of a later app's model: a rule notifying some members
+        notify = models.ManyToManyField(Membership, related_name="+")
+
+        class Meta:
+            app_label = "bulwark_tenancy"
+
+    mine = Membership.objects.get(user=make_member(tenant_a, "viewer"))
+    theirs = Membership.objects.get(user=make_member(tenant_b, "viewer"))
+    request = rf.get("/")
+    request.user, request.tenant, request.role = make_member(tenant_a, "admin"), tenant_a, "admin"
+    model_admin = TenantScopedAdmin(AlertRule, django_admin.site)
+    field = model_admin.formfield_for_manytomany(AlertRule._meta.get_field("notify"), request)
+    choices = set(field.queryset)
+    assert mine in choices and theirs not in choices
