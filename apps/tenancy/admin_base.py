@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
 
 from apps.tenancy.models import TenantOwned
@@ -64,7 +66,22 @@ class TenantScopedAdmin(NulSafeLookupsMixin, admin.ModelAdmin):
         filters = list(super().get_list_filter(request))
         if request.user.is_superuser:
             filters.insert(0, "tenant")
-        return filters
+            return filters
+        # Django's filter on a foreign key lists every row of the related model, other tenants' included;
+        # the related-only filter lists the values this (scoped) changelist uses.
+        return [
+            (item, admin.RelatedOnlyFieldListFilter) if self._is_tenant_owned_relation(item) else item
+            for item in filters
+        ]
+
+    def _is_tenant_owned_relation(self, item) -> bool:
+        if not isinstance(item, str) or LOOKUP_SEP in item:
+            return False
+        try:
+            related = self.model._meta.get_field(item).related_model
+        except FieldDoesNotExist:
+            return False
+        return isinstance(related, type) and issubclass(related, TenantOwned)
 
     def _scope_choices(self, db_field, request, kwargs: dict) -> dict:
         related = db_field.related_model

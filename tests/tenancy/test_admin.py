@@ -193,3 +193,27 @@ def test_many_to_many_choices_of_a_tenant_admin_are_the_active_tenants_only(tena
     field = model_admin.formfield_for_manytomany(AlertRule._meta.get_field("notify"), request)
     choices = set(field.queryset)
     assert mine in choices and theirs not in choices
+
+
+@isolate_apps("apps.tenancy")
+def test_foreign_key_list_filters_of_a_tenant_admin_list_only_the_active_tenants_rows(tenant_a, make_member, rf):
+    from django.contrib import admin as django_admin
+    from django.db import models
+
+    from apps.tenancy.admin_base import TenantScopedAdmin
+    from apps.tenancy.models import TenantOwned
+
+    class Alert(TenantOwned):  # the shape of a later app's model: filtered by the member it was sent to
+        recipient = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+        level = models.CharField(max_length=10)
+
+        class Meta:
+            app_label = "bulwark_tenancy"
+
+    class AlertAdmin(TenantScopedAdmin):
+        list_filter = ["recipient", "level"]
+
+    request = rf.get("/")
+    request.user, request.tenant, request.role = make_member(tenant_a, "admin"), tenant_a, "admin"
+    filters = AlertAdmin(Alert, django_admin.site).get_list_filter(request)
+    assert filters == [("recipient", django_admin.RelatedOnlyFieldListFilter), "level"]
