@@ -105,6 +105,10 @@ class MembershipAdmin(TenantScopedAdmin):
         form.active_tenant = getattr(request, "tenant", None)
         return form
 
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a membership to another tenant would slip past the last-admin rule: delete and add instead.
+        return ["tenant"] if obj is not None and request.user.is_superuser else []
+
     def save_model(self, request, obj, form, change) -> None:
         if change:
             if "role" in form.changed_data:

@@ -217,3 +217,15 @@ def test_foreign_key_list_filters_of_a_tenant_admin_list_only_the_active_tenants
     request.user, request.tenant, request.role = make_member(tenant_a, "admin"), tenant_a, "admin"
     filters = AlertAdmin(Alert, django_admin.site).get_list_filter(request)
     assert filters == [("recipient", django_admin.RelatedOnlyFieldListFilter), "level"]
+
+
+def test_superuser_cannot_move_a_membership_to_another_tenant(tenant_a, tenant_b, make_member, client):
+    from tests.factories import UserFactory
+
+    membership = Membership.objects.get(user=make_member(tenant_a, "viewer"))
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    url = reverse("admin:bulwark_tenancy_membership_change", args=[membership.pk])
+    assert 'name="tenant"' not in client.get(url).content.decode()
+    client.post(url, {"username": membership.user.username, "tenant": tenant_b.pk, "role": "operator"})
+    membership.refresh_from_db()
+    assert (membership.tenant_id, membership.role) == (tenant_a.pk, "operator")
