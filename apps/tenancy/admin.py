@@ -7,13 +7,13 @@ from django.core.exceptions import ValidationError
 
 from apps.core.errors import ApplicationError
 from apps.tenancy import services
-from apps.tenancy.admin_base import NulSafeLookupsMixin, TenantScopedAdmin
+from apps.tenancy.admin_base import BoundedLookupsMixin, TenantScopedAdmin
 from apps.tenancy.models import ApiToken, Membership, Tenant
 from apps.tenancy.roles import Role
 
 
 @admin.register(Tenant)
-class TenantAdmin(NulSafeLookupsMixin, admin.ModelAdmin):
+class TenantAdmin(BoundedLookupsMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]

@@ -8,28 +8,34 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
+from django.utils.text import smart_split
 
+from apps.core.api.filters import MAX_SEARCH_TERMS
 from apps.tenancy.models import TenantOwned
 from apps.tenancy.roles import Role, role_at_least
 
 
-class NulSafeLookupsMixin:
-    """A changelist filter value with a NUL character (`?object_id=%00`) is a bad lookup, not a 500.
+class BoundedLookupsMixin:
+    """Changelist queries that would fail or cost seconds in the database are bad lookups, not 500s.
 
-    PostgreSQL text cannot hold NUL, so the query would fail in the database; Django's admin answers
-    bad lookups by redirecting to `?e=1`, and so does this.
+    A NUL character (`?object_id=%00`): PostgreSQL text cannot hold one. More than MAX_SEARCH_TERMS
+    search words: each adds an OR over every search field. Django's admin answers bad lookups by
+    redirecting to `?e=1`, and so does this.
     """
 
     def get_changelist_instance(self, request):
         if any("\x00" in value for _, values in request.GET.lists() for value in values):
             raise IncorrectLookupParameters("Null characters are not allowed.")
+        if len(list(smart_split(request.GET.get(SEARCH_VAR, "")))) > MAX_SEARCH_TERMS:
+            raise IncorrectLookupParameters(f"At most {MAX_SEARCH_TERMS} search terms.")
         return super().get_changelist_instance(request)
 
 
-class TenantScopedAdmin(NulSafeLookupsMixin, admin.ModelAdmin):
+class TenantScopedAdmin(BoundedLookupsMixin, admin.ModelAdmin):
     write_role = Role.ADMIN
 
     def _role_allows(self, request, role: str) -> bool:

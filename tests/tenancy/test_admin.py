@@ -136,9 +136,12 @@ def test_token_with_a_past_expiry_in_admin_is_a_form_error(tenant_a, make_member
         ("admin:bulwark_audit_auditevent_changelist", "object_id=%00"),
         ("admin:bulwark_tenancy_membership_changelist", "role=%00"),
         ("admin:bulwark_tenancy_tenant_changelist", "slug=a%00"),
+        ("admin:bulwark_audit_auditevent_changelist", "q=" + "+".join(f"t{i}" for i in range(5000))),
+        ("admin:bulwark_tenancy_tenant_changelist", "q=" + "+".join(f"t{i}" for i in range(11))),
     ],
+    ids=["nul-audit", "nul-membership", "nul-tenant", "5000-search-terms-audit", "11-search-terms-tenant"],
 )
-def test_nul_in_a_changelist_filter_is_a_bad_lookup_not_a_500(changelist, query, tenant_a, make_member, client):
+def test_costly_or_failing_changelist_lookups_are_bad_lookups_not_500s(changelist, query, tenant_a, make_member, client):
     from tests.factories import UserFactory
 
     client.force_login(UserFactory(is_superuser=True, is_staff=True))
