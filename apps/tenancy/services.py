@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, ConflictError
@@ -32,6 +32,9 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any]) -> Tenant:
     return model_update(instance=tenant, data=data)
 
 
+ALREADY_MEMBER = "This user is already a member of the tenant."
+
+
 @transaction.atomic
 def membership_create(
     *, tenant: Tenant, username: str, role: str, password: str | None = None, email: str = ""
@@ -52,14 +55,18 @@ def membership_create(
     membership_check_new(tenant=tenant, user=user)
     membership = Membership(tenant=tenant, user=user, role=role)
     membership.full_clean()
-    membership.save()
+    try:
+        with transaction.atomic():  # a concurrent twin passes the checks above; the constraint stops it
+            membership.save()
+    except IntegrityError:
+        raise ValidationError({"username": [ALREADY_MEMBER]}) from None
     return membership
 
 
 def membership_check_new(*, tenant: Tenant, user) -> None:
     """Refuse a second membership of one user in one tenant with a field error (the admin form calls it too)."""
     if Membership.objects.filter(tenant=tenant, user=user).exists():
-        raise ValidationError({"username": ["This user is already a member of the tenant."]})
+        raise ValidationError({"username": [ALREADY_MEMBER]})
 
 
 def membership_check_admins_remain(*, memberships: Iterable[Membership]) -> None:

@@ -145,3 +145,17 @@ def test_superuser_acts_as_admin_in_any_active_tenant_by_header(tenant_a, tenant
     assert body["tenant"]["slug"] == tenant_b.slug and body["role"] == "admin"
     tenant_update(tenant=tenant_b, data={"is_active": False})
     assert api_client.get("/api/v1/me", HTTP_X_BULWARK_TENANT=tenant_b.slug).status_code == 403
+
+
+def test_a_twin_membership_that_slips_past_the_checks_is_a_400_not_a_500(tenant_a, member_client, monkeypatch):
+    from apps.tenancy import services
+
+    client = member_client(tenant_a, "admin")
+    member = Membership.objects.get(tenant=tenant_a)
+    # What a concurrent request sees: both pass the existence checks before either inserts.
+    monkeypatch.setattr(services, "membership_check_new", lambda **kwargs: None)
+    monkeypatch.setattr(Membership, "validate_constraints", lambda self, exclude=None: None)
+    response = client.post("/api/v1/members/", {"username": member.user.username, "role": "viewer"}, format="json")
+    assert response.status_code == 400
+    assert "already a member" in response.json()["errors"]["username"][0]
+    assert Membership.objects.filter(tenant=tenant_a).count() == 1
