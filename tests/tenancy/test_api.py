@@ -159,3 +159,15 @@ def test_a_twin_membership_that_slips_past_the_checks_is_a_400_not_a_500(tenant_
     assert response.status_code == 400
     assert "already a member" in response.json()["errors"]["username"][0]
     assert Membership.objects.filter(tenant=tenant_a).count() == 1
+
+
+def test_a_membership_added_later_by_another_tenant_never_becomes_the_default(tenant_a, make_member, api_client):
+    from tests.factories import TenantFactory
+
+    user = make_member(tenant_a, "admin")
+    intruder = TenantFactory(slug="aaa-first-by-slug", name="Intruder")
+    Membership.objects.create(tenant=intruder, user=user, role="admin")  # added by intruder's admin
+    api_client.force_login(user)
+    body = api_client.get("/api/v1/me").json()
+    assert body["tenant"]["slug"] == tenant_a.slug
+    assert [m["tenant"] for m in body["memberships"]] == ["aaa-first-by-slug", tenant_a.slug]
