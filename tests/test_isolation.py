@@ -20,6 +20,12 @@ def _snapshot(obj):
     return model_to_dict(obj.__class__._base_manager.get(pk=obj.pk))
 
 
+def _every_field(obj):
+    """Non-editable fields too (revoked_at, status...), which is what operational actions change; None if gone."""
+    row = obj.__class__._base_manager.filter(pk=obj.pk).first()
+    return None if row is None else {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields}
+
+
 def _object_of(model, tenant):
     factories = factories_by_model()
     assert model in factories, f"No factory for {model._meta.label}: add one to tests/<app>/factories.py"
@@ -85,3 +91,23 @@ def test_admin_pages_hide_and_refuse_another_tenants_objects(model, tenant_a, te
         assert client.get(url).status_code == expected, url
         assert client.post(url, {"post": "yes"}).status_code == expected, url
     assert _snapshot(other) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
+def test_admin_actions_never_touch_another_tenants_objects(model, tenant_a, tenant_b, make_member, client, rf):
+    """Every changelist action (revoke, retry, reset, delete...) posted with tenant B's id leaves it as it was."""
+    from django.contrib import admin as django_admin
+
+    other = _object_of(model, tenant_b)
+    before = _every_field(other)
+    user = make_member(tenant_a, "admin")
+    client.force_login(user)
+    request = rf.get("/")
+    request.user, request.tenant, request.role = user, tenant_a, "admin"
+    actions = django_admin.site._registry[model].get_actions(request)
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    for name in actions:
+        response = client.post(url, {"action": name, "_selected_action": [other.pk], "post": "yes", "index": 0})
+        assert response.status_code < 500, f"action {name} answered {response.status_code}"
+        assert _every_field(other) == before, f"action {name} changed tenant B's {model._meta.label}"

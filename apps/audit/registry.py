@@ -135,14 +135,19 @@ def _remember_old(sender, instance, raw=False, **kwargs) -> None:
     instance._audit_old = _field_values(old, _registry[sender]) if old is not None else None
 
 
-def _on_save(sender, instance, created, raw=False, **kwargs) -> None:
+def _on_save(sender, instance, created, raw=False, update_fields=None, **kwargs) -> None:
     if raw:
         return
     from apps.audit.services import record
 
     options = _registry[sender]
     old = getattr(instance, "_audit_old", None)
-    changes = _diff(old or {}, _field_values(instance, options), options)
+    new = _field_values(instance, options)
+    if update_fields is not None and old is not None:
+        # save(update_fields=...) writes only those; other in-memory edits were not saved and are no change.
+        saved = {instance._meta.get_field(name).name for name in update_fields}
+        new = {name: (value if name in saved else old.get(name)) for name, value in new.items()}
+    changes = _diff(old or {}, new, options)
     if created or old is None:
         record(action="create", obj=instance, changes=changes)
     elif changes:

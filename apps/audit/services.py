@@ -24,12 +24,20 @@ def object_type_of(obj: models.Model) -> str:
     return obj._meta.label_lower
 
 
-def _tenant_of(obj: models.Model | None) -> Tenant | None:
-    if obj is None:
-        return None
+_NO_TENANT_FIELD = object()
+
+
+def _tenant_of(obj: models.Model | None, fallback: Tenant | None) -> Tenant | None:
+    """The chain an event of `obj` belongs to: its own tenant when it has a tenant field, even an empty one.
+
+    An object with an empty tenant (a platform schedule) goes to the platform chain, never to the tenant
+    the acting superuser happens to have active, whose members would otherwise read it.
+    """
     if isinstance(obj, Tenant):
         return obj
-    return getattr(obj, "tenant", None)
+    if obj is None or getattr(type(obj), "tenant_id", _NO_TENANT_FIELD) is _NO_TENANT_FIELD:
+        return fallback
+    return obj.tenant if obj.tenant_id is not None else None
 
 
 def _normal_ip(value: str | None) -> str | None:
@@ -60,7 +68,7 @@ def record(
     ctx = context.current()
     actor = actor or context.current_actor()
     if tenant is None:
-        tenant = _tenant_of(obj) or ctx.tenant
+        tenant = _tenant_of(obj, fallback=ctx.tenant)
     if obj is not None:
         object_type = object_type or object_type_of(obj)
         object_id = object_id or str(obj.pk)

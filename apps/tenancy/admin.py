@@ -7,13 +7,13 @@ from django.core.exceptions import ValidationError
 
 from apps.core.errors import ApplicationError
 from apps.tenancy import services
-from apps.tenancy.admin_base import HostileFilterSafeMixin, TenantScopedAdmin
+from apps.tenancy.admin_base import BoundedLookupsMixin, TenantScopedAdmin
 from apps.tenancy.models import ApiToken, Membership, Tenant
 from apps.tenancy.roles import Role
 
 
 @admin.register(Tenant)
-class TenantAdmin(HostileFilterSafeMixin, admin.ModelAdmin):
+class TenantAdmin(BoundedLookupsMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]
@@ -50,6 +50,7 @@ class MembershipForm(forms.ModelForm):
     """Members are named by username, so a tenant admin never browses other tenants' users."""
 
     username = forms.CharField(max_length=150)
+    active_tenant = None  # set per request by MembershipAdmin.get_form; a superuser's form has a tenant field
 
     class Meta:
         model = Membership
@@ -71,6 +72,23 @@ class MembershipForm(forms.ModelForm):
         self.instance.user = user
         return username
 
+    def clean(self):
+        # The service's rules as form errors: raised later in save_model they would be a 500 or a
+        # "changed successfully" page beside an error.
+        cleaned = super().clean()
+        try:
+            if not self.instance.pk and self.instance.user_id is not None:
+                tenant = cleaned.get("tenant") or self.active_tenant
+                if tenant is not None:
+                    services.membership_check_new(tenant=tenant, user=self.instance.user)
+            elif self.instance.pk and cleaned.get("role") not in (None, Role.ADMIN):
+                services.membership_check_admins_remain(memberships=[self.instance])
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        except ApplicationError as exc:
+            self.add_error("role", exc.message)
+        return cleaned
+
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
@@ -83,28 +101,59 @@ class MembershipAdmin(TenantScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if request.user.is_superuser:
             kwargs["fields"] = ["username", "tenant", "role"]
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        form.active_tenant = getattr(request, "tenant", None)
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a membership to another tenant would slip past the last-admin rule: delete and add instead.
+        return ["tenant"] if obj is not None and request.user.is_superuser else []
 
     def save_model(self, request, obj, form, change) -> None:
-        if change and "role" in form.changed_data:
-            try:
-                services.membership_update(membership=obj, role=obj.role)
-            except ApplicationError as exc:
-                messages.error(request, exc.message)
+        if change:
+            if "role" in form.changed_data:
+                try:
+                    services.membership_update(membership=obj, role=obj.role)
+                except ApplicationError as exc:
+                    messages.error(request, exc.message)
             return
-        super().save_model(request, obj, form, change)
+        tenant = obj.tenant if request.user.is_superuser and obj.tenant_id else request.tenant
+        membership = services.membership_create(tenant=tenant, username=obj.user.get_username(), role=obj.role)
+        obj.pk, obj.tenant = membership.pk, membership.tenant
+
+    def get_deleted_objects(self, objs, request):
+        # Listed as "protected", Django's delete page and delete action refuse instead of deleting.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        try:
+            services.membership_check_admins_remain(memberships=objs)
+        except ApplicationError as exc:
+            protected = [*protected, exc.message]
+        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj) -> None:
-        try:
-            services.membership_delete(membership=obj)
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
+        services.membership_delete(membership=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.memberships_delete(memberships=queryset)
 
 
 class ApiTokenAddForm(forms.ModelForm):
+    creator_role = None  # set per request by ApiTokenAdmin.get_form
+
     class Meta:
         model = ApiToken
         fields = ["name", "role", "expires_at"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "role" in cleaned and "expires_at" in cleaned:
+            try:
+                services.token_check_new(
+                    role=cleaned["role"], creator_role=self.creator_role, expires_at=cleaned["expires_at"]
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
 
 
 @admin.register(ApiToken)
@@ -125,7 +174,13 @@ class ApiTokenAdmin(TenantScopedAdmin):
             kwargs["form"] = ApiTokenAddForm
             if request.user.is_superuser:
                 kwargs["fields"] = ["tenant", "name", "role", "expires_at"]
+            form = super().get_form(request, obj, change, **kwargs)
+            form.creator_role = self._creator_role(request)
+            return form
         return super().get_form(request, obj, change, **kwargs)
+
+    def _creator_role(self, request) -> str | None:
+        return Role.ADMIN if request.user.is_superuser else request.role
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:  # a token's secret, tenant and role never change; revoke and create another
@@ -140,10 +195,9 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         tenant = obj.tenant if request.user.is_superuser and obj.tenant_id else request.tenant
-        role = Role.ADMIN if request.user.is_superuser else request.role
         token, plaintext = services.token_create(
             tenant=tenant, name=obj.name, role=obj.role, created_by=request.user,
-            creator_role=role, expires_at=obj.expires_at,
+            creator_role=self._creator_role(request), expires_at=obj.expires_at,
         )
         form.instance = token
         obj.pk = token.pk

@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from apps.tenancy.admin_base import HostileFilterSafeMixin
+from apps.tenancy.admin_base import BoundedLookupsMixin
 from apps.tenancy.middleware import SESSION_TENANT_KEY
 
 
@@ -36,8 +36,8 @@ class BulwarkAdminSite(admin.AdminSite):
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every admin registered here, Django's and third parties' too, turns hostile filters into ?e=1."""
         admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, HostileFilterSafeMixin):
-            admin_class = type(admin_class.__name__, (HostileFilterSafeMixin, admin_class), {})
+        if not issubclass(admin_class, BoundedLookupsMixin):
+            admin_class = type(admin_class.__name__, (BoundedLookupsMixin, admin_class), {})
         return super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request: HttpRequest) -> bool:

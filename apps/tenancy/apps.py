@@ -7,4 +7,12 @@ class TenancyConfig(AppConfig):
     verbose_name = "Tenancy"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from apps.tenancy import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from apps.tenancy.models import ApiToken, Tenant
+        from apps.tenancy.selectors import token_cache_invalidate
+
+        for model in (Tenant, ApiToken):
+            post_save.connect(token_cache_invalidate, sender=model, dispatch_uid=f"token-cache-save-{model.__name__}")
+            post_delete.connect(token_cache_invalidate, sender=model, dispatch_uid=f"token-cache-del-{model.__name__}")

@@ -50,6 +50,12 @@ def _build_token_cache(_key) -> dict[str, ResolvedToken | None]:
 token_cache = CompiledSnapshot("tenancy.tokens", _build_token_cache)
 
 
+def token_cache_invalidate(**_signal_kwargs) -> None:
+    """Connected to every save and delete of a Tenant or ApiToken (apps.py), so a tenant disabled or a
+    token revoked from any door (admin, API, shell) stops working everywhere, not only through a service."""
+    token_cache.invalidate("all")
+
+
 def _load(prefix: str) -> ResolvedToken | None:
     row = ApiToken.objects.select_related("tenant").filter(prefix=prefix).first()
     if row is None:

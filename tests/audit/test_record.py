@@ -131,3 +131,23 @@ def test_in_autocommit_a_save_whose_event_fails_is_not_applied(tenant_a):
         tenant_a.name = "Never applied"
         tenant_a.save()
     assert Tenant.objects.get(pk=tenant_a.pk).name == "Tenant A"
+
+
+def test_save_with_update_fields_records_only_the_fields_it_wrote(tenant_a):
+    tenant_a.name = "Renamed in memory, never saved"
+    tenant_a.is_active = False
+    tenant_a.save(update_fields=["is_active"])
+    assert Tenant.objects.get(pk=tenant_a.pk).name == "Tenant A"
+    assert events_of(tenant_a)[-1].changes == {"is_active": [True, False]}
+
+
+def test_an_object_with_an_empty_tenant_goes_to_the_platform_chain_not_the_actors_tenant(tenant_a):
+    from apps.jobs.models import JobSchedule
+
+    superuser_in_acme = RequestContext(actor=Actor(kind="user", id="1", display="root"), tenant=tenant_a)
+    with context.bind(superuser_in_acme):
+        schedule = JobSchedule.objects.create(name="nightly", type="jobs.ping", interval_min=60)
+        objectless_event = record(action="members.export", tenant=None)
+    (created,) = events_of(schedule)
+    assert created.tenant_id is None
+    assert objectless_event.tenant_id == tenant_a.pk  # no object: the context's tenant, as before

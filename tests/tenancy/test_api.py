@@ -1,6 +1,7 @@
 import pytest
 
-from apps.tenancy.models import Membership
+from apps.tenancy.models import Membership, Tenant
+from apps.tenancy.services import tenant_update
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +72,9 @@ def test_last_admin_cannot_be_removed_or_demoted(tenant_a, member_client):
         ({"username": "x" * 500, "role": "viewer"}, "username"),
         ({"username": ["x"], "role": "viewer"}, "username"),
         ({"username": "ghost", "role": "viewer"}, "username"),
+        ({"username": "newcomer", "role": "viewer", "password": "123"}, "password"),
+        ({"username": "bad name!", "role": "viewer", "password": "Long-enough-pass-42"}, "username"),
+        ({"username": "newcomer", "role": "viewer", "password": "Long-enough-pass-42", "email": "nope"}, "email"),
     ],
 )
 def test_bad_member_input_answers_400_with_field_errors_and_changes_nothing(payload, field, tenant_a, member_client):
@@ -109,3 +113,61 @@ def test_schema_and_offline_docs(api_client):
     docs = api_client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content and b"cdn" not in docs.content.lower()
+
+
+def test_deleting_a_tenant_with_an_audit_trail_is_a_409_not_a_500(tenant_a, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    response = client.delete(f"/api/v1/tenants/{tenant_a.pk}/")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "protected"
+    assert "audit events" in body["message"]
+    assert Tenant.objects.filter(pk=tenant_a.pk).exists()
+
+
+def test_session_user_of_a_disabled_tenant_is_refused_with_a_clear_message(tenant_a, make_member, api_client):
+    api_client.force_login(make_member(tenant_a, "admin"))
+    tenant_update(tenant=tenant_a, data={"is_active": False})
+    refused = api_client.get("/api/v1/members/")
+    assert refused.status_code == 403
+    assert "active tenant" in refused.json()["message"]
+    by_header = api_client.get("/api/v1/members/", HTTP_X_BULWARK_TENANT=tenant_a.slug)
+    assert by_header.status_code == 403 and by_header.json()["code"] == "tenant_forbidden"
+
+
+def test_superuser_acts_as_admin_in_any_active_tenant_by_header(tenant_a, tenant_b, api_client):
+    from tests.factories import UserFactory
+
+    api_client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    body = api_client.get("/api/v1/me", HTTP_X_BULWARK_TENANT=tenant_b.slug).json()
+    assert body["tenant"]["slug"] == tenant_b.slug and body["role"] == "admin"
+    tenant_update(tenant=tenant_b, data={"is_active": False})
+    assert api_client.get("/api/v1/me", HTTP_X_BULWARK_TENANT=tenant_b.slug).status_code == 403
+
+
+def test_a_twin_membership_that_slips_past_the_checks_is_a_400_not_a_500(tenant_a, member_client, monkeypatch):
+    from apps.tenancy import services
+
+    client = member_client(tenant_a, "admin")
+    member = Membership.objects.get(tenant=tenant_a)
+    # What a concurrent request sees: both pass the existence checks before either inserts.
+    monkeypatch.setattr(services, "membership_check_new", lambda **kwargs: None)
+    monkeypatch.setattr(Membership, "validate_constraints", lambda self, exclude=None: None)
+    response = client.post("/api/v1/members/", {"username": member.user.username, "role": "viewer"}, format="json")
+    assert response.status_code == 400
+    assert "already a member" in response.json()["errors"]["username"][0]
+    assert Membership.objects.filter(tenant=tenant_a).count() == 1
+
+
+def test_a_membership_added_later_by_another_tenant_never_becomes_the_default(tenant_a, make_member, api_client):
+    from tests.factories import TenantFactory
+
+    user = make_member(tenant_a, "admin")
+    intruder = TenantFactory(slug="aaa-first-by-slug", name="Intruder")
+    Membership.objects.create(tenant=intruder, user=user, role="admin")  # added by intruder's admin
+    api_client.force_login(user)
+    body = api_client.get("/api/v1/me").json()
+    assert body["tenant"]["slug"] == tenant_a.slug
+    assert [m["tenant"] for m in body["memberships"]] == ["aaa-first-by-slug", tenant_a.slug]

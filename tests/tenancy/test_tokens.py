@@ -120,3 +120,28 @@ def test_a_token_cannot_mint_a_stronger_token(tenant_a, token_client, member_cli
 
     with pytest.raises(ValidationError):
         create(tenant=tenant_a, name="y", role="admin", creator_role="operator")
+
+
+def test_tenant_disabled_in_the_admin_stops_its_tokens(
+    tenant_a, api_client, client, django_user_model, django_capture_on_commit_callbacks
+):
+    _, plaintext = token_create(tenant=tenant_a, name="ci", role="viewer")
+    assert bearer(api_client, plaintext).get("/api/v1/me").status_code == 200  # warm: cached in this process
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-for-tests-123"))
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            f"/admin/bulwark_tenancy/tenant/{tenant_a.pk}/change/", {"name": tenant_a.name, "slug": tenant_a.slug}
+        )
+    assert page.status_code == 302
+    response = api_client.get("/api/v1/me")
+    assert response.status_code == 403
+    assert response.json()["code"] == "tenant_disabled"
+
+
+def test_token_revoked_outside_the_service_stops_working(tenant_a, api_client, django_capture_on_commit_callbacks):
+    token, plaintext = token_create(tenant=tenant_a, name="ci", role="viewer")
+    assert bearer(api_client, plaintext).get("/api/v1/me").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        token.revoked_at = timezone.now()
+        token.save()  # a shell or data migration, not token_revoke
+    assert api_client.get("/api/v1/me").status_code == 401

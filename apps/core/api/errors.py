@@ -5,7 +5,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -32,6 +34,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = error_body(status_code=exc.status, code=exc.code, message=exc.message, errors=exc.extra.get("errors"))
         return Response(body, status=exc.status)
+    if isinstance(exc, ProtectedError | RestrictedError):
+        # on_delete=PROTECT/RESTRICT (e.g. a tenant's audit trail): a refusal the client can act on, not a 500.
+        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        referrers = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
+        message = f"Cannot delete: still referenced by {', '.join(referrers)}. Deactivate it instead."
+        return Response(error_body(status_code=409, code="protected", message=message), status=409)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -53,3 +61,23 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and getattr(exc, "wait", None) is not None:
         response.data["retry_after_s"] = exc.wait
     return response
+
+
+API_PREFIX = "/api/"
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: an unknown URL under /api/ answers in the error shape, not Django's HTML page."""
+    if request.path.startswith(API_PREFIX):
+        body = error_body(status_code=404, code="not_found", message=f"No endpoint at {request.path[:200]}.")
+        return JsonResponse(body, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an API client gets the error shape (and the request id to quote), not an HTML page."""
+    if request.path.startswith(API_PREFIX):
+        request_id = getattr(request, "request_id", "")
+        message = f"Internal error; quote request id {request_id} when reporting it." if request_id else "Internal error."
+        return JsonResponse(error_body(status_code=500, code="server_error", message=message), status=500)
+    return defaults.server_error(request)
