@@ -21,9 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+import logging  # noqa: E402
+
 import django  # noqa: E402
 
 django.setup()
+logging.getLogger("django-q").setLevel(logging.WARNING)  # one INFO line per bare enqueue would drown the figures
 
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
