@@ -35,6 +35,7 @@ class VaryOn(models.TextChoices):
     TENANT = "tenant", "Tenant (every member of the tenant shares one copy)"
     ROLE = "role", "Role (one copy per role in the tenant)"
     USER = "user", "User (one copy per user or token)"
+    ANONYMOUS = "anonymous", "Anonymous (one shared copy for anonymous requests; signed-in requests bypass)"
 
 
 @audited()
@@ -48,7 +49,7 @@ class CachePolicy(TenantOwned):
     )
     methods = models.JSONField(default=list, blank=True, help_text='Subset of ["GET", "HEAD"]; empty means both.')
     ttl_s = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
-    vary_on = models.CharField(max_length=8, choices=VaryOn.choices, default=VaryOn.ROLE)
+    vary_on = models.CharField(max_length=16, choices=VaryOn.choices, default=VaryOn.ROLE)
     vary_headers = models.JSONField(default=list, blank=True, help_text="Request headers whose values enter the key.")
     ignored_query_params = models.JSONField(
         default=list, blank=True, help_text="Query parameters left out of the key (e.g. utm_source); all others count."

@@ -24,7 +24,7 @@ from django.utils.cache import cc_delim_re
 from apps.caching import keys, stats
 from apps.caching.backends import get_backend
 from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, CacheBackend, StoreUnavailable
-from apps.caching.compiled import CompiledPolicy
+from apps.caching.compiled import CompiledPolicy, is_anonymous
 from apps.caching.conf import caching_settings
 from apps.caching.entries import Entry, adaptive_ttl_s, etag_matches, etag_of
 from apps.core import health
@@ -119,7 +119,7 @@ class ResponseCache:
             headers=request.headers, vary_headers=policy.vary_headers,
             principal=keys.principal_part(policy.vary_on, role=getattr(request, "role", None),
                                           actor_kind=getattr(actor, "kind", "anonymous"),
-                                          actor_id=getattr(actor, "id", "")),
+                                          actor_id=getattr(actor, "id", ""), anonymous=is_anonymous(request)),
         )
         names = tag_names(policy, view_kwargs)
         plan = Plan(policy=policy, key=key, lock_key=keys.lock_key(key),

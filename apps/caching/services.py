@@ -213,7 +213,7 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
 
 
 # -- warming ----------------------------------------------------------------------------------------------
-def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
+def _warm_request(*, tenant: Tenant, url: str, anonymous: bool = False) -> WSGIRequest:
     from apps.tenancy.selectors import ResolvedToken
 
     parts = urlsplit(urljoin(caching_settings.WARM_BASE_URL, url))
@@ -223,10 +223,14 @@ def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
         "HTTP_HOST": parts.netloc, "HTTP_ACCEPT": caching_settings.WARM_ACCEPT,
         "wsgi.url_scheme": parts.scheme, "wsgi.input": io.BytesIO(),
     })
+    request.user = AnonymousUser()
+    if anonymous:
+        # An "anonymous" policy's copy is the one anonymous visitors share: warm it as one of them.
+        request.tenant, request.role, request.api_token, request.actor = None, None, None, context.ANONYMOUS
+        return request
     # Warming runs as a read-only system principal of the tenant: it fills the tenant's and viewers' copies.
     token = ResolvedToken(id=0, name="cache-warm", prefix="warm", secret_hash="", role=Role.VIEWER, tenant=tenant,
                           expires_at=None, revoked=False, last_used_at=None)
-    request.user = AnonymousUser()
     request.tenant, request.role, request.api_token = tenant, Role.VIEWER, token
     request.actor = Actor.system("cache-warm", id="cache-warm")
     request._dont_enforce_csrf_checks = True
@@ -244,7 +248,7 @@ def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | N
         return result
     urls = list(policy.warm_urls)
     for index, url in enumerate(urls, start=1):
-        request = _warm_request(tenant=policy.tenant, url=url)
+        request = _warm_request(tenant=policy.tenant, url=url, anonymous=policy.vary_on == "anonymous")
         try:
             match = resolve(request.path_info)
         except Resolver404:
