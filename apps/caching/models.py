@@ -1,6 +1,7 @@
 """Cache policies (what to cache, how long, keyed and tagged how) and their per-minute hit statistics."""
 from __future__ import annotations
 
+import math
 import re
 import string
 
@@ -16,6 +17,12 @@ from apps.tenancy.models import TenantOwned
 SAFE_METHODS = ("GET", "HEAD")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_.:{}/-]{1,100}$")
+
+
+def _finite(value: float) -> None:
+    # NaN passes the min/max validators and cannot be written to the audit log's JSON.
+    if not math.isfinite(value):
+        raise ValidationError("Must be a finite number.", code="invalid")
 
 
 
@@ -65,7 +72,7 @@ class CachePolicy(TenantOwned):
     ttl_min_s = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
     ttl_max_s = models.PositiveIntegerField(default=600, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
     early_refresh_beta = models.FloatField(
-        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        default=0.0, validators=[_finite, MinValueValidator(0.0), MaxValueValidator(10.0)],
         help_text="XFetch probabilistic early refresh; 0 turns it off, 1 is the usual value.",
     )
     invalidate_on_models = models.JSONField(
