@@ -197,11 +197,14 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
             if found.lock == LOCK_ACQUIRED:
                 try:
                     value = fn()
-                    backend.set(key=entry_key, value=pickle.dumps((found.tag_versions, value)),
-                                ttl_ms=ttl_s * 1000)
-                    return value
-                finally:
-                    backend.release(lock_key=lock_key, token=token)
+                except BaseException:
+                    _quietly(lambda: backend.release(lock_key=lock_key, token=token))
+                    raise
+                # The value is computed: a store failure from here on must not call fn a second time.
+                versions = found.tag_versions
+                _quietly(lambda: backend.set(key=entry_key, value=pickle.dumps((versions, value)), ttl_ms=ttl_s * 1000))
+                _quietly(lambda: backend.release(lock_key=lock_key, token=token))
+                return value
             if found.lock == LOCK_FREE or time.monotonic() >= deadline:
                 return fn()
             time.sleep(caching_settings.LOCK_POLL_MS / 1000)
@@ -210,6 +213,13 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
     except StoreUnavailable as exc:
         health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
         return fn()
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except StoreUnavailable as exc:
+        health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
 
 
 # -- warming ----------------------------------------------------------------------------------------------
