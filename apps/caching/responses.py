@@ -339,11 +339,25 @@ class ResponseCache:
             return "no-store"
         if "private" in directives and policy.vary_on != "user":
             return "private"
-        if "*" in response.get("Vary", ""):
+        varied = {h.strip().lower() for h in cc_delim_re.split(response.get("Vary", "")) if h.strip()}
+        if "*" in varied:
             return "vary-star"
+        if varied - _covered_by_key(request, policy):
+            # The view says its answer depends on a request header the key leaves out (Accept-Language,
+            # Origin...): one copy would be served to requests it was not made for.
+            return "vary"
         if len(response.content) > policy.max_body_bytes:
             return "too-large"
         return ""
+
+
+def _covered_by_key(request: HttpRequest, policy: CompiledPolicy) -> set[str]:
+    """Request headers whose effect the key already captures: Accept, the policy's headers, and the
+    credentials of a signed-in principal (the policy chose with `vary_on` who shares a copy)."""
+    covered = {"accept", *policy.vary_headers}
+    if not is_anonymous(request):
+        covered |= {"cookie", "authorization"}
+    return covered
 
 
 response_cache = ResponseCache()

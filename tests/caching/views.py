@@ -61,6 +61,13 @@ def private(request):
     return response
 
 
+def localised(request):
+    _count("localised")
+    response = JsonResponse({"greeting": "bonjour" if "fr" in request.headers.get("Accept-Language", "") else "hello"})
+    response["Vary"] = "Accept-Language"
+    return response
+
+
 def big(request):
     _count("big")
     return HttpResponse(b"x" * 5000)
