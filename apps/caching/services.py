@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -198,12 +199,12 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
                 try:
                     value = fn()
                 except BaseException:
-                    _quietly(lambda: backend.release(lock_key=lock_key, token=token))
+                    _quietly(partial(backend.release, lock_key=lock_key, token=token))
                     raise
                 # The value is computed: a store failure from here on must not call fn a second time.
-                versions = found.tag_versions
-                _quietly(lambda: backend.set(key=entry_key, value=pickle.dumps((versions, value)), ttl_ms=ttl_s * 1000))
-                _quietly(lambda: backend.release(lock_key=lock_key, token=token))
+                _quietly(partial(backend.set, key=entry_key, value=pickle.dumps((found.tag_versions, value)),
+                                 ttl_ms=ttl_s * 1000))
+                _quietly(partial(backend.release, lock_key=lock_key, token=token))
                 return value
             if found.lock == LOCK_FREE or time.monotonic() >= deadline:
                 return fn()
