@@ -4,11 +4,14 @@ from __future__ import annotations
 import math
 import re
 import string
+from urllib.parse import urlsplit
 
 from django.apps import apps as django_apps
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from apps.audit.registry import audited
@@ -117,8 +120,8 @@ class CachePolicy(TenantOwned):
         self._check_list(errors, "vary_headers", lambda h: bool(_HEADER_NAME.match(h)), "Not a header name.")
         self._check_list(errors, "ignored_query_params", lambda p: 0 < len(p) <= 100, "Empty or too long.")
         self._check_list(errors, "tags", self._valid_tag, "Tags are up to 100 of A-Z a-z 0-9 _ . : / - and {name}.")
-        self._check_list(errors, "warm_urls", lambda u: u.startswith(("/", "http://", "https://")) and len(u) <= 2000,
-                         "A path starting with / or an http(s) URL.")
+        self._check_list(errors, "warm_urls", self._valid_warm_url,
+                         "A path starting with / or an http(s) URL of a host in ALLOWED_HOSTS.")
         self._check_list(errors, "invalidate_on_models", self._known_model, "Not an installed model (app_label.Model).")
         if isinstance(self.cacheable_statuses, list) and not all(
             isinstance(s, int) and not isinstance(s, bool) and 200 <= s <= 599 for s in self.cacheable_statuses
@@ -158,6 +161,15 @@ class CachePolicy(TenantOwned):
         except ValueError:
             return False
         return True
+
+    @staticmethod
+    def _valid_warm_url(url: str) -> bool:
+        if len(url) > 2000 or not url.startswith(("/", "http://", "https://")):
+            return False
+        if url.startswith("/"):
+            return True
+        domain, _ = split_domain_port(urlsplit(url).netloc)
+        return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
     @staticmethod
     def _known_model(label: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -261,7 +262,11 @@ def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | N
     for index, url in enumerate(urls, start=1):
         request = _warm_request(tenant=policy.tenant, url=url, anonymous=policy.vary_on == "anonymous")
         try:
+            request.get_host()  # the host is part of the key; one not in ALLOWED_HOSTS must not end the job
             match = resolve(request.path_info)
+        except DisallowedHost:
+            result["failed"].append({"url": url, "error": "host not in ALLOWED_HOSTS"})
+            continue
         except Resolver404:
             result["failed"].append({"url": url, "error": "no such route"})
             continue
