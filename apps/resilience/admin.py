@@ -40,7 +40,7 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     list_filter = ["forced_state", "window_kind"]
     search_fields = ["name", "description"]
     readonly_fields = ["forced_state", "created_at", "updated_at", "recent_transitions"]
-    actions = ["force_open", "force_close", "disable", "reset"]
+    actions = ["force_open", "force_close", "disable", "metrics_only", "reset"]
     list_select_related = ["tenant"]
     fieldsets = [
         (None, {"fields": ["name", "description", "forced_state"]}),
@@ -120,6 +120,10 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     @admin.action(description="Disable (pass through, count nothing)", permissions=["operate"])
     def disable(self, request, queryset) -> None:
         self._force(request, queryset, ForcedState.DISABLED, "Disabled")
+
+    @admin.action(description="Metrics only (count and transition, never reject)", permissions=["operate"])
+    def metrics_only(self, request, queryset) -> None:
+        self._force(request, queryset, ForcedState.METRICS_ONLY, "Set to metrics only")
 
     @admin.action(description="Reset (automatic, closed, empty window)", permissions=["operate"])
     def reset(self, request, queryset) -> None:

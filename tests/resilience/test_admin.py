@@ -36,6 +36,7 @@ def test_list_shows_live_state_failure_rate_and_last_transition(signed_in, tenan
     ("force_open", "breaker.force_open", "forced_open"),
     ("force_close", "breaker.force_close", "forced_closed"),
     ("disable", "breaker.disable", "disabled"),
+    ("metrics_only", "breaker.metrics_only", "metrics_only"),
     ("reset", "breaker.reset", "none"),
 ])
 def test_operators_run_the_actions_and_each_is_audited(signed_in, tenant_a, action, audit_action, forced_state):

@@ -110,6 +110,7 @@ def test_viewers_read_but_cannot_configure_or_operate(member_client, tenant_a):
     ("force-open", "forced_open", "breaker.force_open"),
     ("force-close", "forced_closed", "breaker.force_close"),
     ("disable", "disabled", "breaker.disable"),
+    ("metrics-only", "metrics_only", "breaker.metrics_only"),
 ])
 def test_operators_force_states_and_each_action_is_audited(member_client, tenant_a, action, forced_state,
                                                          audit_action):
