@@ -156,6 +156,16 @@ def test_invalidate_input_is_validated(tenant_a, token_client, payload, field):
     assert not AuditEvent.objects.filter(action="cache.invalidate").exists()
 
 
+@pytest.mark.parametrize("url", [INVALIDATE, "/api/v1/caching/warm"])
+def test_a_policy_is_named_by_an_integer_id_only(tenant_a, token_client, url):
+    policy = CachePolicyFactory(tenant=tenant_a, warm_urls=["/items/1/"])
+    client = token_client(tenant_a, "operator")
+    for wrong in (policy.pk + 0.5, float(policy.pk), [policy.pk], f"{policy.pk}abc", True):
+        response = client.post(url, {"policy": wrong}, format="json")
+        assert response.status_code == 400 and "policy" in response.json()["errors"], wrong
+    assert not AuditEvent.objects.filter(action__startswith="cache.").exists()
+
+
 def test_another_tenants_policy_cannot_be_invalidated(tenant_a, tenant_b, token_client):
     other = CachePolicyFactory(tenant=tenant_b)
     response = token_client(tenant_a, "operator").post(INVALIDATE, {"policy": other.pk}, format="json")
