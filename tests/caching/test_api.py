@@ -1,6 +1,8 @@
 """The caching API: policy CRUD with field-level validation, roles, stats, and audited invalidation."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -8,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.caching import stats
 from apps.caching.models import CachePolicy
 from tests.caching import views
-from tests.caching.factories import CachePolicyFactory
+from tests.caching.factories import CachePolicyFactory, CacheStatMinuteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +110,19 @@ def test_stats_of_several_flushes_add_up_in_one_minute_row(tenant_a):
         stats_flush(batch={(tenant_a.pk, policy.pk, minute): {"hits": 2, "misses": 1}})
     row = policy.stat_minutes.get()
     assert (row.hits, row.misses) == (6, 3)
+
+
+def test_stats_are_read_in_one_query(tenant_a, django_assert_num_queries):
+    from apps.caching import selectors
+
+    policy = CachePolicyFactory(tenant=tenant_a)
+    minute = timezone.now().replace(second=0, microsecond=0)
+    for age in range(3):
+        CacheStatMinuteFactory(tenant=tenant_a, policy=policy, minute=minute - timedelta(minutes=age),
+                               hits=3, misses=1)
+    with django_assert_num_queries(1):
+        report = selectors.policy_stats(policy=policy, minutes=60)
+    assert (report["totals"]["hits"], report["totals"]["misses"], report["totals"]["hit_ratio"]) == (9, 3, 0.75)
 
 
 def test_stats_query_is_validated(tenant_a, token_client):
