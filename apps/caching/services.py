@@ -7,14 +7,15 @@ import pickle
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import DisallowedHost, ValidationError
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -62,14 +63,26 @@ def on_policy_change(sender: type[CachePolicy], instance: CachePolicy, **kwargs:
     transaction.on_commit(lambda: _bump(tenant_id=tenant_id, tags=[keys.policy_tag(policy_id)], strict=False))
 
 
+@contextmanager
+def _name_clash_as_field_error() -> Iterator[None]:
+    # Two saves of one name can both pass full_clean; the database constraint then decides: a 400, not a 500.
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise ValidationError({"name": "A cache policy with this name already exists."}) from exc
+
+
 @transaction.atomic
 def policy_create(*, tenant: Tenant, data: dict[str, Any]) -> CachePolicy:
-    return model_create(model=CachePolicy, data=data, tenant=tenant)
+    with _name_clash_as_field_error():
+        return model_create(model=CachePolicy, data=data, tenant=tenant)
 
 
 @transaction.atomic
 def policy_update(*, policy: CachePolicy, data: dict[str, Any]) -> CachePolicy:
-    return model_update(instance=policy, data=data)
+    with _name_clash_as_field_error():
+        return model_update(instance=policy, data=data)
 
 
 @transaction.atomic

@@ -62,6 +62,17 @@ def test_duplicate_name_in_a_tenant_is_refused_but_allowed_in_another(tenant_a, 
     assert token_client(tenant_b, "admin").post(POLICIES, payload, format="json").status_code == 201
 
 
+def test_a_name_taken_between_validation_and_save_is_a_400(tenant_a, token_client, monkeypatch):
+    # Two concurrent creates both pass full_clean; skipping the constraint check plays the second of them.
+    monkeypatch.setattr(CachePolicy, "validate_constraints", lambda self, exclude=None: None)
+    client = token_client(tenant_a, "admin")
+    payload = {"name": "reports", "path_pattern": "^/r/"}
+    assert client.post(POLICIES, payload, format="json").status_code == 201
+    response = client.post(POLICIES, payload, format="json")
+    assert response.status_code == 400 and "name" in response.json()["errors"]
+    assert CachePolicy.objects.count() == 1
+
+
 def test_viewer_and_operator_cannot_write_policies(tenant_a, token_client):
     policy = CachePolicyFactory(tenant=tenant_a)
     for role in ("viewer", "operator"):

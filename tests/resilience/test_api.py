@@ -6,6 +6,7 @@ import time
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.resilience.api import serializers as s
 from apps.resilience.models import BreakerPolicy, RetryPolicy
 from apps.resilience.runtime import get_breaker
 from tests.resilience.factories import BreakerPolicyFactory, DependencyMinuteFactory
@@ -67,6 +68,19 @@ def test_names_are_unique_per_tenant(admin_client, tenant_a, tenant_b):
     assert admin_client.post(f"{BASE}/policies/", {"name": "payments"}, format="json").status_code == 201
     response = admin_client.post(f"{BASE}/policies/", {"name": "payments"}, format="json")
     assert response.status_code == 400 and "name" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("path", ["policies", "retry-policies"])
+def test_a_name_taken_between_validation_and_save_is_a_400(admin_client, monkeypatch, path):
+    # Two concurrent creates both pass validation; skipping the checks plays the second of them.
+    model = BreakerPolicy if path == "policies" else RetryPolicy
+    monkeypatch.setattr(model, "validate_constraints", lambda self, exclude=None: None)
+    monkeypatch.setattr(s.BreakerPolicyInputSerializer, "validate_name", lambda self, name: name)
+    monkeypatch.setattr(s.RetryPolicyInputSerializer, "validate_name", lambda self, name: name)
+    assert admin_client.post(f"{BASE}/{path}/", {"name": "payments"}, format="json").status_code == 201
+    response = admin_client.post(f"{BASE}/{path}/", {"name": "payments"}, format="json")
+    assert response.status_code == 400 and "name" in response.json()["errors"]
+    assert model.objects.count() == 1
 
 
 def test_update_is_validated_against_the_stored_values(admin_client, tenant_a):
