@@ -98,20 +98,25 @@ class CachePolicyAdmin(TenantScopedAdmin):
 
     @admin.action(description="Invalidate tags…", permissions=["operate"])
     def invalidate_tags(self, request, queryset):
-        tenant = request.tenant if not request.user.is_superuser else queryset.first().tenant
+        # A superuser's selection may span tenants: the tags are invalidated in each of them, not the first.
+        tenants = sorted({p.tenant for p in queryset.select_related("tenant")}, key=lambda t: t.slug)
+        if not request.user.is_superuser:
+            tenants = [request.tenant]
+        names = ", ".join(str(t) for t in tenants)
         form = InvalidateTagsForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             try:
-                services.cache_invalidate(tenant=tenant, tags=form.cleaned_data["tags"], actor=request.actor)
+                for tenant in tenants:
+                    services.cache_invalidate(tenant=tenant, tags=form.cleaned_data["tags"], actor=request.actor)
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 return None
-            self.message_user(request, f"Invalidated {len(form.cleaned_data['tags'])} tags of {tenant}.",
+            self.message_user(request, f"Invalidated {len(form.cleaned_data['tags'])} tags of {names}.",
                               messages.SUCCESS)
             return None
         return TemplateResponse(request, "admin/bulwark_caching/invalidate_tags.html", {
             **self.admin_site.each_context(request), "title": "Invalidate tags", "form": form,
-            "queryset": queryset, "tenant": tenant, "opts": self.model._meta,
+            "queryset": queryset, "tenant": names, "opts": self.model._meta,
         })
 
     @admin.action(description="Invalidate the whole cache of the tenant", permissions=["operate"])

@@ -4,7 +4,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.http import HttpRequest
+
+from apps.caching.conf import caching_settings
 from apps.core.snapshot import CompiledSnapshot
+from apps.ratelimit.matching import anonymous_tenant
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,12 @@ class CompiledPolicy:
     ttl_max_s: int
     early_refresh_beta: float
 
-    def matches(self, *, method: str, path: str, route_names: tuple[str, ...]) -> bool:
-        if method not in self.methods:
+    def applies_to(self, *, anonymous: bool) -> bool:
+        """An "anonymous" policy caches only requests without a principal; signed-in requests bypass it."""
+        return anonymous or self.vary_on != "anonymous"
+
+    def matches(self, *, method: str, path: str, route_names: tuple[str, ...], anonymous: bool = False) -> bool:
+        if method not in self.methods or not self.applies_to(anonymous=anonymous):
             return False
         if self.route_name and self.route_name in route_names:
             return True
@@ -42,9 +50,10 @@ class TenantPolicies:
     ordered: tuple[CompiledPolicy, ...]
     by_name: dict[str, CompiledPolicy]
 
-    def match(self, *, method: str, path: str, route_names: tuple[str, ...]) -> CompiledPolicy | None:
+    def match(self, *, method: str, path: str, route_names: tuple[str, ...],
+              anonymous: bool = False) -> CompiledPolicy | None:
         for policy in self.ordered:
-            if policy.matches(method=method, path=path, route_names=route_names):
+            if policy.matches(method=method, path=path, route_names=route_names, anonymous=anonymous):
                 return policy
         return None
 
@@ -83,6 +92,33 @@ def _build(tenant_id) -> TenantPolicies:
 
 
 policy_snapshot: CompiledSnapshot[TenantPolicies] = CompiledSnapshot("caching", _build)
+
+
+def is_anonymous(request: HttpRequest) -> bool:
+    """No principal at all: no tenant, nobody signed in, and no Authorization header that a view's own
+    authentication (DRF Basic, a custom scheme) could still turn into a user after the lookup."""
+    return (
+        getattr(request, "tenant", None) is None
+        and getattr(getattr(request, "actor", None), "kind", "anonymous") == "anonymous"
+        and "HTTP_AUTHORIZATION" not in request.META
+    )
+
+
+def policies_for_request(request: HttpRequest) -> tuple[TenantPolicies | None, bool]:
+    """The policies governing a request and whether it is anonymous.
+
+    A tenant's requests follow its own policies; anonymous ones those of `ANONYMOUS_TENANT`, as in the rate
+    limiter (the same slug-to-tenant snapshot); other requests without a tenant (a signed-in user with no
+    membership) are never cached.
+    """
+    tenant = getattr(request, "tenant", None)
+    if tenant is not None:
+        return policy_snapshot.get(tenant.pk), False
+    slug = caching_settings.ANONYMOUS_TENANT
+    if not slug or not is_anonymous(request):
+        return None, False
+    tenant_id = anonymous_tenant.get(slug)
+    return (None if tenant_id is None else policy_snapshot.get(tenant_id)), True
 
 
 def _build_watches(_key) -> dict[str, list[tuple[int, int, tuple[str, ...]]]]:

@@ -16,6 +16,11 @@ def _positive_int(value: Any) -> None:
         raise ValueError(f"must be a positive integer, got {value!r}")
 
 
+def _optional_slug(value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"must be a tenant slug or None, got {value!r}")
+
+
 def _base_url(value: Any) -> None:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise ValueError(f"must be an http(s) origin such as https://api.example.com, got {value!r}")
@@ -28,6 +33,9 @@ caching_settings = AppSettings(
         "BACKEND": None,
         # Upper bound of the in-process memory backend (bytes of stored values); LRU beyond it.
         "MEMORY_MAX_BYTES": 64 * 1024 * 1024,
+        # Slug of the tenant whose policies cache requests without a tenant (no session, no token).
+        # None: anonymous requests are never cached.
+        "ANONYMOUS_TENANT": None,
         # The one origin call of a stampede holds a lock this long at most (a crashed leader frees it).
         "LOCK_TTL_MS": 10_000,
         # How long the other requests of a stampede wait for the leader before going to the origin.
@@ -49,6 +57,7 @@ caching_settings = AppSettings(
     },
     validators={
         "BACKEND": _optional_dotted_path,
+        "ANONYMOUS_TENANT": _optional_slug,
         "MEMORY_MAX_BYTES": _positive_int,
         "LOCK_TTL_MS": _positive_int,
         "LOCK_WAIT_MS": _positive_int,

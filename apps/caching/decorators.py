@@ -6,7 +6,7 @@ import logging
 
 from django.http import HttpRequest, HttpResponseServerError
 
-from apps.caching.compiled import policy_snapshot
+from apps.caching.compiled import policies_for_request
 from apps.caching.middleware import DECORATED_ATTR
 from apps.caching.responses import response_cache
 
@@ -17,11 +17,11 @@ def cache_policy(name: str):
     def decorate(view):
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs):
-            tenant = getattr(request, "tenant", None)
-            policy = None
-            if tenant is not None and request.method in ("GET", "HEAD"):
-                policy = policy_snapshot.get(tenant.pk).by_name.get(name)
-            if policy is None or request.method not in policy.methods:
+            policy, anonymous = None, False
+            if request.method in ("GET", "HEAD"):
+                policies, anonymous = policies_for_request(request)
+                policy = policies.by_name.get(name) if policies is not None else None
+            if policy is None or request.method not in policy.methods or not policy.applies_to(anonymous=anonymous):
                 return view(request, *args, **kwargs)
 
             def origin(req):

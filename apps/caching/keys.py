@@ -25,7 +25,10 @@ def normalised_query(query_string: str, ignored: Iterable[str] = ()) -> str:
     return urlencode(sorted(pairs))
 
 
-def principal_part(vary_on: str, *, role: str | None, actor_kind: str, actor_id: str) -> str:
+def principal_part(vary_on: str, *, role: str | None, actor_kind: str, actor_id: str, anonymous: bool = False) -> str:
+    """Anonymous requests share one copy whatever the policy varies on; "a" is no signed-in principal's part."""
+    if anonymous:
+        return "a"
     if vary_on == "user":
         return f"u:{actor_kind}:{actor_id}"
     if vary_on == "role":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponseBase
 
-from apps.caching.compiled import policy_snapshot
+from apps.caching.compiled import policies_for_request
 from apps.caching.responses import PLAN_ATTR, REFRESH_ATTR, response_cache
 
 DECORATED_ATTR = "_bulwark_cache_policy"
@@ -24,18 +24,19 @@ class CacheMiddleware:
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponseBase | None:
-        tenant = getattr(request, "tenant", None)
         if (
-            tenant is None
-            or request.method not in ("GET", "HEAD")
+            request.method not in ("GET", "HEAD")
             or getattr(request, REFRESH_ATTR, False)
             or getattr(view_func, DECORATED_ATTR, None)
         ):
             return None
+        policies, anonymous = policies_for_request(request)
+        if policies is None:
+            return None
         match = request.resolver_match
         route_names = (match.view_name, match.url_name or "") if match is not None else ()
-        policy = policy_snapshot.get(tenant.pk).match(method=request.method, path=request.path,
-                                                      route_names=route_names)
+        policy = policies.match(method=request.method, path=request.path, route_names=route_names,
+                                anonymous=anonymous)
         if policy is None:
             return None
         return response_cache.before(request, policy, view_kwargs, self.get_response)

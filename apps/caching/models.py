@@ -1,13 +1,17 @@
 """Cache policies (what to cache, how long, keyed and tagged how) and their per-minute hit statistics."""
 from __future__ import annotations
 
+import math
 import re
 import string
+from urllib.parse import urlsplit
 
 from django.apps import apps as django_apps
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from apps.audit.registry import audited
@@ -16,6 +20,12 @@ from apps.tenancy.models import TenantOwned
 SAFE_METHODS = ("GET", "HEAD")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_.:{}/-]{1,100}$")
+
+
+def _finite(value: float) -> None:
+    # NaN passes the min/max validators and cannot be written to the audit log's JSON.
+    if not math.isfinite(value):
+        raise ValidationError("Must be a finite number.", code="invalid")
 
 
 
@@ -35,6 +45,7 @@ class VaryOn(models.TextChoices):
     TENANT = "tenant", "Tenant (every member of the tenant shares one copy)"
     ROLE = "role", "Role (one copy per role in the tenant)"
     USER = "user", "User (one copy per user or token)"
+    ANONYMOUS = "anonymous", "Anonymous (one shared copy for anonymous requests; signed-in requests bypass)"
 
 
 @audited()
@@ -48,7 +59,7 @@ class CachePolicy(TenantOwned):
     )
     methods = models.JSONField(default=list, blank=True, help_text='Subset of ["GET", "HEAD"]; empty means both.')
     ttl_s = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
-    vary_on = models.CharField(max_length=8, choices=VaryOn.choices, default=VaryOn.ROLE)
+    vary_on = models.CharField(max_length=16, choices=VaryOn.choices, default=VaryOn.ROLE)
     vary_headers = models.JSONField(default=list, blank=True, help_text="Request headers whose values enter the key.")
     ignored_query_params = models.JSONField(
         default=list, blank=True, help_text="Query parameters left out of the key (e.g. utm_source); all others count."
@@ -64,7 +75,7 @@ class CachePolicy(TenantOwned):
     ttl_min_s = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
     ttl_max_s = models.PositiveIntegerField(default=600, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
     early_refresh_beta = models.FloatField(
-        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        default=0.0, validators=[_finite, MinValueValidator(0.0), MaxValueValidator(10.0)],
         help_text="XFetch probabilistic early refresh; 0 turns it off, 1 is the usual value.",
     )
     invalidate_on_models = models.JSONField(
@@ -109,8 +120,8 @@ class CachePolicy(TenantOwned):
         self._check_list(errors, "vary_headers", lambda h: bool(_HEADER_NAME.match(h)), "Not a header name.")
         self._check_list(errors, "ignored_query_params", lambda p: 0 < len(p) <= 100, "Empty or too long.")
         self._check_list(errors, "tags", self._valid_tag, "Tags are up to 100 of A-Z a-z 0-9 _ . : / - and {name}.")
-        self._check_list(errors, "warm_urls", lambda u: u.startswith(("/", "http://", "https://")) and len(u) <= 2000,
-                         "A path starting with / or an http(s) URL.")
+        self._check_list(errors, "warm_urls", self._valid_warm_url,
+                         "A path starting with / or an http(s) URL of a host in ALLOWED_HOSTS.")
         self._check_list(errors, "invalidate_on_models", self._known_model, "Not an installed model (app_label.Model).")
         if isinstance(self.cacheable_statuses, list) and not all(
             isinstance(s, int) and not isinstance(s, bool) and 200 <= s <= 599 for s in self.cacheable_statuses
@@ -150,6 +161,15 @@ class CachePolicy(TenantOwned):
         except ValueError:
             return False
         return True
+
+    @staticmethod
+    def _valid_warm_url(url: str) -> bool:
+        if len(url) > 2000 or not url.startswith(("/", "http://", "https://")):
+            return False
+        if url.startswith("/"):
+            return True
+        domain, _ = split_domain_port(urlsplit(url).netloc)
+        return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
     @staticmethod
     def _known_model(label: str) -> bool:

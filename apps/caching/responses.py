@@ -24,7 +24,7 @@ from django.utils.cache import cc_delim_re
 from apps.caching import keys, stats
 from apps.caching.backends import get_backend
 from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, CacheBackend, StoreUnavailable
-from apps.caching.compiled import CompiledPolicy
+from apps.caching.compiled import CompiledPolicy, is_anonymous
 from apps.caching.conf import caching_settings
 from apps.caching.entries import Entry, adaptive_ttl_s, etag_matches, etag_of
 from apps.core import health
@@ -119,7 +119,7 @@ class ResponseCache:
             headers=request.headers, vary_headers=policy.vary_headers,
             principal=keys.principal_part(policy.vary_on, role=getattr(request, "role", None),
                                           actor_kind=getattr(actor, "kind", "anonymous"),
-                                          actor_id=getattr(actor, "id", "")),
+                                          actor_id=getattr(actor, "id", ""), anonymous=is_anonymous(request)),
         )
         names = tag_names(policy, view_kwargs)
         plan = Plan(policy=policy, key=key, lock_key=keys.lock_key(key),
@@ -339,11 +339,25 @@ class ResponseCache:
             return "no-store"
         if "private" in directives and policy.vary_on != "user":
             return "private"
-        if "*" in response.get("Vary", ""):
+        varied = {h.strip().lower() for h in cc_delim_re.split(response.get("Vary", "")) if h.strip()}
+        if "*" in varied:
             return "vary-star"
+        if varied - _covered_by_key(request, policy):
+            # The view says its answer depends on a request header the key leaves out (Accept-Language,
+            # Origin...): one copy would be served to requests it was not made for.
+            return "vary"
         if len(response.content) > policy.max_body_bytes:
             return "too-large"
         return ""
+
+
+def _covered_by_key(request: HttpRequest, policy: CompiledPolicy) -> set[str]:
+    """Request headers whose effect the key already captures: Accept, the policy's headers, and the
+    credentials of a signed-in principal (the policy chose with `vary_on` who shares a copy)."""
+    covered = {"accept", *policy.vary_headers}
+    if not is_anonymous(request):
+        covered |= {"cookie", "authorization"}
+    return covered
 
 
 response_cache = ResponseCache()

@@ -7,12 +7,15 @@ import pickle
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import DisallowedHost, ValidationError
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -60,14 +63,26 @@ def on_policy_change(sender: type[CachePolicy], instance: CachePolicy, **kwargs:
     transaction.on_commit(lambda: _bump(tenant_id=tenant_id, tags=[keys.policy_tag(policy_id)], strict=False))
 
 
+@contextmanager
+def _name_clash_as_field_error() -> Iterator[None]:
+    # Two saves of one name can both pass full_clean; the database constraint then decides: a 400, not a 500.
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise ValidationError({"name": "A cache policy with this name already exists."}) from exc
+
+
 @transaction.atomic
 def policy_create(*, tenant: Tenant, data: dict[str, Any]) -> CachePolicy:
-    return model_create(model=CachePolicy, data=data, tenant=tenant)
+    with _name_clash_as_field_error():
+        return model_create(model=CachePolicy, data=data, tenant=tenant)
 
 
 @transaction.atomic
 def policy_update(*, policy: CachePolicy, data: dict[str, Any]) -> CachePolicy:
-    return model_update(instance=policy, data=data)
+    with _name_clash_as_field_error():
+        return model_update(instance=policy, data=data)
 
 
 @transaction.atomic
@@ -197,11 +212,14 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
             if found.lock == LOCK_ACQUIRED:
                 try:
                     value = fn()
-                    backend.set(key=entry_key, value=pickle.dumps((found.tag_versions, value)),
-                                ttl_ms=ttl_s * 1000)
-                    return value
-                finally:
-                    backend.release(lock_key=lock_key, token=token)
+                except BaseException:
+                    _quietly(partial(backend.release, lock_key=lock_key, token=token))
+                    raise
+                # The value is computed: a store failure from here on must not call fn a second time.
+                _quietly(partial(backend.set, key=entry_key, value=pickle.dumps((found.tag_versions, value)),
+                                 ttl_ms=ttl_s * 1000))
+                _quietly(partial(backend.release, lock_key=lock_key, token=token))
+                return value
             if found.lock == LOCK_FREE or time.monotonic() >= deadline:
                 return fn()
             time.sleep(caching_settings.LOCK_POLL_MS / 1000)
@@ -212,8 +230,15 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
         return fn()
 
 
+def _quietly(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except StoreUnavailable as exc:
+        health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
+
+
 # -- warming ----------------------------------------------------------------------------------------------
-def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
+def _warm_request(*, tenant: Tenant, url: str, anonymous: bool = False) -> WSGIRequest:
     from apps.tenancy.selectors import ResolvedToken
 
     parts = urlsplit(urljoin(caching_settings.WARM_BASE_URL, url))
@@ -223,10 +248,14 @@ def _warm_request(*, tenant: Tenant, url: str) -> WSGIRequest:
         "HTTP_HOST": parts.netloc, "HTTP_ACCEPT": caching_settings.WARM_ACCEPT,
         "wsgi.url_scheme": parts.scheme, "wsgi.input": io.BytesIO(),
     })
+    request.user = AnonymousUser()
+    if anonymous:
+        # An "anonymous" policy's copy is the one anonymous visitors share: warm it as one of them.
+        request.tenant, request.role, request.api_token, request.actor = None, None, None, context.ANONYMOUS
+        return request
     # Warming runs as a read-only system principal of the tenant: it fills the tenant's and viewers' copies.
     token = ResolvedToken(id=0, name="cache-warm", prefix="warm", secret_hash="", role=Role.VIEWER, tenant=tenant,
                           expires_at=None, revoked=False, last_used_at=None)
-    request.user = AnonymousUser()
     request.tenant, request.role, request.api_token = tenant, Role.VIEWER, token
     request.actor = Actor.system("cache-warm", id="cache-warm")
     request._dont_enforce_csrf_checks = True
@@ -244,9 +273,13 @@ def warm_policy(*, policy: CachePolicy, progress: Callable[[int, str], None] | N
         return result
     urls = list(policy.warm_urls)
     for index, url in enumerate(urls, start=1):
-        request = _warm_request(tenant=policy.tenant, url=url)
+        request = _warm_request(tenant=policy.tenant, url=url, anonymous=policy.vary_on == "anonymous")
         try:
+            request.get_host()  # the host is part of the key; one not in ALLOWED_HOSTS must not end the job
             match = resolve(request.path_info)
+        except DisallowedHost:
+            result["failed"].append({"url": url, "error": "host not in ALLOWED_HOSTS"})
+            continue
         except Resolver404:
             result["failed"].append({"url": url, "error": "no such route"})
             continue

@@ -8,7 +8,6 @@ from django.utils.html import format_html, format_html_join
 
 from apps.resilience import selectors, services
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
-from apps.resilience.scorecard import quantile_ms
 from apps.tenancy.admin_base import TenantScopedAdmin
 from apps.tenancy.roles import Role
 
@@ -41,7 +40,7 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     list_filter = ["forced_state", "window_kind"]
     search_fields = ["name", "description"]
     readonly_fields = ["forced_state", "created_at", "updated_at", "recent_transitions"]
-    actions = ["force_open", "force_close", "disable", "reset"]
+    actions = ["force_open", "force_close", "disable", "metrics_only", "reset"]
     list_select_related = ["tenant"]
     fieldsets = [
         (None, {"fields": ["name", "description", "forced_state"]}),
@@ -122,6 +121,10 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     def disable(self, request, queryset) -> None:
         self._force(request, queryset, ForcedState.DISABLED, "Disabled")
 
+    @admin.action(description="Metrics only (count and transition, never reject)", permissions=["operate"])
+    def metrics_only(self, request, queryset) -> None:
+        self._force(request, queryset, ForcedState.METRICS_ONLY, "Set to metrics only")
+
     @admin.action(description="Reset (automatic, closed, empty window)", permissions=["operate"])
     def reset(self, request, queryset) -> None:
         for policy in queryset:
@@ -175,22 +178,29 @@ class DependencyMinuteAdmin(ReadOnlyAdmin):
     list_select_related = ["tenant"]
     verbose_name = "dependency scorecard"
 
+    @staticmethod
+    def _figures(row: DependencyMinute) -> dict:
+        figures = getattr(row, "_figures", None)
+        if figures is None:
+            figures = row._figures = selectors.scorecard_figures([row])
+        return figures
+
     @admin.display(description="Success %")
     def success_rate(self, row: DependencyMinute):
-        return round(100.0 * (row.calls - row.failures) / row.calls, 2) if row.calls else None
+        return self._figures(row)["success_rate_pct"]
 
     @admin.display(description="Avg ms")
     def avg_ms(self, row: DependencyMinute):
-        return round(row.duration_ms_sum / row.calls, 2) if row.calls else None
+        return self._figures(row)["avg_ms"]
 
     @admin.display(description="p50 ms")
     def p50_ms(self, row: DependencyMinute):
-        return quantile_ms(row.histogram, 0.5)
+        return self._figures(row)["p50_ms"]
 
     @admin.display(description="p95 ms")
     def p95_ms(self, row: DependencyMinute):
-        return quantile_ms(row.histogram, 0.95)
+        return self._figures(row)["p95_ms"]
 
     @admin.display(description="Cost per call")
     def cost_per_call(self, row: DependencyMinute):
-        return round(row.cost_sum / row.cost_calls, 6) if row.cost_calls else None
+        return self._figures(row)["cost_per_call"]

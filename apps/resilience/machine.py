@@ -291,8 +291,11 @@ def acquire_probe(record: BreakerRecord, config: BreakerConfig, now: float, prob
 
 
 def report_probe(record: BreakerRecord, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
-    """A probe's outcome: one failure opens again (for longer if growth is set); all probes good close."""
-    if record.state != HALF_OPEN:
+    """A probe's outcome: one failure opens again (for longer if growth is set); all probes good close.
+
+    A success counts only against a ticket still out: the report API takes `probe` from the caller.
+    """
+    if record.state != HALF_OPEN or (not failed and record.probes_succeeded >= record.probes_granted):
         return record.snapshot(config, now)
     figures = Figures(record.probes_succeeded + 1, int(failed), 0, 0)
     if failed:

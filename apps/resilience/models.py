@@ -1,6 +1,8 @@
 """Breaker and retry policies per dependency, the transition history, and the per-minute dependency scorecard."""
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -12,6 +14,13 @@ from apps.tenancy.models import TenantOwned
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "Letters, digits and _ . : - only.")
 PERCENT = [MinValueValidator(1), MaxValueValidator(100)]
+WEEK_S = 7 * 24 * 3600
+
+
+def validate_finite(value: float | None) -> None:
+    """NaN passes every min/max comparison, and NaN or infinity cannot be written as JSON (audit, API)."""
+    if value is not None and not math.isfinite(value):
+        raise ValidationError("Must be a finite number.", code="invalid")
 
 
 def validate_exception_paths(value) -> None:
@@ -78,12 +87,16 @@ class BreakerPolicy(TenantOwned):
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="Set to use the simple mode instead of rates: open after this many failures in a row.",
     )
-    open_duration_s = models.FloatField(default=60.0, validators=[MinValueValidator(0.01)])
+    open_duration_s = models.FloatField(
+        default=60.0, validators=[validate_finite, MinValueValidator(0.01), MaxValueValidator(WEEK_S)]
+    )
     open_duration_multiplier = models.FloatField(
-        default=1.0, validators=[MinValueValidator(1.0), MaxValueValidator(10.0)],
+        default=1.0, validators=[validate_finite, MinValueValidator(1.0), MaxValueValidator(10.0)],
         help_text="Each repeated open without a successful close multiplies the open duration by this.",
     )
-    max_open_duration_s = models.FloatField(default=600.0, validators=[MinValueValidator(0.01)])
+    max_open_duration_s = models.FloatField(
+        default=600.0, validators=[validate_finite, MinValueValidator(0.01), MaxValueValidator(WEEK_S)]
+    )
     half_open_probes = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)])
     failure_exceptions = models.JSONField(
         default=list, blank=True, validators=[validate_exception_paths],
@@ -95,7 +108,9 @@ class BreakerPolicy(TenantOwned):
     )
     failure_statuses = models.JSONField(default=default_failure_statuses, blank=True, validators=[validate_statuses])
     ignored_statuses = models.JSONField(default=list, blank=True, validators=[validate_statuses])
-    timeout_s = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001)])
+    timeout_s = models.FloatField(
+        null=True, blank=True, validators=[validate_finite, MinValueValidator(0.001), MaxValueValidator(3600)]
+    )
     max_concurrent = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)], help_text="Bulkhead: empty means unlimited."
     )

@@ -39,7 +39,8 @@ def breaker_live(*, policy: BreakerPolicy) -> dict[str, Any]:
     }
 
 
-def _minute_row(minutes: list[DependencyMinute]) -> dict[str, Any]:
+def scorecard_figures(minutes: list[DependencyMinute]) -> dict[str, Any]:
+    """The scorecard figures of one or many minutes of a dependency (the API and the admin show these)."""
     calls = sum(m.calls for m in minutes)
     cost_calls = sum(m.cost_calls for m in minutes)
     histogram = merge_histograms(m.histogram for m in minutes)
@@ -63,8 +64,8 @@ def dependency_scorecard(*, tenant: Tenant, name: str, minutes: int = 60) -> dic
     return {
         "name": name,
         "minutes": minutes,
-        "total": _minute_row(rows),
-        "per_minute": [{"minute": row.minute, **_minute_row([row])} for row in rows],
+        "total": scorecard_figures(rows),
+        "per_minute": [{"minute": row.minute, **scorecard_figures([row])} for row in rows],
     }
 
 

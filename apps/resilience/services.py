@@ -1,12 +1,14 @@
 """Every write and decision of the resilience app: policies, operator actions, and the decision API."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from apps.audit.services import record
 from apps.core.context import Actor
@@ -29,17 +31,29 @@ FORCE_ACTIONS = {
 Policy = BreakerPolicy | RetryPolicy
 
 
+@contextmanager
+def _name_clash_as_field_error() -> Iterator[None]:
+    # Two saves of one name can both pass full_clean; the database constraint then decides: a 400, not a 500.
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise ValidationError({"name": "A policy with this name already exists."}) from exc
+
+
 @transaction.atomic
 def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any]) -> Policy:
     """Create a breaker or retry policy; every process compiles it within the snapshot interval."""
-    policy = model_create(model=model, data=data, tenant=tenant)
+    with _name_clash_as_field_error():
+        policy = model_create(model=model, data=data, tenant=tenant)
     policy_snapshot.invalidate(tenant.pk)
     return policy
 
 
 @transaction.atomic
 def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
-    policy = model_update(instance=policy, data=data)
+    with _name_clash_as_field_error():
+        policy = model_update(instance=policy, data=data)
     policy_snapshot.invalidate(policy.tenant_id)
     return policy
 

@@ -100,3 +100,18 @@ def test_operator_invalidates_tags_through_the_form(tenant_a, make_member, clien
     assert AuditEvent.objects.get(action="cache.invalidate").changes == {"tags": ["report:7"]}
     assert services.get_or_set("r7", lambda: 2, 60, tags=["report:7"], tenant=tenant_a) == 2
     assert services.get_or_set("r8", lambda: 2, 60, tags=["report:8"], tenant=tenant_a) == 1
+
+
+def test_a_superusers_tag_invalidation_reaches_every_selected_tenant(tenant_a, tenant_b, client):
+    from tests.factories import UserFactory
+
+    policies = [CachePolicyFactory(tenant=tenant_a), CachePolicyFactory(tenant=tenant_b)]
+    for tenant in (tenant_a, tenant_b):
+        services.get_or_set("r7", lambda: 1, 60, tags=["report:7"], tenant=tenant)
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    done = client.post(reverse(CHANGELIST), {"action": "invalidate_tags", "_selected_action": [p.pk for p in policies],
+                                             "apply": "1", "tags": "report:7"})
+    assert done.status_code == 302
+    for tenant in (tenant_a, tenant_b):
+        assert services.get_or_set("r7", lambda: 2, 60, tags=["report:7"], tenant=tenant) == 2
+    assert AuditEvent.objects.filter(action="cache.invalidate").count() == 2

@@ -1,6 +1,8 @@
 """The caching API: policy CRUD with field-level validation, roles, stats, and audited invalidation."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -8,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.caching import stats
 from apps.caching.models import CachePolicy
 from tests.caching import views
-from tests.caching.factories import CachePolicyFactory
+from tests.caching.factories import CachePolicyFactory, CacheStatMinuteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +45,8 @@ def test_admin_creates_a_policy_and_it_is_audited(tenant_a, token_client):
     ({"name": "x", "path_pattern": "^/a/", "adaptive_ttl": True, "ttl_min_s": 50, "ttl_max_s": 10}, "ttl_min_s"),
     ({"name": "x", "path_pattern": "^/a/", "vary_on": "everyone"}, "vary_on"),
     ({"name": "x", "path_pattern": "^/a/", "colour": "red"}, "colour"),
+    # NaN passes min/max comparisons and used to reach the audit log's JSON: a 500.
+    ({"name": "x", "path_pattern": "^/a/", "early_refresh_beta": "nan"}, "early_refresh_beta"),
 ])
 def test_bad_input_is_a_400_with_the_field_and_nothing_is_saved(tenant_a, token_client, payload, field):
     response = token_client(tenant_a, "admin").post(POLICIES, payload, format="json")
@@ -56,6 +60,17 @@ def test_duplicate_name_in_a_tenant_is_refused_but_allowed_in_another(tenant_a, 
     payload = {"name": "reports", "path_pattern": "^/a/"}
     assert token_client(tenant_a, "admin").post(POLICIES, payload, format="json").status_code == 400
     assert token_client(tenant_b, "admin").post(POLICIES, payload, format="json").status_code == 201
+
+
+def test_a_name_taken_between_validation_and_save_is_a_400(tenant_a, token_client, monkeypatch):
+    # Two concurrent creates both pass full_clean; skipping the constraint check plays the second of them.
+    monkeypatch.setattr(CachePolicy, "validate_constraints", lambda self, exclude=None: None)
+    client = token_client(tenant_a, "admin")
+    payload = {"name": "reports", "path_pattern": "^/r/"}
+    assert client.post(POLICIES, payload, format="json").status_code == 201
+    response = client.post(POLICIES, payload, format="json")
+    assert response.status_code == 400 and "name" in response.json()["errors"]
+    assert CachePolicy.objects.count() == 1
 
 
 def test_viewer_and_operator_cannot_write_policies(tenant_a, token_client):
@@ -108,6 +123,19 @@ def test_stats_of_several_flushes_add_up_in_one_minute_row(tenant_a):
     assert (row.hits, row.misses) == (6, 3)
 
 
+def test_stats_are_read_in_one_query(tenant_a, django_assert_num_queries):
+    from apps.caching import selectors
+
+    policy = CachePolicyFactory(tenant=tenant_a)
+    minute = timezone.now().replace(second=0, microsecond=0)
+    for age in range(3):
+        CacheStatMinuteFactory(tenant=tenant_a, policy=policy, minute=minute - timedelta(minutes=age),
+                               hits=3, misses=1)
+    with django_assert_num_queries(1):
+        report = selectors.policy_stats(policy=policy, minutes=60)
+    assert (report["totals"]["hits"], report["totals"]["misses"], report["totals"]["hit_ratio"]) == (9, 3, 0.75)
+
+
 def test_stats_query_is_validated(tenant_a, token_client):
     policy = CachePolicyFactory(tenant=tenant_a)
     response = token_client(tenant_a, "viewer").get(f"{POLICIES}{policy.pk}/stats/", {"minutes": 0})
@@ -152,6 +180,16 @@ def test_invalidate_input_is_validated(tenant_a, token_client, payload, field):
     assert response.status_code == 400
     assert field in response.json()["errors"]
     assert not AuditEvent.objects.filter(action="cache.invalidate").exists()
+
+
+@pytest.mark.parametrize("url", [INVALIDATE, "/api/v1/caching/warm"])
+def test_a_policy_is_named_by_an_integer_id_only(tenant_a, token_client, url):
+    policy = CachePolicyFactory(tenant=tenant_a, warm_urls=["/items/1/"])
+    client = token_client(tenant_a, "operator")
+    for wrong in (policy.pk + 0.5, float(policy.pk), [policy.pk], f"{policy.pk}abc", True):
+        response = client.post(url, {"policy": wrong}, format="json")
+        assert response.status_code == 400 and "policy" in response.json()["errors"], wrong
+    assert not AuditEvent.objects.filter(action__startswith="cache.").exists()
 
 
 def test_another_tenants_policy_cannot_be_invalidated(tenant_a, tenant_b, token_client):

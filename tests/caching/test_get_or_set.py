@@ -54,3 +54,18 @@ def test_concurrent_misses_call_fn_once(tenant_a):
         thread.join(5)
     assert results == ["v"] * 8
     assert len(calls) == 1
+
+
+def test_a_store_failure_after_the_call_does_not_call_fn_again(tenant_a, monkeypatch):
+    from apps.caching.backends import get_backend
+    from apps.caching.backends.base import StoreUnavailable
+    from apps.core import health
+
+    def down(**kwargs):
+        raise StoreUnavailable("connection lost")
+
+    monkeypatch.setattr(get_backend(), "set", down)
+    calls = []
+    assert services.get_or_set("report", lambda: calls.append(1) or "fresh", 60, tenant=tenant_a) == "fresh"
+    assert calls == [1]
+    assert "caching" in health.degraded_components()

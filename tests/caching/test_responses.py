@@ -144,6 +144,22 @@ def test_unsafe_or_oversized_responses_are_not_stored(tenant_a, viewer, path, na
     assert response["Cache-Status"] == f"Bulwark; fwd=miss; detail=not-stored-{reason}"
 
 
+def test_a_response_varying_on_a_header_outside_the_key_is_not_stored(tenant_a, viewer):
+    policy(tenant_a, path_pattern=r"^/localised/", vary_on="tenant")
+    assert viewer.get("/localised/", HTTP_ACCEPT_LANGUAGE="fr").json() == {"greeting": "bonjour"}
+    english = viewer.get("/localised/", HTTP_ACCEPT_LANGUAGE="en")
+    assert english.json() == {"greeting": "hello"}
+    assert english["Cache-Status"] == "Bulwark; fwd=miss; detail=not-stored-vary"
+
+
+def test_a_response_varying_on_a_listed_header_is_stored_per_value(tenant_a, viewer):
+    policy(tenant_a, path_pattern=r"^/localised/", vary_on="tenant", vary_headers=["Accept-Language"])
+    viewer.get("/localised/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert viewer.get("/localised/", HTTP_ACCEPT_LANGUAGE="en").json() == {"greeting": "hello"}
+    assert viewer.get("/localised/", HTTP_ACCEPT_LANGUAGE="fr")["Cache-Status"].startswith("Bulwark; hit")
+    assert views.calls["localised"] == 2
+
+
 def test_private_responses_are_stored_when_the_policy_varies_on_user(tenant_a, viewer):
     policy(tenant_a, path_pattern=r"^/private/", vary_on="user")
     viewer.get("/private/")

@@ -61,3 +61,23 @@ def test_warming_refreshes_an_existing_entry(tenant_a, token_client):
     views.state["version"] = "v2"
     services.warm_policy(policy=policy)
     assert client.get("/items/1/", HTTP_ACCEPT="application/json").json()["version"] == "v2"
+
+
+def test_a_url_of_a_host_outside_allowed_hosts_is_reported_and_the_rest_warmed(tenant_a, settings):
+    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/"])
+    # As if saved while the host was allowed: ALLOWED_HOSTS comes from the environment and may change.
+    policy.warm_urls = ["http://gone.example.com/items/1/", "/items/2/"]
+    result = services.warm_policy(policy=policy)
+    assert result["warmed"] == 1
+    assert result["failed"] == [{"url": "http://gone.example.com/items/1/", "error": "host not in ALLOWED_HOSTS"}]
+
+
+def test_a_warm_url_must_name_an_allowed_host(tenant_a, token_client):
+    response = token_client(tenant_a, "admin").post("/api/v1/caching/policies/", {
+        "name": "w", "path_pattern": "^/items/", "warm_urls": ["https://evil.example.com/items/1/"],
+    }, format="json")
+    assert response.status_code == 400 and "warm_urls" in response.json()["errors"]
+    allowed = token_client(tenant_a, "admin").post("/api/v1/caching/policies/", {
+        "name": "w", "path_pattern": "^/items/", "warm_urls": ["http://testserver/items/1/", "/items/2/"],
+    }, format="json")
+    assert allowed.status_code == 201, allowed.json()

@@ -30,6 +30,13 @@ def item(request, pk: int):
                          "user": getattr(actor, "id", ""), "q": request.GET.urlencode()})
 
 
+def who(request):
+    """Names the principal it answered, so a test sees whose copy a client was served."""
+    n = _count("who")
+    actor = getattr(request, "actor", None)
+    return JsonResponse({"actor": f"{getattr(actor, 'kind', '')}:{getattr(actor, 'id', '')}", "call": n})
+
+
 def content(request):
     _count("content")
     return JsonResponse({"version": state["version"]})
@@ -51,6 +58,13 @@ def private(request):
     _count("private")
     response = JsonResponse({"secret": getattr(request.actor, "id", "")})
     response["Cache-Control"] = "private"
+    return response
+
+
+def localised(request):
+    _count("localised")
+    response = JsonResponse({"greeting": "bonjour" if "fr" in request.headers.get("Accept-Language", "") else "hello"})
+    response["Vary"] = "Accept-Language"
     return response
 
 
@@ -81,6 +95,11 @@ def decorated(request):
     if state["fail"]:
         raise RuntimeError("breaker open")
     return JsonResponse({"version": state["version"]})
+
+
+@cache_policy("who")
+def decorated_who(request):
+    return who(request)
 
 
 @api_view(["GET"])

@@ -36,6 +36,7 @@ def test_list_shows_live_state_failure_rate_and_last_transition(signed_in, tenan
     ("force_open", "breaker.force_open", "forced_open"),
     ("force_close", "breaker.force_close", "forced_closed"),
     ("disable", "breaker.disable", "disabled"),
+    ("metrics_only", "breaker.metrics_only", "metrics_only"),
     ("reset", "breaker.reset", "none"),
 ])
 def test_operators_run_the_actions_and_each_is_audited(signed_in, tenant_a, action, audit_action, forced_state):
@@ -96,6 +97,18 @@ def test_history_and_scorecard_pages_render(signed_in, tenant_a):
     assert "payments" in client.get(reverse("admin:bulwark_resilience_breakerevent_changelist")).content.decode()
     page = client.get(reverse("admin:bulwark_resilience_dependencyminute_changelist")).content.decode()
     assert "payments" in page
+
+
+def test_the_scorecard_page_shows_the_figures_of_the_api(signed_in, tenant_a, token_client):
+    from django.utils import timezone
+
+    DependencyMinuteFactory(tenant=tenant_a, name="payments", minute=timezone.now().replace(second=0, microsecond=0),
+                            calls=3, failures=1, duration_ms_sum=1000.0, cost_sum=0.01, cost_calls=3,
+                            histogram={"100": 3})
+    api = token_client(tenant_a, "viewer").get("/api/v1/resilience/dependencies/payments/scorecard").json()["total"]
+    page = signed_in("viewer").get(reverse("admin:bulwark_resilience_dependencyminute_changelist")).content.decode()
+    for figure in ("success_rate_pct", "avg_ms", "p50_ms", "p95_ms", "cost_per_call"):
+        assert f">{api[figure]}<" in page, figure
 
 
 def test_the_change_page_shows_the_recent_transitions(signed_in, tenant_a, tenant_b):

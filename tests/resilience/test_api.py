@@ -1,9 +1,12 @@
 """The resilience API: policy validation, roles, operator actions with audit, decision endpoints, scorecard."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.resilience.api import serializers as s
 from apps.resilience.models import BreakerPolicy, RetryPolicy
 from apps.resilience.runtime import get_breaker
 from tests.resilience.factories import BreakerPolicyFactory, DependencyMinuteFactory
@@ -44,6 +47,14 @@ def test_create_a_breaker_policy_and_read_it_back(admin_client, tenant_a):
     ({"name": "has space"}, "name"),
     ({"forced_state": "forced_open"}, "forced_state"),  # only operator actions change it
     ({"surprise": 1}, "surprise"),
+    # NaN passes min/max comparisons and NaN/infinity used to reach the audit log's JSON: a 500.
+    ({"open_duration_s": "nan"}, "open_duration_s"),
+    ({"open_duration_s": "Infinity", "max_open_duration_s": "Infinity"}, "open_duration_s"),
+    ({"open_duration_s": 1e300, "max_open_duration_s": 1e300}, "open_duration_s"),
+    ({"open_duration_multiplier": "nan"}, "open_duration_multiplier"),
+    ({"max_open_duration_s": "nan"}, "max_open_duration_s"),
+    ({"timeout_s": "nan"}, "timeout_s"),
+    ({"timeout_s": 1e12}, "timeout_s"),
 ])
 def test_invalid_breaker_policies_answer_field_errors_and_create_nothing(admin_client, data, field):
     response = admin_client.post(f"{BASE}/policies/", {"name": "payments", **data}, format="json")
@@ -57,6 +68,19 @@ def test_names_are_unique_per_tenant(admin_client, tenant_a, tenant_b):
     assert admin_client.post(f"{BASE}/policies/", {"name": "payments"}, format="json").status_code == 201
     response = admin_client.post(f"{BASE}/policies/", {"name": "payments"}, format="json")
     assert response.status_code == 400 and "name" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("path", ["policies", "retry-policies"])
+def test_a_name_taken_between_validation_and_save_is_a_400(admin_client, monkeypatch, path):
+    # Two concurrent creates both pass validation; skipping the checks plays the second of them.
+    model = BreakerPolicy if path == "policies" else RetryPolicy
+    monkeypatch.setattr(model, "validate_constraints", lambda self, exclude=None: None)
+    monkeypatch.setattr(s.BreakerPolicyInputSerializer, "validate_name", lambda self, name: name)
+    monkeypatch.setattr(s.RetryPolicyInputSerializer, "validate_name", lambda self, name: name)
+    assert admin_client.post(f"{BASE}/{path}/", {"name": "payments"}, format="json").status_code == 201
+    response = admin_client.post(f"{BASE}/{path}/", {"name": "payments"}, format="json")
+    assert response.status_code == 400 and "name" in response.json()["errors"]
+    assert model.objects.count() == 1
 
 
 def test_update_is_validated_against_the_stored_values(admin_client, tenant_a):
@@ -100,6 +124,7 @@ def test_viewers_read_but_cannot_configure_or_operate(member_client, tenant_a):
     ("force-open", "forced_open", "breaker.force_open"),
     ("force-close", "forced_closed", "breaker.force_close"),
     ("disable", "disabled", "breaker.disable"),
+    ("metrics-only", "metrics_only", "breaker.metrics_only"),
 ])
 def test_operators_force_states_and_each_action_is_audited(member_client, tenant_a, action, forced_state,
                                                          audit_action):
@@ -186,6 +211,28 @@ def test_bad_reports_answer_400(token_client, tenant_a, body):
     BreakerPolicyFactory(tenant=tenant_a, name="a")
     response = token_client(tenant_a, "operator").post(f"{BASE}/breakers/a/report/", body, format="json")
     assert response.status_code == 400 and response.json()["errors"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"outcome": "success", "duration_ms": "nan"}, "duration_ms"),
+    ({"outcome": "success", "duration_ms": 1, "cost": "nan"}, "cost"),
+    ({"outcome": "success", "duration_ms": 1, "cost": "Infinity"}, "cost"),
+    ({"outcome": "success", "duration_ms": 1, "cost": 1e308}, "cost"),
+])
+def test_non_finite_reports_are_refused_and_cannot_poison_the_scorecard(token_client, tenant_a, fresh_registry,
+                                                                        clock, body, field):
+    clock.t = time.time()  # the scorecard API looks at the last minutes of real time
+    BreakerPolicyFactory(tenant=tenant_a, name="a")
+    client = token_client(tenant_a, "operator")
+    response = client.post(f"{BASE}/breakers/a/report/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"]
+    batch = client.post(f"{BASE}/breakers/report/", {"reports": [{"name": "a", **body}]}, format="json")
+    assert batch.status_code == 400
+    assert client.post(f"{BASE}/breakers/a/report/", {"outcome": "success", "duration_ms": 3, "cost": 0.5},
+                       format="json").status_code == 202
+    fresh_registry.flush_all()
+    card = client.get(f"{BASE}/dependencies/a/scorecard")
+    assert card.status_code == 200 and card.json()["total"]["cost_per_call"] == 0.5
 
 
 def test_batch_report_refuses_an_empty_or_huge_batch(token_client, tenant_a):

@@ -123,6 +123,20 @@ class BackendContract:
         assert state.state == "closed" and state.transition.to_state == "closed"
         assert state.figures.calls == 0 and state.figures.consecutive == 0
 
+    def test_a_success_reported_without_an_outstanding_ticket_is_not_counted(self, backend, clock):
+        # The report API takes probe=true from any caller: successes beyond the tickets granted must not
+        # close the breaker while the real probe is still out.
+        config = BreakerConfig(name="p", window_size=10, minimum_calls=2, open_duration_s=10, half_open_probes=2)
+        self.merge(backend, config, "ff", clock.now())
+        clock.advance(10)
+        backend.acquire_probe(KEY, config, clock.now(), 30)
+        for _ in range(3):
+            state = backend.report_probe(KEY, config, failed=False, now=clock.now())
+        assert state.state == "half_open" and state.transition is None
+        backend.acquire_probe(KEY, config, clock.now(), 30)
+        state = backend.report_probe(KEY, config, failed=False, now=clock.now())
+        assert state.state == "closed"
+
     def test_a_failed_probe_opens_again_for_longer_up_to_the_cap(self, backend, clock):
         config = BreakerConfig(name="p", window_size=10, minimum_calls=2, open_duration_s=10,
                                open_duration_multiplier=2.0, max_open_duration_s=30)

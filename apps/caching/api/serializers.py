@@ -74,16 +74,26 @@ class CachePolicyStatsSerializer(serializers.Serializer):
     store_memory = CacheStoreMemorySerializer()
 
 
+class TenantPolicyField(serializers.PrimaryKeyRelatedField):
+    """A cache policy of the request's tenant, by its integer id (1.5 or true would be read as 1)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(queryset=CachePolicy.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        return CachePolicy.objects.for_tenant(getattr(self.context.get("request"), "tenant", None))
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str) or (isinstance(data, str) and not data.isdigit()):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class CacheInvalidateInputSerializer(StrictSerializer):
     tags = serializers.ListField(child=serializers.RegexField(r"^[A-Za-z0-9_.:/-]{1,100}$"), required=False,
                                  min_length=1, max_length=100)
-    policy = serializers.PrimaryKeyRelatedField(queryset=CachePolicy.objects.none(), required=False)
+    policy = TenantPolicyField(required=False)
     all = serializers.BooleanField(required=False, default=False)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        self.fields["policy"].queryset = CachePolicy.objects.for_tenant(getattr(request, "tenant", None))
 
     def validate(self, attrs: dict) -> dict:
         given = [name for name in ("tags", "policy") if attrs.get(name)] + (["all"] if attrs.get("all") else [])
@@ -97,12 +107,7 @@ class CacheInvalidateOutputSerializer(serializers.Serializer):
 
 
 class CacheWarmInputSerializer(StrictSerializer):
-    policy = serializers.PrimaryKeyRelatedField(queryset=CachePolicy.objects.none())
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        self.fields["policy"].queryset = CachePolicy.objects.for_tenant(getattr(request, "tenant", None))
+    policy = TenantPolicyField()
 
 
 class CacheWarmOutputSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
-from apps.resilience.models import BreakerEvent, BreakerPolicy, RetryPolicy
+from apps.resilience.models import BreakerEvent, BreakerPolicy, RetryPolicy, validate_finite
 
 BREAKER_INPUT_FIELDS = [
     "name", "description", "window_kind", "window_size", "failure_rate_threshold_pct", "slow_call_duration_ms",
@@ -87,8 +87,9 @@ class DecisionSerializer(serializers.Serializer):
 
 class ReportInputSerializer(StrictSerializer):
     outcome = serializers.ChoiceField(choices=["success", "failure", "ignored"])
-    duration_ms = serializers.FloatField(min_value=0, max_value=86_400_000)
-    cost = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    duration_ms = serializers.FloatField(min_value=0, max_value=86_400_000, validators=[validate_finite])
+    cost = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1e9,
+                                  validators=[validate_finite])
     probe = serializers.BooleanField(default=False)
 
 

@@ -16,7 +16,7 @@ from apps.tenancy.permissions import TenantRolePermission
 from apps.tenancy.roles import Role
 
 OPERATOR_ACTIONS = {"force_open": Role.OPERATOR, "force_close": Role.OPERATOR, "disable": Role.OPERATOR,
-                    "reset": Role.OPERATOR}
+                    "metrics_only": Role.OPERATOR, "reset": Role.OPERATOR}
 
 
 def _live(policy: BreakerPolicy) -> dict:
@@ -60,6 +60,11 @@ class BreakerPolicyViewSet(TenantModelViewSet):
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         return self._force(ForcedState.DISABLED)
+
+    @extend_schema(request=None, responses={200: s.OperatorActionSerializer})
+    @action(detail=True, methods=["post"], url_path="metrics-only")
+    def metrics_only(self, request, pk=None):
+        return self._force(ForcedState.METRICS_ONLY)
 
     @extend_schema(request=None, responses={200: s.OperatorActionSerializer})
     @action(detail=True, methods=["post"])

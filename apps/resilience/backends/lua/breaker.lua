@@ -117,7 +117,8 @@ elseif op == 'probe' then
       granted, grant_at, granted_now = granted + 1, now, 1
     end
   end
-elseif op == 'report' and state == 'half_open' then
+-- A success counts only against a ticket still out (the report API takes `probe` from the caller).
+elseif op == 'report' and state == 'half_open' and (ARGV[16] == '1' or succeeded < granted) then
   local failed = ARGV[16] == '1'
   tc, tf, ts, tk = succeeded + 1, failed and 1 or 0, 0, 0
   if failed then
