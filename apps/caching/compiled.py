@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from apps.caching.conf import caching_settings
 from apps.core.snapshot import CompiledSnapshot
-from apps.ratelimit.matching import anonymous_tenant
+from apps.tenancy.selectors import active_tenant_id
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def policies_for_request(request: HttpRequest) -> tuple[TenantPolicies | None, b
     """The policies governing a request and whether it is anonymous.
 
     A tenant's requests follow its own policies; anonymous ones those of `ANONYMOUS_TENANT`, as in the rate
-    limiter (the same slug-to-tenant snapshot); other requests without a tenant (a signed-in user with no
+    limiter (tenancy's slug-to-tenant snapshot); other requests without a tenant (a signed-in user with no
     membership) are never cached.
     """
     tenant = getattr(request, "tenant", None)
@@ -117,7 +117,7 @@ def policies_for_request(request: HttpRequest) -> tuple[TenantPolicies | None, b
     slug = caching_settings.ANONYMOUS_TENANT
     if not slug or not is_anonymous(request):
         return None, False
-    tenant_id = anonymous_tenant.get(slug)
+    tenant_id = active_tenant_id(slug=slug)
     return (None if tenant_id is None else policy_snapshot.get(tenant_id)), True
 
 

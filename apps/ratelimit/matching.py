@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.core.snapshot import CompiledSnapshot
 from apps.ratelimit.algorithms import Limit
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
+from apps.tenancy.selectors import active_tenant_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +97,6 @@ def _build(tenant_id: Hashable) -> PolicySet:
     )
 
 
-def _anonymous_tenant_id(slug: Hashable) -> int | None:
-    from apps.tenancy.models import Tenant
-
-    return Tenant.objects.filter(slug=slug, is_active=True).values_list("pk", flat=True).first()
-
-
 policy_snapshot: CompiledSnapshot[PolicySet] = CompiledSnapshot("ratelimit", _build)
 
 
@@ -109,14 +104,9 @@ def policies_for_tenant(tenant_id: int) -> PolicySet:
     return policy_snapshot.get(tenant_id)
 
 
-# Which tenant governs anonymous traffic: resolved once per process from the configured slug (slugs are
-# stable); its policies then come from the tenant's own snapshot, so policy changes apply at once.
-anonymous_tenant: CompiledSnapshot[int | None] = CompiledSnapshot("ratelimit.anonymous", _anonymous_tenant_id)
-
-
 def policies_for_anonymous(slug: str) -> PolicySet:
     """The policies governing requests without a tenant: those of the tenant named by ANONYMOUS_TENANT."""
-    tenant_id = anonymous_tenant.get(slug)
+    tenant_id = active_tenant_id(slug=slug)
     return EMPTY if tenant_id is None else policy_snapshot.get(tenant_id)
 
 

@@ -11,8 +11,10 @@ class TenancyConfig(AppConfig):
 
         from apps.tenancy import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from apps.tenancy.models import ApiToken, Tenant
-        from apps.tenancy.selectors import token_cache_invalidate
+        from apps.tenancy.selectors import tenant_slug_invalidate, token_cache_invalidate
 
         for model in (Tenant, ApiToken):
             post_save.connect(token_cache_invalidate, sender=model, dispatch_uid=f"token-cache-save-{model.__name__}")
             post_delete.connect(token_cache_invalidate, sender=model, dispatch_uid=f"token-cache-del-{model.__name__}")
+        post_save.connect(tenant_slug_invalidate, sender=Tenant, dispatch_uid="tenant-slug-save")
+        post_delete.connect(tenant_slug_invalidate, sender=Tenant, dispatch_uid="tenant-slug-del")

@@ -101,3 +101,21 @@ def token_resolve(*, raw: str) -> ResolvedToken:
         resolved.last_used_at = now
         ApiToken.objects.filter(pk=resolved.id).update(last_used_at=now)
     return resolved
+
+
+def _active_tenant_id(slug) -> int | None:
+    return Tenant.objects.filter(slug=slug, is_active=True).values_list("pk", flat=True).first()
+
+
+# Settings name tenants by slug (e.g. whose policies govern anonymous traffic): resolved once per process,
+# refreshed whenever any tenant is saved or deleted.
+tenant_ids_by_slug: CompiledSnapshot[int | None] = CompiledSnapshot("tenancy.slugs", _active_tenant_id)
+
+
+def active_tenant_id(*, slug: str) -> int | None:
+    """The id of the active tenant with this slug, or None; no query once warm."""
+    return tenant_ids_by_slug.get(slug)
+
+
+def tenant_slug_invalidate(*, instance: Tenant, **_signal_kwargs) -> None:
+    tenant_ids_by_slug.invalidate(instance.slug)
