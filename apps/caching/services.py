@@ -7,15 +7,14 @@ import pickle
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import DisallowedHost, ValidationError
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -32,7 +31,7 @@ from apps.caching.responses import HEALTH_COMPONENT, response_cache
 from apps.core import context, health
 from apps.core.context import Actor
 from apps.core.errors import ApplicationError
-from apps.core.services import model_create, model_update
+from apps.core.services import integrity_as_field_error, model_create, model_update
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import Role
 
@@ -63,25 +62,15 @@ def on_policy_change(sender: type[CachePolicy], instance: CachePolicy, **kwargs:
     transaction.on_commit(lambda: _bump(tenant_id=tenant_id, tags=[keys.policy_tag(policy_id)], strict=False))
 
 
-@contextmanager
-def _name_clash_as_field_error() -> Iterator[None]:
-    # Two saves of one name can both pass full_clean; the database constraint then decides: a 400, not a 500.
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as exc:
-        raise ValidationError({"name": "A cache policy with this name already exists."}) from exc
-
-
 @transaction.atomic
 def policy_create(*, tenant: Tenant, data: dict[str, Any]) -> CachePolicy:
-    with _name_clash_as_field_error():
+    with integrity_as_field_error(field="name", message="A cache policy with this name already exists."):
         return model_create(model=CachePolicy, data=data, tenant=tenant)
 
 
 @transaction.atomic
 def policy_update(*, policy: CachePolicy, data: dict[str, Any]) -> CachePolicy:
-    with _name_clash_as_field_error():
+    with integrity_as_field_error(field="name", message="A cache policy with this name already exists."):
         return model_update(instance=policy, data=data)
 
 

@@ -1,19 +1,17 @@
 """Every write and decision of the resilience app: policies, operator actions, and the decision API."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from apps.audit.services import record
 from apps.core.context import Actor
 from apps.core.errors import NotFoundError
-from apps.core.services import model_create, model_delete, model_update
+from apps.core.services import integrity_as_field_error, model_create, model_delete, model_update
 from apps.resilience.errors import BreakerOpen
 from apps.resilience.machine import FAILURE, IGNORED, SUCCESS, SharedState
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
@@ -31,20 +29,10 @@ FORCE_ACTIONS = {
 Policy = BreakerPolicy | RetryPolicy
 
 
-@contextmanager
-def _name_clash_as_field_error() -> Iterator[None]:
-    # Two saves of one name can both pass full_clean; the database constraint then decides: a 400, not a 500.
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError as exc:
-        raise ValidationError({"name": "A policy with this name already exists."}) from exc
-
-
 @transaction.atomic
 def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any]) -> Policy:
     """Create a breaker or retry policy; every process compiles it within the snapshot interval."""
-    with _name_clash_as_field_error():
+    with integrity_as_field_error(field="name", message="A policy with this name already exists."):
         policy = model_create(model=model, data=data, tenant=tenant)
     policy_snapshot.invalidate(tenant.pk)
     return policy
@@ -52,7 +40,7 @@ def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any
 
 @transaction.atomic
 def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
-    with _name_clash_as_field_error():
+    with integrity_as_field_error(field="name", message="A policy with this name already exists."):
         policy = model_update(instance=policy, data=data)
     policy_snapshot.invalidate(policy.tenant_id)
     return policy
