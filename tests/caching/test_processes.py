@@ -12,12 +12,13 @@ from django.db import connection
 from apps.caching import services
 from apps.core.store import redis_client, store_key
 from apps.tenancy.services import token_create
+from benchmarks.ratelimit_harness import port
 from tests.caching.factories import CachePolicyFactory
 from tests.caching.servers import servers
 from tests.factories import TenantFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-PORTS = [18521, 18522]
+PORTS = [port(221), port(222)]
 
 
 @pytest.fixture

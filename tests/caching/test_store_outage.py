@@ -6,12 +6,13 @@ import time
 import pytest
 
 from apps.core import health
+from benchmarks.ratelimit_harness import port
 from tests.caching import views
 from tests.caching.factories import CachePolicyFactory
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.urls("tests.caching.urls")]
-PORT = 18530
+PORT = port(230)
 
 
 @pytest.fixture

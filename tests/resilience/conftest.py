@@ -6,6 +6,7 @@ import pytest
 from apps.resilience.backends import get_backend
 from apps.resilience.backends.memory import MemoryBackend
 from apps.resilience.runtime import registry
+from benchmarks.ratelimit_harness import port
 from tests.redis_server import RedisServer
 
 T0 = 1_700_000_040.0  # a whole minute, so minute arithmetic stays readable
@@ -53,7 +54,7 @@ def fresh_registry(clock):
 
 @pytest.fixture
 def private_redis():
-    server = RedisServer(18401)
+    server = RedisServer(port(101))
     server.start()
     try:
         yield server

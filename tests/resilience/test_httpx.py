@@ -11,9 +11,10 @@ import pytest
 from apps.resilience.errors import BreakerOpen
 from apps.resilience.httpx import AsyncBreakerTransport, BreakerTransport
 from apps.resilience.runtime import get_breaker
+from benchmarks.ratelimit_harness import port
 from tests.resilience.factories import BreakerPolicyFactory
 
-PORT = 18402
+PORT = port(102)
 
 
 class Dependency(ThreadingHTTPServer):
