@@ -59,8 +59,8 @@ def _records(tenant) -> float:
 def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database: this benchmark measures PostgreSQL.")
-    from apps.audit import registry
     from apps.audit.models import AuditEvent
+    from apps.core import audited as registry
     from apps.tenancy.models import Tenant
 
     settings.DATABASES["default"].setdefault("TEST", {})

@@ -5,6 +5,7 @@ class CachingConfig(AppConfig):
     name = "apps.caching"
     label = "bulwark_caching"
     verbose_name = "Caching"
+    demo = "apps.caching.demo.seed"  # seed_demo's hook: seed(tenant=..., stdout=...)
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save

@@ -14,7 +14,7 @@ from django.db import models
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
-from apps.audit.registry import audited
+from apps.core.audited import audited
 from apps.tenancy.models import TenantOwned
 
 SAFE_METHODS = ("GET", "HEAD")

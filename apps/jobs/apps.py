@@ -5,6 +5,7 @@ class JobsConfig(AppConfig):
     name = "apps.jobs"
     label = "bulwark_jobs"
     verbose_name = "Jobs"
+    demo = "apps.jobs.demo.seed"  # seed_demo's hook: seed(tenant=..., stdout=...)
 
     def ready(self) -> None:
         from django_q.signals import pre_execute

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from apps.audit.registry import audited
+from apps.core.audited import audited
 from apps.tenancy.models import Tenant, TenantOwned, TenantQuerySet
 
 

@@ -6,6 +6,7 @@ class RateLimitConfig(AppConfig):
     name = "apps.ratelimit"
     label = "bulwark_ratelimit"
     verbose_name = "Rate limiting"
+    demo = "apps.ratelimit.demo.seed"  # seed_demo's hook: seed(tenant=..., stdout=...)
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save

@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from apps.audit.registry import audited
+from apps.core.audited import audited
 from apps.tenancy.models import TenantOwned
 from apps.tenancy.roles import Role
 

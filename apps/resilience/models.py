@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from apps.audit.registry import audited
+from apps.core.audited import audited
 from apps.tenancy.models import TenantOwned
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "Letters, digits and _ . : - only.")

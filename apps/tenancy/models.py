@@ -6,7 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from apps.audit.registry import AuditedQuerySet, audited
+from apps.core.audited import AuditedQuerySet, audited
 from apps.tenancy.roles import Role
 
 

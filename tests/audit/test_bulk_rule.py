@@ -8,7 +8,7 @@ from django.test.utils import isolate_apps
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.audit.registry import BulkWriteRefused, audited
+from apps.core.audited import BulkWriteRefused, audited
 from apps.tenancy.models import ApiToken, Membership, Tenant
 from apps.tenancy.selectors import token_resolve
 from apps.tenancy.services import token_create

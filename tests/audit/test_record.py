@@ -6,9 +6,9 @@ from django.db import transaction
 
 from apps.audit.chain import event_hash
 from apps.audit.models import AuditEvent
-from apps.audit.registry import MASK
 from apps.audit.services import record
 from apps.core import context
+from apps.core.audited import MASK
 from apps.core.context import Actor, RequestContext
 from apps.core.services import model_update
 from apps.tenancy import services as tenancy
@@ -126,7 +126,7 @@ def test_in_autocommit_a_save_whose_event_fails_is_not_applied(tenant_a):
     """Django sends post_save after the write's own transaction; @audited makes the save and event one."""
     from unittest import mock
 
-    with mock.patch("apps.audit.services.record", side_effect=RuntimeError("audit store refused")), \
+    with mock.patch("apps.core.audited._writer", side_effect=RuntimeError("audit store refused")), \
             pytest.raises(RuntimeError):
         tenant_a.name = "Never applied"
         tenant_a.save()

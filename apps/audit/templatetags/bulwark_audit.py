@@ -7,8 +7,8 @@ from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.audit.registry import is_audited
 from apps.audit.services import object_type_of
+from apps.core.audited import is_audited
 
 register = template.Library()
 

@@ -1,6 +1,8 @@
 """`@audited`: models whose saves and deletes are recorded automatically, from any door.
 
-Saves and deletes are captured by signals; `QuerySet.delete()` sends them per object, so it is captured
+It lives in core so that every layer (tenancy included) can mark its models; the audit app writes the
+events by registering its writer (`register_writer`, from its AppConfig.ready). Saves and deletes are
+captured by signals; `QuerySet.delete()` sends them per object, so it is captured
 too. `QuerySet.update()`, `bulk_update()` and `bulk_create()` send no signals, so on an audited model
 `AuditedQuerySet` refuses them, naming what to call instead. One narrow allowance: an `update()` that
 touches only fields excluded from audit (operational data such as `ApiToken.last_used_at`) goes through.
@@ -8,6 +10,7 @@ touches only fields excluded from audit (operational data such as `ApiToken.last
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
@@ -24,6 +27,22 @@ class AuditOptions:
 
 
 _registry: dict[type[models.Model], AuditOptions] = {}
+_writer: Callable[..., object] | None = None
+
+
+def register_writer(writer: Callable[..., object]) -> None:
+    """Install the function that stores one event: `writer(action=..., obj=..., changes=...)`, called inside
+    the transaction of the change. The audit app registers `apps.audit.services.record`."""
+    global _writer
+    _writer = writer
+
+
+def _write(*, action: str, obj: models.Model, changes: dict) -> None:
+    if _writer is None:
+        raise ImproperlyConfigured(
+            "An @audited model changed but no audit writer is registered: add 'apps.audit' to INSTALLED_APPS."
+        )
+    _writer(action=action, obj=obj, changes=changes)
 
 
 class BulkWriteRefused(Exception):
@@ -138,8 +157,6 @@ def _remember_old(sender, instance, raw=False, **kwargs) -> None:
 def _on_save(sender, instance, created, raw=False, update_fields=None, **kwargs) -> None:
     if raw:
         return
-    from apps.audit.services import record
-
     options = _registry[sender]
     old = getattr(instance, "_audit_old", None)
     new = _field_values(instance, options)
@@ -149,13 +166,11 @@ def _on_save(sender, instance, created, raw=False, update_fields=None, **kwargs)
         new = {name: (value if name in saved else old.get(name)) for name, value in new.items()}
     changes = _diff(old or {}, new, options)
     if created or old is None:
-        record(action="create", obj=instance, changes=changes)
+        _write(action="create", obj=instance, changes=changes)
     elif changes:
-        record(action="update", obj=instance, changes=changes)
+        _write(action="update", obj=instance, changes=changes)
 
 
 def _on_delete(sender, instance, **kwargs) -> None:
-    from apps.audit.services import record
-
     options = _registry[sender]
-    record(action="delete", obj=instance, changes=_diff(_field_values(instance, options), {}, options))
+    _write(action="delete", obj=instance, changes=_diff(_field_values(instance, options), {}, options))

@@ -1,12 +1,18 @@
-"""Seed a demo: tenants acme and globex with users of each role, then every app's own demo data. Idempotent."""
+"""Seed a demo: tenants acme and globex with users of each role, then every app's own demo data. Idempotent.
+
+The demo hook: an app contributes demo data by naming a function on its AppConfig,
+`demo = "apps.<app>.demo.seed"`, called as `seed(tenant=..., stdout=...)` once per demo tenant, in
+INSTALLED_APPS order, inside one transaction. Tenancy owns the command because it owns the tenants.
+"""
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from apps.core import context
 from apps.core.context import Actor, RequestContext
@@ -21,6 +27,11 @@ DEMO_USERS = [
     ("globex", "globex-admin", "globex-admin-demo", Role.ADMIN),
 ]
 SUPERUSER = ("bulwark", "bulwark-superuser-demo")
+
+
+def demo_seeders() -> list[Callable[..., None]]:
+    """The `demo` hook of every installed app that declares one."""
+    return [import_string(config.demo) for config in apps.get_app_configs() if getattr(config, "demo", None)]
 
 
 class Command(BaseCommand):
@@ -47,17 +58,9 @@ class Command(BaseCommand):
             superuser.is_superuser = superuser.is_staff = True
             superuser.set_password(SUPERUSER[1])
             superuser.save()
-            for config in apps.get_app_configs():
-                if not config.name.startswith("apps."):
-                    continue
-                try:
-                    demo = importlib.import_module(f"{config.name}.demo")
-                except ModuleNotFoundError as exc:
-                    if exc.name != f"{config.name}.demo":
-                        raise
-                    continue
+            for seed in demo_seeders():
                 for tenant in tenants.values():
-                    demo.seed(tenant=tenant, stdout=self.stdout)
+                    seed(tenant=tenant, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (username / password):"))
         for slug, username, password, role in DEMO_USERS:
             self.stdout.write(f"  {username:<16} {password:<22} {role} of {slug}")
