@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.core.validators import slug_re as SLUG_RE
 
 
 class AppSettings:
@@ -66,6 +67,11 @@ def positive_number(value: Any) -> None:
         raise ValueError(f"must be a positive number, got {value!r}")
 
 
+def optional_slug(value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not SLUG_RE.fullmatch(value)):
+        raise ValueError(f"must be a tenant slug or None, got {value!r}")
+
+
 core_settings = AppSettings(
     "CORE",
     defaults={
@@ -77,6 +83,17 @@ core_settings = AppSettings(
         "STORE_CACHE_ALIAS": "default",
         # Key prefix of everything Bulwark keeps in the shared store.
         "STORE_KEY_PREFIX": "bulwark",
+        # After a shared-store failure, every StoreGuard skips the store this long before one call retries.
+        "STORE_RETRY_INTERVAL_S": 1.0,
+        # A store outage is logged at most once per interval per guard (health says "degraded" meanwhile).
+        "OUTAGE_LOG_INTERVAL_S": 60.0,
+        # Slug of the tenant whose policies govern requests without a tenant (rate limits, caching, ...).
+        "ANONYMOUS_TENANT": None,
     },
-    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number},
+    validators={
+        "SNAPSHOT_CHECK_INTERVAL_S": positive_number,
+        "STORE_RETRY_INTERVAL_S": positive_number,
+        "OUTAGE_LOG_INTERVAL_S": positive_number,
+        "ANONYMOUS_TENANT": optional_slug,
+    },
 )
