@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 
 from apps.core import health
+from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.conf import core_settings
 from apps.core.store import redis_client, store_key
 
@@ -59,8 +60,8 @@ def bump_version(name: str, key: Hashable) -> None:
             log.warning("could not bump snapshot version %s in the shared store", vkey, exc_info=True)
 
 
-def bump_on_commit(name: str, key: Hashable) -> None:
-    transaction.on_commit(lambda: bump_version(name, key))
+def bump_on_commit(name: str, key: Hashable, *, using: str | None = None) -> None:
+    transaction.on_commit(lambda: bump_version(name, key), using=using)
 
 
 class _Entry(Generic[T]):
@@ -75,7 +76,7 @@ class _Entry(Generic[T]):
 class CompiledSnapshot(Generic[T]):
     """`build(key)` compiles the configuration of one key (usually a tenant id) into a fast in-memory object."""
 
-    def __init__(self, name: str, build: Callable[[Hashable], T], *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, name: str, build: Callable[[Hashable], T], *, clock: Clock = SYSTEM_CLOCK):
         self.name = name
         self.build = build
         self.clock = clock
@@ -84,7 +85,7 @@ class CompiledSnapshot(Generic[T]):
         _snapshots.setdefault(name, []).append(self)
 
     def get(self, key: Hashable) -> T:
-        now = self.clock()
+        now = self.clock.monotonic()
         entry = self._entries.get(key)
         if entry is not None and now - entry.checked_at < core_settings.SNAPSHOT_CHECK_INTERVAL_S:
             return entry.value
@@ -108,6 +109,45 @@ class CompiledSnapshot(Generic[T]):
     def invalidate(self, key: Hashable) -> None:
         """Bump the key's version once the surrounding transaction commits."""
         bump_on_commit(self.name, key)
+
+    def follow(self, model: type[models.Model], *, key: Callable[[models.Model], Hashable | None]) -> None:
+        """Keep this snapshot in step with `model`: every save and delete bumps the version of `key(instance)`
+        once the transaction commits, from any door (admin, bulk admin delete, API, ORM, shell).
+
+        `QuerySet.delete()` (the admin's "Delete selected") sends post_delete per object while a receiver is
+        connected, so bulk deletes are followed. `QuerySet.update()` sends nothing: followed models should be
+        `@audited`, whose queryset refuses it. A save that moves an object to another key (a new tenant, a
+        renamed slug) bumps the old key too. `key` returning None means no snapshot entry depends on it.
+        """
+        uid = f"snapshot-{self.name}-{model._meta.label}"
+        pending_old = f"_snapshot_old_key_{self.name}"
+
+        def remember_old_key(sender, instance, raw=False, **kwargs) -> None:
+            if raw or instance.pk is None:
+                return
+            old = sender._base_manager.filter(pk=instance.pk).first()
+            instance.__dict__[pending_old] = key(old) if old is not None else None
+
+        def on_save(sender, instance, using=None, **kwargs) -> None:
+            new_key = key(instance)
+            old_key = instance.__dict__.pop(pending_old, None)
+            for changed in {new_key, old_key} - {None}:
+                bump_on_commit(self.name, changed, using=using)
+
+        def on_delete(sender, instance, using=None, **kwargs) -> None:
+            deleted_key = key(instance)
+            if deleted_key is not None:
+                bump_on_commit(self.name, deleted_key, using=using)
+
+        pre_save.connect(remember_old_key, sender=model, weak=False, dispatch_uid=f"{uid}-pre")
+        post_save.connect(on_save, sender=model, weak=False, dispatch_uid=f"{uid}-save")
+        post_delete.connect(on_delete, sender=model, weak=False, dispatch_uid=f"{uid}-delete")
+
+    def unfollow(self, model: type[models.Model]) -> None:
+        uid = f"snapshot-{self.name}-{model._meta.label}"
+        pre_save.disconnect(sender=model, dispatch_uid=f"{uid}-pre")
+        post_save.disconnect(sender=model, dispatch_uid=f"{uid}-save")
+        post_delete.disconnect(sender=model, dispatch_uid=f"{uid}-delete")
 
     def drop(self, key: Hashable) -> None:
         self._entries.pop(key, None)
