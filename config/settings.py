@@ -215,14 +215,20 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Whose policies govern requests without a tenant (the logins). The demo tenant while developing.
+# BULWARK_RATELIMIT_ANONYMOUS_TENANT is the earlier name, still honoured.
+_ANONYMOUS_TENANT = os.environ.get(
+    "BULWARK_ANONYMOUS_TENANT", os.environ.get("BULWARK_RATELIMIT_ANONYMOUS_TENANT", "acme" if DEBUG else "")
+) or None
+
 # Bulwark's own settings: one namespace, one section per app, validated by each app's conf module.
 BULWARK: dict = {
     "CORE": {
         "TRUSTED_PROXIES": env_list("BULWARK_TRUSTED_PROXIES", []),
+        "ANONYMOUS_TENANT": _ANONYMOUS_TENANT,
     },
     "RATELIMIT": {
-        # Whose policies govern requests without a tenant (the logins). The demo tenant while developing.
-        "ANONYMOUS_TENANT": os.environ.get("BULWARK_RATELIMIT_ANONYMOUS_TENANT", "acme" if DEBUG else "") or None,
+        "ANONYMOUS_TENANT": _ANONYMOUS_TENANT,  # until rate limiting reads the core setting
     },
 }
 

@@ -1,0 +1,58 @@
+"""Facts about a request that several hot-path apps need, worked out once: who is anonymous, which route.
+
+- `anonymous_tenant()`: the slug of the tenant whose policies govern requests without a tenant, from the
+  one setting `BULWARK["CORE"]["ANONYMOUS_TENANT"]` (env `BULWARK_ANONYMOUS_TENANT`).
+- `is_anonymous(request)`: nobody is identified: no tenant, no signed-in user or token, no credentials sent.
+- `request_route(request)`: `resolve(request.path_info)` done once per request and kept on it, so rate
+  limiting, caching and monitoring share one resolution; `route_pattern(request)` its pattern string.
+"""
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import ResolverMatch, get_resolver
+from django.urls.exceptions import Resolver404
+
+from apps.core.conf import core_settings
+
+ROUTE_ATTR = "_bulwark_route"
+_UNRESOLVED = object()
+
+
+def anonymous_tenant() -> str | None:
+    return core_settings.ANONYMOUS_TENANT
+
+
+def is_anonymous(request: HttpRequest) -> bool:
+    """True only when nothing identifies the caller. A signed-in user who belongs to no tenant is not
+    anonymous (they have no tenant, but must never share an anonymous cached copy or anonymous identity)."""
+    return (
+        getattr(request, "tenant", None) is None
+        and getattr(getattr(request, "actor", None), "kind", "anonymous") == "anonymous"
+        and "HTTP_AUTHORIZATION" not in request.META
+    )
+
+
+def request_route(request: HttpRequest) -> ResolverMatch | None:
+    """The request's ResolverMatch (None when no URL pattern matches), resolved at most once per request.
+
+    Django's own `request.resolver_match` is used when it is already there (inside views); before the view
+    (middleware) the match is resolved here with the request's urlconf, as Django does, and cached.
+    """
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return match
+    cached = request.__dict__.get(ROUTE_ATTR, _UNRESOLVED)
+    if cached is not _UNRESOLVED:
+        return cached
+    try:
+        match = get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+    except Resolver404:
+        match = None
+    setattr(request, ROUTE_ATTR, match)
+    return match
+
+
+def route_pattern(request: HttpRequest) -> str | None:
+    """The matched URL pattern, e.g. "api/v1/ratelimit/policies/<int:pk>/": bounded, unlike the raw path."""
+    match = request_route(request)
+    return match.route if match is not None else None
