@@ -2,8 +2,9 @@
 
 A process serves every request from its snapshot and asks the shared store at most once per
 `SNAPSHOT_CHECK_INTERVAL_S` whether the version moved; a save anywhere bumps the version after commit,
-so a change reaches every process within the interval plus one request. With the store down the last
-snapshot keeps serving (a stale policy beats no policy) and the failure is reported to health.
+so a change reaches every process within the interval plus one request. `follow(Model, key=...)` does the
+bumping for every save and delete of a model. With the store down the last snapshot keeps serving (a stale
+policy beats no policy); the version reads go through the core StoreGuard, which reports health.
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from typing import Generic, TypeVar
 
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
+from redis.exceptions import RedisError
 
-from apps.core import health
 from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.conf import core_settings
-from apps.core.store import redis_client, store_key
+from apps.core.store import StoreGuard, StoreUnavailable, redis_client, store_key
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -32,10 +33,14 @@ def _version_key(name: str, key: Hashable) -> str:
 
 
 def read_version(name: str, key: Hashable) -> int:
+    """The shared version of one key; raises StoreUnavailable when the store cannot be reached."""
     client = redis_client()
     if client is None:
         return _local_versions.get(_version_key(name, key), 0)
-    raw = client.get(_version_key(name, key))
+    try:
+        raw = client.get(_version_key(name, key))
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
     return int(raw) if raw is not None else 0
 
 
@@ -80,20 +85,19 @@ class CompiledSnapshot(Generic[T]):
         self.name = name
         self.build = build
         self.clock = clock
+        self._monotonic = clock.monotonic  # bound once: this runs on every request
         self._entries: dict[Hashable, _Entry[T]] = {}
         self._lock = threading.Lock()
+        self._guard = StoreGuard(f"snapshot:{name}", clock=clock, description="shared store (snapshot versions)")
         _snapshots.setdefault(name, []).append(self)
 
     def get(self, key: Hashable) -> T:
-        now = self.clock.monotonic()
+        now = self._monotonic()
         entry = self._entries.get(key)
         if entry is not None and now - entry.checked_at < core_settings.SNAPSHOT_CHECK_INTERVAL_S:
             return entry.value
-        try:
-            version = read_version(self.name, key)
-            health.mark_ok(f"snapshot:{self.name}")
-        except Exception as exc:
-            health.mark_degraded(f"snapshot:{self.name}", f"shared store unreachable: {exc.__class__.__name__}")
+        version = self._guard.run(lambda: read_version(self.name, key), lambda: None)
+        if version is None:  # the store is down: a stale policy beats no policy
             if entry is not None:
                 entry.checked_at = now
                 return entry.value

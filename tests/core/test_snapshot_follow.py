@@ -168,3 +168,32 @@ def test_a_change_through_the_orm_or_the_bulk_admin_reaches_a_second_process_wit
     finally:
         worker.kill()
         worker.communicate(timeout=10)
+
+
+def test_with_the_store_down_the_snapshot_serves_its_last_copy_and_probes_once_per_interval(monkeypatch):
+    import socket
+
+    import redis
+
+    from apps.core import health
+    from apps.core import snapshot as snapshot_module
+
+    clock = FakeClock()
+    builds = []
+    compiled = CompiledSnapshot("core.outage-test", lambda key: builds.append(key) or len(builds), clock=clock)
+    assert compiled.get("k") == 1
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        dead = redis.Redis(host="127.0.0.1", port=closed.getsockname()[1], socket_connect_timeout=0.2)
+        attempts = []
+        monkeypatch.setattr(dead, "get", lambda *a: attempts.append(a) or redis.Redis.get(dead, *a))
+        monkeypatch.setattr(snapshot_module, "redis_client", lambda: dead)
+        clock.advance(1.0)
+        assert compiled.get("k") == 1
+        assert compiled.get("other") == 2  # built without asking the dead store
+        assert len(attempts) == 1
+        assert "snapshot:core.outage-test" in health.degraded_components()
+    monkeypatch.undo()
+    clock.advance(1.0)
+    assert compiled.get("k") == 1  # the store is back, the version unchanged: the copy stays
+    assert "snapshot:core.outage-test" not in health.degraded_components()
