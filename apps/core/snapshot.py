@@ -61,7 +61,7 @@ def bump_version(name: str, key: Hashable) -> None:
     if client is not None:
         try:
             client.incr(vkey)
-        except Exception:  # the store is down: this process sees the change; others will when it returns
+        except (RedisError, OSError):  # the store is down: this process sees the change; others when it returns
             log.warning("could not bump snapshot version %s in the shared store", vkey, exc_info=True)
 
 
