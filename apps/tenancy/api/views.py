@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import ApplicationError
+from apps.core.private import PrivateResponseMixin
 from apps.tenancy import services
 from apps.tenancy.api import serializers as s
 from apps.tenancy.api.viewsets import TenantModelViewSet, TenantScopedViewSet
@@ -15,7 +16,9 @@ from apps.tenancy.models import ApiToken, Membership, Tenant
 from apps.tenancy.permissions import IsAuthenticatedPrincipal, IsSuperuser
 
 
-class MeView(APIView):
+class MeView(PrivateResponseMixin, APIView):
+    """Who asks: the body differs per principal, so it is `Cache-Control: private`."""
+
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(responses={200: dict})
@@ -34,7 +37,7 @@ class MeView(APIView):
         )
 
 
-class SwitchTenantView(APIView):
+class SwitchTenantView(PrivateResponseMixin, APIView):
     """Choose the active tenant of a session; tokens are bound to one tenant and cannot switch."""
 
     permission_classes = [IsAuthenticatedPrincipal]
