@@ -137,7 +137,7 @@ class Invitation(TenantOwned):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.email or self.username} → {self.tenant} ({self.role})"
+        return f"{self.email or self.username} ({self.role})"
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at <= (now or timezone.now())
