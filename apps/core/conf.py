@@ -77,6 +77,8 @@ core_settings = AppSettings(
         "STORE_CACHE_ALIAS": "default",
         # Key prefix of everything Bulwark keeps in the shared store.
         "STORE_KEY_PREFIX": "bulwark",
+        # Longest regular expression a tenant may store (rate-limit and cache path patterns, ...).
+        "PATTERN_MAX_LENGTH": 512,
     },
-    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number},
+    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number, "PATTERN_MAX_LENGTH": positive_number},
 )

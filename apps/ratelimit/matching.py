@@ -1,17 +1,20 @@
 """The compiled policy matcher of one tenant, served from an in-process snapshot (no query per request)."""
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from apps.core.patterns import PatternError, compile_pattern
 from apps.core.snapshot import CompiledSnapshot
 from apps.ratelimit.algorithms import Limit
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
 from apps.tenancy.selectors import active_tenant_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,7 @@ class CompiledPolicy:
     name: str
     match_kind: str
     routes: frozenset[str]
-    path_regex: re.Pattern | None
+    path_regex: object | None  # a compiled RE2 pattern (apps.core.patterns): linear-time search
     methods: frozenset[str]  # empty: every method
     roles: frozenset[str]  # empty: every role
     key_kind: str
@@ -74,7 +77,7 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
         name=policy.name,
         match_kind=policy.match_kind,
         routes=frozenset(policy.route_list) if policy.match_kind == RateLimitPolicy.MatchKind.ROUTE else frozenset(),
-        path_regex=re.compile(policy.match_value) if policy.match_kind == RateLimitPolicy.MatchKind.PATH else None,
+        path_regex=compile_pattern(policy.match_value) if policy.match_kind == RateLimitPolicy.MatchKind.PATH else None,
         methods=frozenset(policy.method_list),
         roles=frozenset(policy.role_list),
         key_kind=policy.key_kind,
@@ -86,9 +89,19 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
     )
 
 
+def _compile_usable(policy: RateLimitPolicy) -> CompiledPolicy | None:
+    try:
+        return compile_policy(policy)
+    except PatternError as exc:
+        # Stored before patterns were compiled with RE2 (or the length cap was lowered): the policy is
+        # skipped and shown as broken in the API, instead of failing the tenant's whole snapshot.
+        log.warning("rate-limit policy %s (tenant %s) is broken and not applied: %s", policy.pk, policy.tenant_id, exc)
+        return None
+
+
 def _build(tenant_id: Hashable) -> PolicySet:
     rows = list(RateLimitPolicy.objects.for_tenant(tenant_id).order_by("priority", "name"))
-    enabled = [compile_policy(p) for p in rows if p.enabled]
+    enabled = [c for c in (_compile_usable(p) for p in rows if p.enabled) if c is not None]
     return PolicySet(
         tenant_id=tenant_id,
         policies=tuple(p for p in enabled if p.match_kind != RateLimitPolicy.MatchKind.NAMED),

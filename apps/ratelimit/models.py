@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.audit.registry import audited
+from apps.core.patterns import pattern_error
 from apps.tenancy.models import TenantOwned
 from apps.tenancy.roles import Role
 
@@ -107,6 +108,13 @@ class RateLimitPolicy(TenantOwned):
         return _csv(self.match_value)
 
     @property
+    def broken(self) -> str | None:
+        """Why this policy cannot be applied (a path pattern stored before the RE2 rules); None when fine."""
+        if self.match_kind == self.MatchKind.PATH:
+            return pattern_error(self.match_value)
+        return None
+
+    @property
     def effective_burst(self) -> int:
         return self.burst if self.burst is not None else self.rate
 
@@ -135,12 +143,10 @@ class RateLimitPolicy(TenantOwned):
             elif unknown:
                 errors["match_value"] = f"Unknown URL name(s): {', '.join(unknown)}."
         elif self.match_kind == self.MatchKind.PATH:
-            try:
-                re.compile(self.match_value)
-            except re.error as exc:
-                errors["match_value"] = f"Not a valid regular expression: {exc}."
             if not self.match_value:
-                errors.setdefault("match_value", "Give a regular expression matched against the URL path.")
+                errors["match_value"] = "Give a regular expression matched against the URL path."
+            elif (reason := pattern_error(self.match_value)) is not None:
+                errors["match_value"] = reason
         elif self.match_value:
             errors["match_value"] = f"Leave empty when the match is {self.match_kind!r}."
         bad_methods = sorted(set(self.method_list) - set(HTTP_METHODS))

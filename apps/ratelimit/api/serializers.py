@@ -24,9 +24,14 @@ class PolicyInputSerializer(StrictModelSerializer):
 
 
 class PolicyOutputSerializer(serializers.ModelSerializer):
+    broken = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="Why the policy is not applied (a path pattern RE2 refuses, stored before that rule); null when fine.",
+    )
+
     class Meta:
         model = RateLimitPolicy
-        fields = ["id", *POLICY_INPUT_FIELDS, "created_at", "updated_at"]
+        fields = ["id", *POLICY_INPUT_FIELDS, "broken", "created_at", "updated_at"]
         read_only_fields = fields
 
 
