@@ -37,6 +37,8 @@ ratelimit_settings = AppSettings(
         "STATS_FLUSH_INTERVAL_S": 5.0,
         # Per-minute stats older than this are deleted by the daily `ratelimit.stats_retention` job.
         "STATS_RETENTION_DAYS": 30,
+        # Largest rate of a moving-window policy: its log keeps one entry per admitted unit and key.
+        "MOVING_WINDOW_MAX_RATE": 1000,
     },
     validators={
         "ANONYMOUS_TENANT": _optional_slug,
@@ -46,5 +48,6 @@ ratelimit_settings = AppSettings(
         "FAIL_CLOSED_RETRY_AFTER_S": positive_number,
         "STATS_FLUSH_INTERVAL_S": positive_number,
         "STATS_RETENTION_DAYS": positive_number,
+        "MOVING_WINDOW_MAX_RATE": positive_number,
     },
 )

@@ -69,6 +69,8 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
     period_s = PERIOD_S[policy.period]
     if policy.algorithm == RateLimitPolicy.Algorithm.GCRA:
         limit = Limit.gcra(rate=policy.rate, period_s=period_s, burst=policy.effective_burst)
+    elif policy.algorithm == RateLimitPolicy.Algorithm.MOVING_WINDOW:
+        limit = Limit.moving_window(rate=policy.rate, period_s=period_s)
     else:
         limit = Limit.sliding_window(rate=policy.rate, period_s=period_s)
     return CompiledPolicy(

@@ -40,8 +40,9 @@ class RateLimitPolicy(TenantOwned):
         HEADER = "header", "Request header"
 
     class Algorithm(models.TextChoices):
-        GCRA = "gcra", "GCRA / token bucket with burst"
-        SLIDING_WINDOW = "sliding_window", "Sliding window"
+        GCRA = "gcra", "GCRA / token bucket with burst (strict; the default)"
+        SLIDING_WINDOW = "sliding_window", "Sliding window (approximate; use GCRA for a strict limit)"
+        MOVING_WINDOW = "moving_window", "Moving window (exact rolling cap; per-key log, small limits)"
 
     class Period(models.TextChoices):
         SECOND = "second"
@@ -73,11 +74,17 @@ class RateLimitPolicy(TenantOwned):
     )
     key_kind = models.CharField(max_length=8, choices=KeyKind.choices, default=KeyKind.USER)
     key_header = models.CharField(max_length=64, blank=True, help_text="Header name when the key is a header.")
-    algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default=Algorithm.GCRA)
+    algorithm = models.CharField(
+        max_length=16, choices=Algorithm.choices, default=Algorithm.GCRA,
+        help_text="GCRA: strict, O(1). Sliding window: a weighted estimate that can let up to about twice the "
+                  "rate through within one rolling period; use GCRA for a strict limit. Moving window: an exact "
+                  "cap on every rolling period, keeping one entry per admitted unit (rate at most "
+                  "RATELIMIT.MOVING_WINDOW_MAX_RATE).",
+    )
     rate = models.IntegerField(help_text="Requests allowed per period.")
     period = models.CharField(max_length=8, choices=Period.choices, default=Period.MINUTE)
     burst = models.IntegerField(
-        null=True, blank=True, help_text="GCRA: requests allowed at once (blank: the rate). Ignored by sliding window."
+        null=True, blank=True, help_text="GCRA: requests allowed at once (blank: the rate). Ignored by the window algorithms."
     )
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.ENFORCE)
     failure_mode = models.CharField(max_length=8, choices=FailureMode.choices, default=FailureMode.OPEN)
@@ -128,6 +135,7 @@ class RateLimitPolicy(TenantOwned):
                 raise ValidationError({"name": "A policy with this name already exists in this tenant."})
 
     def clean(self) -> None:
+        from apps.ratelimit.conf import ratelimit_settings
         from apps.ratelimit.matching import known_route_names
 
         errors: dict[str, str] = {}
@@ -135,6 +143,10 @@ class RateLimitPolicy(TenantOwned):
             errors["rate"] = "The rate must be at least 1 request per period."
         if self.burst is not None and self.burst < 1:
             errors["burst"] = "The burst must be at least 1."
+        max_logged = ratelimit_settings.MOVING_WINDOW_MAX_RATE
+        if self.algorithm == self.Algorithm.MOVING_WINDOW and self.rate is not None and self.rate > max_logged:
+            errors["rate"] = (f"The moving window keeps one entry per request: at most {max_logged} per period. "
+                              "Use GCRA for larger limits.")
         if self.match_kind == self.MatchKind.ROUTE:
             routes = self.route_list
             unknown = sorted(set(routes) - known_route_names())

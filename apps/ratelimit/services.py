@@ -71,7 +71,7 @@ class Decision:
 
     @property
     def retry_after_s(self) -> int:
-        return 0 if self.allowed or self.deciding is None else max(1, self.deciding.outcome.retry_after_s)
+        return 0 if self.allowed or self.deciding is None else self.deciding.outcome.retry_after_s
 
     @property
     def enforced(self) -> list[PolicyDecision]:

@@ -163,3 +163,19 @@ def test_check_refuses_more_hits_than_the_policy_can_ever_allow(tenant_a, token_
     # Nothing was taken: the whole burst is still there.
     allowed = client.post(CHECK, {"descriptors": [{"policy": "expensive", "key": "u1", "hits": 5}]}, format="json")
     assert allowed.json()["allowed"] is True and allowed.json()["remaining"] == 0
+
+
+def test_moving_window_policies_are_created_and_capped_in_rate(tenant_a, member_client):
+    client = member_client(tenant_a, "admin")
+    created = client.post(POLICIES, {"name": "strict", "algorithm": "moving_window", "rate": 10,
+                                     "period": "second"}, format="json")
+    assert created.status_code == 201, created.json()
+    too_big = client.post(POLICIES, {"name": "huge", "algorithm": "moving_window", "rate": 1001}, format="json")
+    assert too_big.status_code == 400 and "at most 1000" in too_big.json()["errors"]["rate"][0]
+
+
+def test_new_policies_default_to_gcra_and_the_schema_says_sliding_window_is_approximate(tenant_a, member_client):
+    client = member_client(tenant_a, "admin")
+    assert client.post(POLICIES, {"name": "p", "rate": 5}, format="json").json()["algorithm"] == "gcra"
+    schema = client.get("/api/schema/?format=json").content.decode()
+    assert "Sliding window: a weighted estimate" in schema and "use GCRA for a strict limit" in schema

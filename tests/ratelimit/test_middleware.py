@@ -185,3 +185,25 @@ def test_a_stored_pattern_re2_refuses_is_skipped_not_fatal(tenant_a, token_clien
     listed = {p["name"]: p["broken"] for p in token_client(tenant_a, "admin").get(
         "/api/v1/ratelimit/policies").json()["results"]}
     assert listed["default"] is None and "Backreferences" in listed["old"]
+
+
+@pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "moving_window"])
+def test_on_a_refusal_t_names_the_same_moment_as_retry_after(tenant_a, token_client, algorithm):
+    # draft-ietf-httpapi-ratelimit-headers-11, section 6; with a burst of 2 at 2/min, -09's t said 60
+    # (until the bucket is whole) while Retry-After said 30.
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=2, algorithm=algorithm)
+    client = token_client(tenant_a, "viewer")
+    assert [client.get(ME).status_code for _ in range(2)] == [200, 200]
+    refused = client.get(ME)
+    assert refused.status_code == 429
+    retry_after = int(refused["Retry-After"])
+    assert refused["RateLimit"] == f'"default";r=0;t={retry_after}'
+    assert refused.json()["retry_after_s"] == retry_after
+
+
+def test_an_allowed_answer_gives_the_effective_window_of_the_remaining_quota(tenant_a, token_client):
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=60, burst=3)
+    client = token_client(tenant_a, "viewer")
+    fields = [client.get(ME)["RateLimit"] for _ in range(3)]
+    # One unit drips back every second: within t=1 s no more than r can pass (not "until the bucket is whole").
+    assert fields == ['"default";r=2;t=1', '"default";r=1;t=1', '"default";r=0;t=1']
