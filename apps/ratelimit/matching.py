@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.core.patterns import PatternError, compile_pattern
 from apps.core.snapshot import CompiledSnapshot
 from apps.ratelimit.algorithms import Limit
+from apps.ratelimit.conf import ratelimit_settings
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
 from apps.tenancy.selectors import active_tenant_id
 
@@ -59,7 +60,15 @@ class PolicySet:
     disabled_names: frozenset[str]
 
     def matching(self, *, route: str | None, path: str, method: str, role: str) -> list[CompiledPolicy]:
-        return [p for p in self.policies if p.matches(route=route, path=path, method=method, role=role)]
+        # Decision endpoints (the check API, breaker acquire/report) are other services' hot path: a
+        # match-any policy is meant for the requests they decide about, not for asking. A policy that
+        # names them (route, path) still applies.
+        skip_any = route is not None and route in ratelimit_settings.DECISION_ROUTES
+        return [
+            p for p in self.policies
+            if not (skip_any and p.match_kind == RateLimitPolicy.MatchKind.ANY)
+            and p.matches(route=route, path=path, method=method, role=role)
+        ]
 
 
 EMPTY = PolicySet(None, (), {}, frozenset())
