@@ -1,14 +1,17 @@
 """The compiled policies of a tenant, read on the hot path from an in-process snapshot, never per request."""
 from __future__ import annotations
 
-import re
+import logging
 from dataclasses import dataclass
 
 from django.http import HttpRequest
 
 from apps.caching.conf import caching_settings
+from apps.core.patterns import PatternError, compile_pattern
 from apps.core.snapshot import CompiledSnapshot
 from apps.tenancy.selectors import active_tenant_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,7 @@ class CompiledPolicy:
     tenant_id: int
     name: str
     route_name: str
-    path_regex: re.Pattern | None
+    path_regex: object | None  # a compiled RE2 pattern (apps.core.patterns): linear-time search
     methods: frozenset[str]
     ttl_s: int
     vary_on: str
@@ -64,7 +67,7 @@ def compile_policy(policy) -> CompiledPolicy:
         tenant_id=policy.tenant_id,
         name=policy.name,
         route_name=policy.route_name,
-        path_regex=re.compile(policy.path_pattern) if policy.path_pattern else None,
+        path_regex=compile_pattern(policy.path_pattern) if policy.path_pattern else None,
         methods=frozenset(policy.methods or ("GET", "HEAD")),
         ttl_s=policy.ttl_s,
         vary_on=policy.vary_on,
@@ -85,8 +88,14 @@ def compile_policy(policy) -> CompiledPolicy:
 def _build(tenant_id) -> TenantPolicies:
     from apps.caching.models import CachePolicy
 
+    policies = []
+    for row in CachePolicy.objects.for_tenant(tenant_id).filter(enabled=True):
+        try:
+            policies.append(compile_policy(row))
+        except PatternError as exc:
+            # A pattern stored before RE2 was required: skip this policy (never cache by it), keep the rest.
+            log.warning("cache policy %s (tenant %s) is broken and not applied: %s", row.pk, tenant_id, exc)
     # Route-name policies first: an exact route beats a broad path pattern.
-    policies = [compile_policy(p) for p in CachePolicy.objects.for_tenant(tenant_id).filter(enabled=True)]
     policies.sort(key=lambda p: (not p.route_name, p.name))
     return TenantPolicies(ordered=tuple(policies), by_name={p.name: p for p in policies})
 

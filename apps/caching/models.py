@@ -15,6 +15,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from apps.core.audited import audited
+from apps.core.patterns import pattern_error
 from apps.tenancy.models import TenantOwned
 
 SAFE_METHODS = ("GET", "HEAD")
@@ -120,11 +121,8 @@ class CachePolicy(TenantOwned):
         errors: dict[str, str] = {}
         if not self.route_name and not self.path_pattern:
             errors["route_name"] = "Give a route name or a path pattern."
-        if self.path_pattern:
-            try:
-                re.compile(self.path_pattern)
-            except re.error as exc:
-                errors["path_pattern"] = f"Not a regular expression: {exc}."
+        if self.path_pattern and (reason := pattern_error(self.path_pattern)) is not None:
+            errors["path_pattern"] = reason
         self._check_list(errors, "methods", lambda m: m in SAFE_METHODS, "Only GET and HEAD responses are cached.")
         self._check_list(errors, "vary_headers", lambda h: bool(_HEADER_NAME.match(h)), "Not a header name.")
         self._check_list(errors, "ignored_query_params", lambda p: 0 < len(p) <= 100, "Empty or too long.")

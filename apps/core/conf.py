@@ -89,11 +89,14 @@ core_settings = AppSettings(
         "OUTAGE_LOG_INTERVAL_S": 60.0,
         # Slug of the tenant whose policies govern requests without a tenant (rate limits, caching, ...).
         "ANONYMOUS_TENANT": None,
+        # Longest regular expression a tenant may store (rate-limit and cache path patterns, ...).
+        "PATTERN_MAX_LENGTH": 512,
     },
     validators={
         "SNAPSHOT_CHECK_INTERVAL_S": positive_number,
         "STORE_RETRY_INTERVAL_S": positive_number,
         "OUTAGE_LOG_INTERVAL_S": positive_number,
         "ANONYMOUS_TENANT": optional_slug,
+        "PATTERN_MAX_LENGTH": positive_number,
     },
 )

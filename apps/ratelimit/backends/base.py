@@ -32,14 +32,15 @@ class RateLimitBackend:
 
     `decide(hits)` returns one Outcome per hit, in order, and stores the new state of every allowed hit
     if and only if no enforcing hit was refused: a request that is turned away consumes nothing, so a
-    strict policy does not drain a lenient one. It raises StoreUnavailable when the store is unreachable.
+    strict policy does not drain a lenient one. A hit of cost 0 (a peek) and a `dry_run` decide the same
+    way and store nothing. It raises StoreUnavailable when the store is unreachable.
     """
 
     def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
         # `clock` returns microseconds; None means the backend's own time source (Redis: the server's).
         self.clock = clock
 
-    def decide(self, hits: Sequence[Hit]) -> list[Outcome]:
+    def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:
         raise NotImplementedError
 
     def reset(self, key: str) -> bool:
