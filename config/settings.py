@@ -99,8 +99,21 @@ TEMPLATES = [
     },
 ]
 
+DB_POOL_MAX_SIZE = int(os.environ.get("BULWARK_DB_POOL_MAX_SIZE", "10"))
+DB_POOL_MIN_SIZE = min(int(os.environ.get("BULWARK_DB_POOL_MIN_SIZE", "1")), DB_POOL_MAX_SIZE)
+DB_POOL_TIMEOUT_S = float(os.environ.get("BULWARK_DB_POOL_TIMEOUT_S", "5"))
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
+        # One bounded psycopg pool per process (Django's built-in pooling, which requires CONN_MAX_AGE=0):
+        # ASGI runs each request on its own thread, so without it every thread opened its own connection
+        # and two workers under load ran PostgreSQL out of connections. A request that waits longer than
+        # the timeout for a slot answers 503 with Retry-After (apps.core.middleware / api.errors).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_S,
+        }
 else:
     DATABASES = {
         "default": {

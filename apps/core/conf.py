@@ -77,6 +77,8 @@ core_settings = AppSettings(
         "STORE_CACHE_ALIAS": "default",
         # Key prefix of everything Bulwark keeps in the shared store.
         "STORE_KEY_PREFIX": "bulwark",
+        # Retry-After (whole seconds) of the 503 answered when no database connection was free in time.
+        "DB_BUSY_RETRY_AFTER_S": 1,
     },
-    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number},
+    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number, "DB_BUSY_RETRY_AFTER_S": positive_number},
 )

@@ -1,15 +1,29 @@
-"""Binds a request id, the client address and user agent to the context before anything else runs."""
+"""Binds a request id, the client address and user agent to the context before anything else runs; turns a
+database pool that gave no connection in time into a clean 503 wherever in the request it happened."""
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 
+from django.core.signals import got_request_exception
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from apps.core import context
+from apps.core.api.errors import database_busy_response, is_database_busy
 from apps.core.net import client_ip
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_DATABASE_BUSY = "_bulwark_database_busy"
+
+
+@receiver(got_request_exception)
+def _note_database_busy(sender, request=None, **kwargs) -> None:
+    """Django turns an exception raised inside a middleware into a 500 before any outer middleware sees it;
+    the signal is sent while the exception is being handled, so its cause can be recorded for __call__."""
+    if request is not None and is_database_busy(sys.exc_info()[1]):
+        setattr(request, _DATABASE_BUSY, True)
 
 
 class RequestContextMiddleware:
@@ -28,5 +42,13 @@ class RequestContextMiddleware:
         )
         with context.bind(ctx):
             response = self.get_response(request)
+        if getattr(request, _DATABASE_BUSY, False):
+            response = database_busy_response()
         response["X-Request-ID"] = request_id
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A view (admin page, plain Django view) that found no free database connection: 503, not 500."""
+        if is_database_busy(exception):
+            return database_busy_response()
+        return None

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core.conf import core_settings
 from apps.core.errors import ApplicationError
 
 
@@ -30,7 +31,38 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def is_database_busy(exc: BaseException | None) -> bool:
+    """True when the database pool gave no connection within its timeout (Django wraps psycopg_pool's
+    PoolTimeout in its own OperationalError, so the chain of causes is walked)."""
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # no pool installed: nothing can time out waiting for one
+        return False
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, PoolTimeout):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def database_busy_body() -> tuple[dict, dict]:
+    retry_after_s = core_settings.DB_BUSY_RETRY_AFTER_S
+    body = error_body(status_code=503, code="database_busy", retry_after_s=retry_after_s,
+                      message="Every database connection of this process is in use; retry shortly.")
+    return body, {"Retry-After": str(retry_after_s)}
+
+
+def database_busy_response() -> HttpResponse:
+    body, headers = database_busy_body()
+    return JsonResponse(body, status=503, headers=headers)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if is_database_busy(exc):
+        body, headers = database_busy_body()
+        return Response(body, status=503, headers=headers)
     if isinstance(exc, ApplicationError):
         body = error_body(status_code=exc.status, code=exc.code, message=exc.message, errors=exc.extra.get("errors"))
         return Response(body, status=exc.status)
