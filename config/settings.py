@@ -232,6 +232,7 @@ LOGGING = {
 BULWARK: dict = {
     "CORE": {
         "TRUSTED_PROXIES": env_list("BULWARK_TRUSTED_PROXIES", []),
+        "HEALTH_REQUIRE_STORE": env_bool("BULWARK_HEALTH_REQUIRE_STORE", False),
     },
     "RATELIMIT": {
         # Whose policies govern requests without a tenant (the logins). The demo tenant while developing.

@@ -79,6 +79,8 @@ core_settings = AppSettings(
         "STORE_KEY_PREFIX": "bulwark",
         # Retry-After (whole seconds) of the 503 answered when no database connection was free in time.
         "DB_BUSY_RETRY_AFTER_S": 1,
+        # /readyz answers 503 when the shared store is down (instead of 200 "degraded").
+        "HEALTH_REQUIRE_STORE": False,
     },
     validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number, "DB_BUSY_RETRY_AFTER_S": positive_number},
 )
