@@ -81,6 +81,9 @@ core_settings = AppSettings(
         "DB_BUSY_RETRY_AFTER_S": 1,
         # /readyz answers 503 when the shared store is down (instead of 200 "degraded").
         "HEALTH_REQUIRE_STORE": False,
+        # Deepest nesting of arrays/objects a JSON request body may have (400 beyond, before any serializer).
+        "MAX_JSON_DEPTH": 32,
     },
-    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number, "DB_BUSY_RETRY_AFTER_S": positive_number},
+    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number, "DB_BUSY_RETRY_AFTER_S": positive_number,
+                "MAX_JSON_DEPTH": positive_number},
 )

@@ -6,12 +6,18 @@ import re
 import sys
 import uuid
 
+from django.conf import settings
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from apps.core import context
-from apps.core.api.errors import database_busy_response, is_database_busy
+from apps.core.api.errors import (
+    API_PREFIX,
+    database_busy_response,
+    is_database_busy,
+    too_many_fields_response,
+)
 from apps.core.net import client_ip
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -26,11 +32,22 @@ def _note_database_busy(sender, request=None, **kwargs) -> None:
         setattr(request, _DATABASE_BUSY, True)
 
 
+def _too_many_query_fields(request: HttpRequest) -> bool:
+    """The same count as Django's QueryDict (urllib's parse_qsl with max_num_fields): separators plus one."""
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    query = request.META.get("QUERY_STRING", "")
+    return limit is not None and bool(query) and query.count("&") + 1 > limit
+
+
 class RequestContextMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PREFIX) and _too_many_query_fields(request):
+            # Django would raise TooManyFieldsSent on the first read of request.GET, answered with its HTML
+            # 400 page (or, with DEBUG, a debug page that takes seconds to render): refuse it here, cheaply.
+            return too_many_fields_response()
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id

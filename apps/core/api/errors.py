@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -54,6 +56,13 @@ def database_busy_body() -> tuple[dict, dict]:
     return body, {"Retry-After": str(retry_after_s)}
 
 
+def too_many_fields_response() -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    body = error_body(status_code=400, code="too_many_fields",
+                      message=f"The request has more than {limit} parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS).")
+    return JsonResponse(body, status=400)
+
+
 def database_busy_response() -> HttpResponse:
     body, headers = database_busy_body()
     return JsonResponse(body, status=503, headers=headers)
@@ -72,6 +81,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         referrers = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
         message = f"Cannot delete: still referenced by {', '.join(referrers)}. Deactivate it instead."
         return Response(error_body(status_code=409, code="protected", message=message), status=409)
+    if isinstance(exc, TooManyFieldsSent):
+        body = error_body(status_code=400, code="too_many_fields", message=str(exc))
+        return Response(body, status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body(status_code=413, code="payload_too_large", message=str(exc)), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(error_body(status_code=400, code="bad_request", message="Bad request."), status=400)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -104,6 +120,15 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         body = error_body(status_code=404, code="not_found", message=f"No endpoint at {request.path[:200]}.")
         return JsonResponse(body, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400 (SuspiciousOperation, with DEBUG off): the error shape under /api/."""
+    if request.path.startswith(API_PREFIX):
+        if isinstance(exception, TooManyFieldsSent):
+            return too_many_fields_response()
+        return JsonResponse(error_body(status_code=400, code="bad_request", message="Bad request."), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
