@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.urls import get_urlconf, is_valid_path
 
 from apps.core import context
 from apps.core.api.errors import (
@@ -44,10 +45,6 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX) and _too_many_query_fields(request):
-            # Django would raise TooManyFieldsSent on the first read of request.GET, answered with its HTML
-            # 400 page (or, with DEBUG, a debug page that takes seconds to render): refuse it here, cheaply.
-            return too_many_fields_response()
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
@@ -69,3 +66,37 @@ class RequestContextMiddleware:
         if is_database_busy(exception):
             return database_busy_response()
         return None
+
+
+def canonical_api_path(path_info: str, urlconf: str | None = None) -> str | None:
+    """The trailing-slash form of an /api/ path given without it, when only that form is a route; else None.
+
+    Every API route ends with a slash (DRF's default). The other form is accepted, not redirected: a
+    redirect would make clients resend a POST as a GET or lose its body.
+    """
+    if path_info.endswith("/") or not path_info.startswith(API_PREFIX):
+        return None
+    if is_valid_path(path_info, urlconf) or not is_valid_path(path_info + "/", urlconf):
+        return None
+    return path_info + "/"
+
+
+class ApiRequestMiddleware:
+    """Conventions of /api/ requests applied before anything reads the path or the query: the slash-less form
+    of a route is served as its canonical form (so URL names, rate-limit and cache policies see one path), and
+    too many query parameters answer the error shape."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            if _too_many_query_fields(request):
+                # Django would raise TooManyFieldsSent on the first read of request.GET and answer its HTML 400
+                # page (with DEBUG, a debug page that takes seconds to render): refuse it here, cheaply.
+                return too_many_fields_response()
+            canonical = canonical_api_path(request.path_info, getattr(request, "urlconf", None) or get_urlconf())
+            if canonical is not None:
+                request.path = request.path + "/"
+                request.path_info = canonical
+        return self.get_response(request)

@@ -9,7 +9,7 @@ router.register("members", views.MembershipViewSet, basename="member")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 
 urlpatterns = [
-    path("me", views.MeView.as_view(), name="me"),
-    path("me/switch", views.SwitchTenantView.as_view(), name="me-switch"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("me/switch/", views.SwitchTenantView.as_view(), name="me-switch"),
     *router.urls,
 ]
