@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.tenancy.login_limit.LoginLimitMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
     "apps.ratelimit.middleware.RateLimitMiddleware",
     "apps.caching.middleware.CacheMiddleware",
@@ -162,6 +163,12 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The platform login limit refuses locked-out IPs and usernames before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "apps.tenancy.login_limit.LoginLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -234,6 +241,9 @@ BULWARK: dict = {
     "CORE": {
         "TRUSTED_PROXIES": env_list("BULWARK_TRUSTED_PROXIES", []),
         "HEALTH_REQUIRE_STORE": env_bool("BULWARK_HEALTH_REQUIRE_STORE", False),
+    },
+    "LOGIN_LIMIT": {
+        "ENABLED": env_bool("BULWARK_LOGIN_LIMIT", True),
     },
     "RATELIMIT": {
         # Whose policies govern requests without a tenant (the logins). The demo tenant while developing.
