@@ -163,11 +163,9 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# The platform login limit refuses locked-out IPs and usernames before any password is checked.
-AUTHENTICATION_BACKENDS = [
-    "apps.tenancy.login_limit.LoginLimitBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# Django's ModelBackend behind the platform login limit, which refuses locked-out IPs and usernames before any
+# password is checked. Other backends (LDAP, SSO) go after it.
+AUTHENTICATION_BACKENDS = ["apps.tenancy.login_limit.LoginLimitBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -225,6 +223,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.schema.document_error_responses",
+    ],
 }
 
 LOGGING = {

@@ -13,6 +13,8 @@ import logging
 import math
 import time
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
@@ -113,23 +115,21 @@ def _ip(request: HttpRequest | None) -> str | None:
     return getattr(request, "client_ip", None) or (request.META.get("REMOTE_ADDR") if request is not None else None)
 
 
-class LoginLimitBackend:
-    """First in AUTHENTICATION_BACKENDS: refuses a locked-out IP or username before any password is checked.
+class LoginLimitBackend(ModelBackend):
+    """Django's ModelBackend that first refuses a locked-out IP or username, before any password is checked.
 
-    Raising PermissionDenied makes `authenticate()` stop and return None; the request is marked so that
+    It replaces ModelBackend, first in AUTHENTICATION_BACKENDS: raising PermissionDenied makes
+    `authenticate()` stop (no later backend is asked) and return None; the request is marked so that
     LoginLimitMiddleware answers 429 with Retry-After instead of the door's usual "wrong password".
     """
 
-    def authenticate(self, request, username=None, **credentials):
-        wait_s = login_locked_out(ip=_ip(request), username=username)
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        wait_s = login_locked_out(ip=_ip(request), username=username or kwargs.get(get_user_model().USERNAME_FIELD))
         if wait_s is not None:
             if request is not None:
                 setattr(request, LOCKED_OUT, wait_s)
             raise PermissionDenied("locked out")
-        return None
-
-    def get_user(self, user_id):
-        return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 @receiver(user_login_failed, dispatch_uid="bulwark-login-limit-failed")
