@@ -81,7 +81,8 @@ class MembershipUpdateSerializer(StrictSerializer):
 
 
 class TokenOutputSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    # Null for a token created by a token (no user behind it).
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True, allow_null=True)
     display_prefix = serializers.SerializerMethodField()
 
     class Meta:

@@ -11,8 +11,8 @@ router.register("members", views.MembershipViewSet, basename="member")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 
 urlpatterns = [
-    path("me", views.MeView.as_view(), name="me"),
-    path("me/switch", views.SwitchTenantView.as_view(), name="me-switch"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("me/switch/", views.SwitchTenantView.as_view(), name="me-switch"),
     path("members/invitations/accept/", views.AcceptInvitationView.as_view(), name="invitation-accept"),
     *router.urls,
 ]
