@@ -23,15 +23,15 @@ def _principal(response) -> dict:
     return response.json()["principal"]
 
 
-@pytest.mark.parametrize("pattern", [r"^/api/v1/me$", r"^/api/v1/"], ids=["me-only", "cache-all-reads"])
+@pytest.mark.parametrize("pattern", [r"^/api/v1/me/$", r"^/api/v1/"], ids=["me-only", "cache-all-reads"])
 def test_a_policy_that_names_only_a_path_never_serves_alices_me_to_bob(pattern, tenant_a, two_clients):
     services.policy_create(tenant=tenant_a, data={"name": "broad", "path_pattern": pattern})
     alice, bob = two_clients
-    alice_me = _principal(alice.get("/api/v1/me"))
-    bob_me = _principal(bob.get("/api/v1/me"))
+    alice_me = _principal(alice.get("/api/v1/me/"))
+    bob_me = _principal(bob.get("/api/v1/me/"))
     assert bob_me != alice_me
     # Per user, the cache still works: alice's second read is her own copy.
-    again = alice.get("/api/v1/me")
+    again = alice.get("/api/v1/me/")
     assert again["Cache-Status"].startswith("Bulwark; hit")
     assert _principal(again) == alice_me
 
@@ -45,12 +45,12 @@ def test_new_policies_vary_on_user_unless_they_choose(tenant_a, member_client):
 
 
 def test_me_is_private_and_not_stored_by_a_policy_that_shares_by_role(tenant_a, two_clients):
-    CachePolicyFactory(tenant=tenant_a, name="me", path_pattern=r"^/api/v1/me$", vary_on="role")
+    CachePolicyFactory(tenant=tenant_a, name="me", path_pattern=r"^/api/v1/me/$", vary_on="role")
     alice, bob = two_clients
-    first = alice.get("/api/v1/me")
+    first = alice.get("/api/v1/me/")
     assert "private" in first["Cache-Control"]
     assert first["Cache-Status"] == "Bulwark; fwd=miss; detail=not-stored-private"
-    assert _principal(bob.get("/api/v1/me")) != _principal(first)
+    assert _principal(bob.get("/api/v1/me/")) != _principal(first)
 
 
 def test_the_schema_and_admin_explain_what_sharing_means(tenant_a, member_client):
