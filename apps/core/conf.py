@@ -77,6 +77,8 @@ core_settings = AppSettings(
         "STORE_CACHE_ALIAS": "default",
         # Key prefix of everything Bulwark keeps in the shared store.
         "STORE_KEY_PREFIX": "bulwark",
+        # How often the one stats flusher of each process drains every registered sink (apps.core.stats).
+        "STATS_FLUSH_INTERVAL_S": 5.0,
     },
-    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number},
+    validators={"SNAPSHOT_CHECK_INTERVAL_S": positive_number, "STATS_FLUSH_INTERVAL_S": positive_number},
 )
