@@ -65,6 +65,8 @@ class RedisMetricsStore(MetricsStore):
         pipe.execute()
 
     def _read(self, tenant_id: int | None, minutes: list[int], *, take: bool) -> dict[Key, MinuteAgg]:
+        if not minutes:
+            return {}
         client = self.client
         pipe = client.pipeline(transaction=False)
         for minute in minutes:
