@@ -7,7 +7,10 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from apps.monitoring import conf, recorder
+        from apps.core import stats
+        from apps.monitoring import conf, recorder, sampler
 
         conf.monitoring_settings.validate()
         recorder.install()
+        # Every web and worker process reports its RSS and RSS change at each flush (the "memory delta").
+        stats.register("monitoring.process", sampler.ProcessSink(), start=False)
