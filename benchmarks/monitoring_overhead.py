@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import ratelimit_harness  # noqa: E402
@@ -27,12 +29,23 @@ STACKS = ("bare", "bulwark", "prometheus", "silk", "whole")
 ROUNDS, ROUND_S, CONNECTIONS = 5, 4, 16
 
 
-def wrk(url: str) -> float:
+def wrk(url: str, server: psutil.Process | None = None) -> tuple[float, float]:
+    """(requests/s, server CPU µs per request): CPU per request resists the load others put on the machine."""
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{ROUND_S}s", "--timeout", "5s", url]
+    before = sum(server.cpu_times()[:2]) if server else 0.0
     output = subprocess.run(command, capture_output=True, text=True, timeout=ROUND_S + 30, check=True).stdout
+    cpu_s = sum(server.cpu_times()[:2]) - before if server else 0.0
     if "Non-2xx" in output:
         raise RuntimeError(f"non-2xx answers during the run, the measurement would be wrong:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), cpu_s / max(1, requests) * 1e6
+
+
+def listener(port_: int) -> psutil.Process:
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port_ and conn.pid:
+            return psutil.Process(conn.pid)
+    raise RuntimeError(f"no process listens on {port_}")
 
 
 def setup() -> None:
@@ -70,21 +83,27 @@ def main() -> None:
     ports = [port(60 + i) for i in range(len(STACKS))]
     envs = [{"BENCH_MONITORING_STACK": stack} for stack in STACKS]
     results: dict[str, list[float]] = {stack: [] for stack in STACKS}
+    cpu: dict[str, list[float]] = {stack: [] for stack in STACKS}
     with servers(ports, envs) as bases:
         urls = {stack: f"{base}/bench/ping" for stack, base in zip(STACKS, bases, strict=True)}
+        processes = {stack: listener(p) for stack, p in zip(STACKS, ports, strict=True)}
         for url in urls.values():
             wrk(url)  # warm-up: imports, pools, snapshots
         for _ in range(ROUNDS):
             for stack in STACKS:
-                results[stack].append(wrk(urls[stack]))
-    bare = results["bare"]
+                rps, cpu_us = wrk(urls[stack], processes[stack])
+                results[stack].append(rps)
+                cpu[stack].append(cpu_us)
+    bare, bare_cpu = results["bare"], cpu["bare"]
     print(f"trivial DRF endpoint, 1 uvicorn process per stack, wrk -t2 -c{CONNECTIONS}, {ROUNDS} rounds of "
           f"{ROUND_S} s per stack, stacks interleaved in each round (machine shared: read the paired ratios)")
     for stack in STACKS:
         paired = statistics.median(r / b for r, b in zip(results[stack], bare, strict=True))
+        # Throughput a quiet machine would keep, from server CPU per request: bare CPU / stack CPU.
+        cpu_ratio = statistics.median(b / c for c, b in zip(cpu[stack], bare_cpu, strict=True) if c)
         rounds = ", ".join(f"{r:6.0f}" for r in results[stack])
-        print(f"  {stack:<11} {rounds}  req/s | median {statistics.median(results[stack]):6.0f} | "
-              f"paired ratio to bare {paired:.3f}")
+        print(f"  {stack:<11} {rounds}  req/s | median {statistics.median(results[stack]):6.0f} | paired ratio to "
+              f"bare {paired:.3f} | CPU/request {statistics.median(cpu[stack]):5.0f} µs, ratio {cpu_ratio:.3f}")
 
 
 if __name__ == "__main__":

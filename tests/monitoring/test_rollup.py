@@ -60,7 +60,7 @@ def test_rollup_folds_closed_minutes_once_and_the_figures_stay_the_same(traffic,
     first = services.rollup_fold(tenant=tenant_a, store=store, now=clock.time())
     again = services.rollup_fold(tenant=tenant_a, store=store, now=clock.time())
     assert (first["folded"], again["folded"]) == (3, 0)
-    assert EndpointRollup.objects.filter(resolution_s=60).count() == 3
+    assert EndpointRollup.objects.filter(resolution_s=60, endpoint__tenant=tenant_a).count() == 3
     assert store.live(tenant_id=tenant_a.pk, start_minute=0, end_minute=10**9) == {}
     after = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time() - 120, store=store)
     for key in ("count", "p50_ms", "p95_ms", "p99_ms", "error_rate", "db_time_share", "queries_per_request"):
@@ -84,7 +84,7 @@ def test_late_figures_of_a_folded_minute_are_added_not_lost(sink, clock, tenant_
     [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time() + 1, store=store)
     assert item["count"] == 2
     services.rollup_fold(tenant=tenant_a, store=store, now=clock.time() + 180)
-    assert EndpointRollup.objects.get().count_2xx == 2
+    assert EndpointRollup.objects.get(endpoint__tenant=tenant_a).count_2xx == 2
 
 
 def test_series_per_minute(traffic, clock, tenant_a, store):
@@ -110,7 +110,7 @@ def test_downsampling_to_hours_and_dropping_old_hours(traffic, clock, tenant_a, 
     later = datetime.fromtimestamp(clock.time(), tz=UTC) + timedelta(hours=2)
     changes = services.rollup_downsample(now=later)
     assert (changes["minutes_downsampled"], changes["hours_written"], changes["hours_deleted"]) == (3, 1, 0)
-    [hour] = EndpointRollup.objects.all()
+    [hour] = EndpointRollup.objects.filter(endpoint__tenant=tenant_a)
     assert hour.resolution_s == 3600 and hour.count_2xx + hour.count_5xx == 300
     hours_after = selectors.endpoint_summaries(tenant=tenant_a, window_s=7 * 86400, now=clock.time(), store=store)
     for key in ("count", "p50_ms", "p95_ms", "p99_ms", "error_rate"):
@@ -119,7 +119,7 @@ def test_downsampling_to_hours_and_dropping_old_hours(traffic, clock, tenant_a, 
 
     assert AuditEvent.objects.filter(action="monitoring.retention").count() == 1
     services.rollup_downsample(now=later + timedelta(days=3))
-    assert not EndpointRollup.objects.exists()
+    assert not EndpointRollup.objects.filter(endpoint__tenant=tenant_a).exists()
 
 
 def test_each_tenant_and_the_platform_read_only_their_own(traffic, sink, clock, tenant_a, tenant_b, store):
@@ -140,7 +140,7 @@ def test_the_embedded_default_writes_minutes_straight_to_rows(clock, tenant_a):
     for duration in (1.0, 2.0, 3.0):
         db_sink.record(tenant_a.pk, ROUTE, "POST", 201, duration, now=clock.time())
     db_sink.flush(clock.time())
-    row = EndpointRollup.objects.get()
+    row = EndpointRollup.objects.get(endpoint__tenant=tenant_a)
     assert (row.count_2xx, row.duration_ms_min, row.duration_ms_max) == (3, 1.0, 3.0)
     [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=db_sink.store)
     assert item["count"] == 3 and close(item["p50_ms"], 2.0)
