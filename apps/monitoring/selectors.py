@@ -3,6 +3,7 @@ threshold states and health. Every figure comes from merged histograms and sums 
 store's live minutes), never from raw samples."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -56,7 +57,8 @@ def window_figures(*, tenant, start: float, end: float, store: MetricsStore | No
         if row.resolution_s == EndpointRollup.Resolution.MINUTE and row.start < minute_start:
             continue
         yield row.endpoint.route, row.endpoint.method, row.start.timestamp(), agg_of_row(row)
-    live = _store(store).live(tenant_id=tenant_id, start_minute=int(start // 60), end_minute=int((end - 1) // 60))
+    # Minutes holding an instant of [start, end): the last is the one just before `end`.
+    live = _store(store).live(tenant_id=tenant_id, start_minute=int(start // 60), end_minute=math.ceil(end / 60) - 1)
     for (_tid, live_route, live_method, minute), agg in live.items():
         if route is None or (live_route == route and live_method == method):
             yield live_route, live_method, minute * 60.0, agg

@@ -168,6 +168,24 @@ def _release_batch(tenant: Tenant, batch_id: str) -> None:
         caches[core_settings.STORE_CACHE_ALIAS].delete(_dedup_key(tenant, batch_id))
 
 
+def _bound_routes(tenant: Tenant, data: dict[str, Any]) -> None:
+    """A tenant has at most MAX_ROUTES_PER_TENANT endpoints: routes beyond fold into `<other>`, so pushed
+    data cannot grow rows, Redis keys or /metrics labels without bound."""
+    from apps.monitoring.models import OTHER_ROUTE
+
+    limit = int(monitoring_settings.MAX_ROUTES_PER_TENANT)
+    known = set(Endpoint.objects.filter(tenant=tenant).values_list("route", "method")[:limit + 1])
+    for item in [*data.get("records", []), *data.get("histograms", [])]:
+        pair = (item["route"], item["method"])
+        if pair in known:
+            continue
+        if len(known) >= limit:
+            item["route"] = OTHER_ROUTE
+            continue
+        endpoint_for(tenant_id=tenant.pk, route=item["route"], method=item["method"])
+        known.add(pair)
+
+
 def ingest_batch(*, tenant: Tenant, data: dict[str, Any], store: MetricsStore | None = None) -> dict:
     """Add a validated batch (records and wire histograms) to the same store request metrics go to.
 
@@ -177,6 +195,7 @@ def ingest_batch(*, tenant: Tenant, data: dict[str, Any], store: MetricsStore | 
     from apps.monitoring.recorder import sink
 
     store = store or sink.store
+    _bound_routes(tenant, data)
     batch: dict[Key, MinuteAgg] = {}
     for item in data.get("records", []):
         minute = int(item["timestamp"].timestamp() // 60)

@@ -195,3 +195,15 @@ def test_metrics_by_allowed_address_only(sink, client, settings):
     settings.BULWARK = {**settings.BULWARK, "MONITORING": {"METRICS_ALLOW_IPS": ["10.0.0.0/8"]}}
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401  # loopback is not implied
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+
+
+def test_pushed_routes_per_tenant_are_bounded(sink, tenant_a, token_client, settings):
+    settings.BULWARK = {**settings.BULWARK, "MONITORING": {"MAX_ROUTES_PER_TENANT": 3}}
+    client = token_client(tenant_a, "operator")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for n in range(2):
+        records = [{"route": f"svc/{n}-{i}", "method": "GET", "status": 200, "duration_ms": 1, "timestamp": now}
+                   for i in range(5)]
+        assert client.post(f"{BASE}/ingest", batch(records=records), format="json").status_code == 202
+    routes = {i["route"]: i["count"] for i in client.get(f"{BASE}/endpoints").json()["results"]}
+    assert len(routes) == 4 and routes["<other>"] == 7

@@ -144,3 +144,35 @@ def test_the_embedded_default_writes_minutes_straight_to_rows(clock, tenant_a):
     assert (row.count_2xx, row.duration_ms_min, row.duration_ms_max) == (3, 1.0, 3.0)
     [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=db_sink.store)
     assert item["count"] == 3 and close(item["p50_ms"], 2.0)
+
+
+def test_a_failed_flush_keeps_the_minutes_for_the_next_one(clock, tenant_a, store):
+    from apps.monitoring.recorder import RequestSink
+
+    class Flaky:
+        down = True
+
+        def merge(self, batch):
+            if self.down:
+                raise ConnectionError("redis down")
+            store.merge(batch)
+
+    flaky = Flaky()
+    flaky_sink = RequestSink(flaky)
+    flaky_sink.record(tenant_a.pk, ROUTE, "GET", 200, 5.0, now=clock.time())
+    with pytest.raises(ConnectionError):
+        flaky_sink.flush(clock.time())
+    flaky_sink.record(tenant_a.pk, ROUTE, "GET", 200, 6.0, now=clock.time())
+    flaky.down = False
+    flaky_sink.flush(clock.time())
+    [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=store)
+    assert item["count"] == 2
+
+
+def test_a_request_at_the_very_start_of_the_current_minute_is_read(sink, clock, tenant_a, store):
+    """Regression: the live read stopped one minute early when `now` sat on a minute boundary."""
+    assert clock.time() % 60 == 0
+    sink.record(tenant_a.pk, ROUTE, "GET", 200, 5.0, now=clock.time())
+    sink.flush(clock.time())
+    [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=store)
+    assert item["count"] == 1
