@@ -34,10 +34,15 @@ class BulwarkCollector:
         yield from self._apps()
 
     def _requests(self):
+        from apps.core import health
         from apps.monitoring.selectors import _store
         from apps.tenancy.models import Tenant
 
-        totals = _store(self.store).totals()
+        try:
+            totals = _store(self.store).totals()
+        except Exception as exc:  # the store is down: the other families still answer
+            health.mark_degraded("monitoring:store", f"request totals unreadable: {exc.__class__.__name__}")
+            totals = {}
         slugs = dict(Tenant.objects.filter(pk__in={k[0] for k in totals if k[0] is not None}).values_list("pk", "slug"))
         requests = CounterMetricFamily("bulwark_http_requests", "HTTP requests by route pattern and status class.",
                                        labels=["tenant", "route", "method", "status_class"])

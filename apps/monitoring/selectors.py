@@ -40,6 +40,20 @@ def _timestamp(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
+def live_figures(store: MetricsStore | None, **window) -> dict:
+    """The store's live minutes; with the store down, none (reads fall back to the rolled-up rows) and health
+    says `monitoring:store` is degraded. (A minimal guard: apps.core's store guard replaces it.)"""
+    from apps.core import health
+
+    try:
+        live = _store(store).live(**window)
+    except Exception as exc:
+        health.mark_degraded("monitoring:store", f"live metrics unreadable: {exc.__class__.__name__}")
+        return {}
+    health.mark_ok("monitoring:store")
+    return live
+
+
 def window_figures(*, tenant, start: float, end: float, store: MetricsStore | None = None,
                    route: str | None = None, method: str | None = None) -> Iterable[tuple[str, str, float, MinuteAgg]]:
     """(route, method, start of the minute or hour, figures) of the tenant in [start, end): rows and live minutes."""
@@ -58,7 +72,7 @@ def window_figures(*, tenant, start: float, end: float, store: MetricsStore | No
             continue
         yield row.endpoint.route, row.endpoint.method, row.start.timestamp(), agg_of_row(row)
     # Minutes holding an instant of [start, end): the last is the one just before `end`.
-    live = _store(store).live(tenant_id=tenant_id, start_minute=int(start // 60), end_minute=math.ceil(end / 60) - 1)
+    live = live_figures(store, tenant_id=tenant_id, start_minute=int(start // 60), end_minute=math.ceil(end / 60) - 1)
     for (_tid, live_route, live_method, minute), agg in live.items():
         if route is None or (live_route == route and live_method == method):
             yield live_route, live_method, minute * 60.0, agg

@@ -207,3 +207,20 @@ def test_pushed_routes_per_tenant_are_bounded(sink, tenant_a, token_client, sett
         assert client.post(f"{BASE}/ingest", batch(records=records), format="json").status_code == 202
     routes = {i["route"]: i["count"] for i in client.get(f"{BASE}/endpoints").json()["results"]}
     assert len(routes) == 4 and routes["<other>"] == 7
+
+
+def test_reads_and_metrics_answer_with_the_store_down(tenant_a, token_client, client, settings, monkeypatch):
+    from apps.core import health
+    from apps.monitoring import recorder
+
+    class Down:
+        def live(self, **kwargs):
+            raise ConnectionError("redis down")
+
+        totals = live
+
+    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(Down()))
+    settings.BULWARK = {**settings.BULWARK, "MONITORING": {"METRICS_TOKEN": "t0ken"}}
+    assert token_client(tenant_a, "viewer").get(f"{BASE}/endpoints").status_code == 200
+    assert "monitoring:store" in health.degraded_components()
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").status_code == 200
