@@ -29,7 +29,7 @@ def test_keys_are_route_patterns_with_tenant_and_method_never_raw_paths(sink, te
     token_route = "api/v1/tokens/(?P<pk>[^/.]+)/$"
     assert recorded[(tenant_a.pk, token_route, "GET")].count == 2
     assert recorded[(tenant_a.pk, token_route, "GET")].classes[4] == 1
-    assert recorded[(tenant_a.pk, "api/v1/me", "GET")].count == 1
+    assert recorded[(tenant_a.pk, "api/v1/me/", "GET")].count == 1
     assert not any(str(mine.pk) in key[1] or "987654" in key[1] for key in recorded)
 
 
@@ -62,7 +62,7 @@ def test_timing_headers_and_database_figures(sink, tenant_a, token_client):
     assert set(parts) == {"db", "app", "total"}
     assert float(parts["total"]) >= float(parts["db"]) > 0
     assert float(response["X-Response-Time"][:-2]) == pytest.approx(float(parts["total"]), abs=0.002)
-    agg = routes(sink)[(tenant_a.pk, "api/v1/me", "GET")]
+    agg = routes(sink)[(tenant_a.pk, "api/v1/me/", "GET")]
     assert agg.queries_sum >= 1 and agg.db_ms_sum > 0
     assert agg.bytes_sum == len(response.content)
 
@@ -76,7 +76,7 @@ def test_server_timing_can_be_turned_off(sink, settings, client):
 def test_a_refused_token_is_measured_under_its_route_before_any_view_runs(sink, client):
     response = client.get(ME, HTTP_AUTHORIZATION="Bearer bwk_nope_nope")
     assert response.status_code == 401
-    assert routes(sink)[(None, "api/v1/me", "GET")].classes[4] == 1
+    assert routes(sink)[(None, "api/v1/me/", "GET")].classes[4] == 1
 
 
 @pytest.fixture
@@ -96,5 +96,5 @@ def test_rate_limited_responses_are_measured(sink, tenant_a, token_client, fresh
     client = token_client(tenant_a, "viewer")
     statuses = [client.get(ME).status_code for _ in range(4)]
     assert statuses.count(429) == 2
-    agg = routes(sink)[(tenant_a.pk, "api/v1/me", "GET")]
+    agg = routes(sink)[(tenant_a.pk, "api/v1/me/", "GET")]
     assert (agg.classes[2], agg.classes[4]) == (2, 2)

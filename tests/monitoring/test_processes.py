@@ -50,7 +50,7 @@ def test_metrics_of_two_processes_merge(servers, tenant_a):
     deadline = finished + 5 + 2
     while True:
         figures = summaries(tenant_a)
-        me, missing = figures.get(("api/v1/me", "GET")), figures.get(("api/v1/tokens/(?P<pk>[^/.]+)/$", "GET"))
+        me, missing = figures.get(("api/v1/me/", "GET")), figures.get(("api/v1/tokens/(?P<pk>[^/.]+)/$", "GET"))
         if (me and me["count"] == 30 and missing and missing["count"] == 7) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -66,4 +66,4 @@ def test_metrics_of_two_processes_merge(servers, tenant_a):
 
     first, second = requests_total(servers[0]), requests_total(servers[1])
     assert first == second
-    assert first[("api/v1/me", "2xx")] == 30 and first[("api/v1/tokens/(?P<pk>[^/.]+)/$", "4xx")] == 7
+    assert first[("api/v1/me/", "2xx")] == 30 and first[("api/v1/tokens/(?P<pk>[^/.]+)/$", "4xx")] == 7

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
@@ -34,6 +35,15 @@ class EndpointSummarySerializer(serializers.Serializer):
     error_rate = serializers.FloatField()
     db_time_share = serializers.FloatField()
     queries_per_request = serializers.FloatField()
+
+
+@extend_schema_serializer(many=False)  # the list action answers one object, not an array
+class EndpointListSerializer(serializers.Serializer):
+    """The endpoints answer: the window and sort it was read with, then one item per endpoint."""
+
+    window = serializers.CharField()
+    sort = serializers.CharField()
+    results = EndpointSummarySerializer(many=True)
 
 
 class SeriesQuerySerializer(StrictSerializer):

@@ -8,9 +8,9 @@ import time
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
-from rest_framework import mixins
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +35,7 @@ class EndpointViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
     serializer_class = s.EndpointSummarySerializer
     pagination_class = None
 
-    @extend_schema(parameters=[s.EndpointsQuerySerializer], responses={200: s.EndpointSummarySerializer(many=True)})
+    @extend_schema(parameters=[s.EndpointsQuerySerializer], responses={200: s.EndpointListSerializer})
     def list(self, request):
         query = s.EndpointsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -55,7 +55,11 @@ class EndpointViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
                                   "rps": 0.0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "error_rate": 0.0,
                                   "db_time_share": 0.0, "queries_per_request": 0.0})
 
-    @extend_schema(parameters=[s.SeriesQuerySerializer])
+    @extend_schema(parameters=[s.SeriesQuerySerializer], responses={200: inline_serializer("EndpointSeries", {
+        "id": serializers.IntegerField(), "route": serializers.CharField(), "method": serializers.CharField(),
+        "step": serializers.CharField(), "window": serializers.CharField(),
+        "series": serializers.DictField(child=serializers.ListField(child=serializers.ListField())),
+    })})
     @action(detail=True, methods=["get"])
     def series(self, request, pk=None):
         endpoint = self.get_object()
@@ -130,6 +134,10 @@ class HealthView(APIView):
 
     permission_classes = [TenantRolePermission]
 
+    @extend_schema(responses={200: inline_serializer("MonitoringHealth", {
+        "state": serializers.ChoiceField(choices=["ok", "warning", "critical"]),
+        "checks": serializers.DictField(child=serializers.DictField()),
+    })})
     def get(self, request):
         return Response(health_report(tenant=request.tenant))
 
@@ -139,6 +147,9 @@ class SystemView(APIView):
 
     permission_classes = [TenantRolePermission]
 
+    @extend_schema(responses={200: inline_serializer("MonitoringSystem", {
+        "hosts": serializers.ListField(child=serializers.DictField()),
+    })})
     def get(self, request):
         samples = selectors.system_samples(limit=50)
         latest = {}
