@@ -65,14 +65,14 @@ def test_anonymous_means_no_tenant_no_principal_and_no_credentials():
 
 
 def test_the_route_is_resolved_once_per_request_and_shared():
-    request = RequestFactory().get("/api/v1/ratelimit/policies/5")
+    request = RequestFactory().get("/api/v1/ratelimit/policies/5/")
     with mock.patch("apps.core.requests.get_resolver", wraps=__import__("django.urls").urls.get_resolver) as spy:
         first, second = request_route(request), request_route(request)
     assert spy.call_count == 1
     assert first is second
     assert first.url_name == "ratelimit-policy-detail"
     assert first.kwargs == {"pk": "5"}
-    assert route_pattern(request) == resolve("/api/v1/ratelimit/policies/5").route
+    assert route_pattern(request) == resolve("/api/v1/ratelimit/policies/5/").route
     assert "5" not in route_pattern(request)
 
 

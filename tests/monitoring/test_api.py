@@ -183,10 +183,11 @@ def test_metrics_needs_the_token_and_parses_as_prometheus(sink, tenant_a, client
     assert response.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(response.content.decode())}
     counts = {(s.labels["tenant"], s.labels["route"], s.labels["status_class"]): s.value
-              for s in families["bulwark_http_requests"].samples if s.name == "bulwark_http_requests_total"}
+              for s in families["bulwark_http_requests"].samples
+              if s.name == "bulwark_http_requests_total" and s.labels["tenant"] == "tenant-a"}
     assert counts == {("tenant-a", "api/v1/me", "2xx"): 3.0, ("tenant-a", "api/v1/me", "4xx"): 1.0}
     buckets = {s.labels["le"]: s.value for s in families["bulwark_http_request_duration_seconds"].samples
-               if s.name.endswith("_bucket")}
+               if s.name.endswith("_bucket") and s.labels["tenant"] == "tenant-a"}
     assert (buckets["0.005"], buckets["0.05"], buckets["0.5"], buckets["+Inf"]) == (2.0, 3.0, 4.0, 4.0)
     assert "bulwark_jobs_queued" in families and "bulwark_system_cpu_percent" in families
 
