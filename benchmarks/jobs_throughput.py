@@ -96,7 +96,7 @@ def bulwark(n: int, tenant: Tenant, submitters: int, spacing_s: float = 0.0) -> 
     """(jobs/s, queue->start latencies, queue->finish latencies) of n runs through job_submit."""
     actor = Actor.system(display="benchmark")
     start = time.perf_counter()
-    pks = in_threads(lambda: job_submit(type="jobs.ping", params={}, tenant=tenant, submitted_by=actor).pk,
+    pks = in_threads(lambda: job_submit(job_type="jobs.ping", params={}, tenant=tenant, submitted_by=actor).pk,
                      n, submitters, spacing_s)
     wait(lambda: JobRun.objects.filter(pk__in=pks, status__in=JobRun.FINISHED).count() >= n, "bulwark runs")
     elapsed_s = time.perf_counter() - start

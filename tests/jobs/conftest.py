@@ -35,3 +35,27 @@ def run_attempt():
         return run
 
     return attempt
+
+
+@pytest.fixture
+def broker_messages():
+    """broker_messages() -> the run pks of the `execute` messages on the real broker since the test began
+    (drained as they are read)."""
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    broker.purge_queue()
+
+    def drain() -> list[int]:
+        pks = []
+        while broker.queue_size():
+            for ack_id, package in broker.dequeue() or []:
+                task = SignedPackage.loads(package)
+                assert task["func"] == "apps.jobs.runner.execute"
+                pks.append(task["args"][0])
+                broker.acknowledge(ack_id)
+        return pks
+
+    yield drain
+    broker.purge_queue()

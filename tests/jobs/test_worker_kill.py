@@ -78,7 +78,7 @@ def test_a_sigkilled_workers_run_is_reaped_and_completed(broker, qcluster, monke
 
     get_broker().purge_queue()
     tenant = TenantFactory(slug="kill-test")
-    run = services.job_submit(type="test.steps", params={"steps": 15, "step_s": 0.2}, tenant=tenant)
+    run = services.job_submit(job_type="test.steps", params={"steps": 15, "step_s": 0.2}, tenant=tenant)
     cluster = qcluster(broker)
 
     def log() -> str:
