@@ -50,6 +50,9 @@ class JobAttemptInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        return True  # whoever may see the run (JobRunAdmin decides, by tenant and role) sees its attempts
+
 
 @admin.register(JobRun)
 class JobRunAdmin(TenantScopedAdmin):

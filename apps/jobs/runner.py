@@ -131,23 +131,25 @@ class OutcomeBuffer:
             services.outcomes_record(outcomes=[outcome], durable=durable)
             return
         with self.cond:
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="jobs-outcomes", daemon=True)
-                self.thread.start()
-            # Bounded: a worker far ahead of its writes waits for them.
-            while len(self.pending) >= 4 * jobs_settings.OUTCOME_BATCH_MAX:
-                self.cond.wait(1)
             self.pending.append((outcome, durable))
-            self.cond.notify_all()
+            full = len(self.pending) >= jobs_settings.OUTCOME_BATCH_MAX
+            if not full:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(target=self._run, name="jobs-outcomes", daemon=True)
+                    self.thread.start()
+                self.cond.notify_all()
+        if full:  # the worker writes a full batch itself: bounded, and no hand-off to wait for
+            self.flush()
 
     def _run(self) -> None:
+        """Write what is pending once the oldest of it has waited OUTCOME_BATCH_MS."""
         window_s = jobs_settings.OUTCOME_BATCH_MS / 1000
         while True:
             with self.cond:
                 while not self.pending:
                     self.cond.wait()
                 deadline = time.monotonic() + window_s
-                while len(self.pending) < jobs_settings.OUTCOME_BATCH_MAX and time.monotonic() < deadline:
+                while self.pending and time.monotonic() < deadline:
                     self.cond.wait(max(0.0, deadline - time.monotonic()))
             self.flush()
 
@@ -178,11 +180,11 @@ def worker_started(sender=None, proc_name: str = "", **kwargs) -> None:
     process_heartbeat()
 
 
-def skip_connection_check() -> None:
+def skip_connection_check(now: float | None = None) -> None:
     """Run before each task: django-q2 calls `close_old_connections()`, which with CONN_HEALTH_CHECKS costs a
     `SELECT 1` round trip on the next query of every task. Check at most every CONN_CHECK_EVERY_S instead; a
     connection that fails in between marks itself errored and is checked (and replaced) before the next task."""
-    now = time.monotonic()
+    now = time.monotonic() if now is None else now
     if now - _last_connection_check[0] >= jobs_settings.CONN_CHECK_EVERY_S or connection.errors_occurred:
         _last_connection_check[0] = now
         return

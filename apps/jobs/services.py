@@ -396,7 +396,8 @@ def clusters_recover(*, now: datetime | None = None, host: str | None = None) ->
         if not taken:
             continue
         recovered += 1
-        JobRun.objects.filter(status=Status.RUNNING, cluster=dead.key).update(lease_expires_at=now)
+        # Its leases end when it was last known alive, so the sweep below retries its running runs now.
+        JobRun.objects.filter(status=Status.RUNNING, cluster=dead.key).update(lease_expires_at=dead.heartbeat_at)
         held_until = dead.heartbeat_at + timedelta(seconds=jobs_settings.HEARTBEAT_S + 1)
         with transaction.atomic():
             resend = list(JobRun.objects.select_for_update(skip_locked=True)
