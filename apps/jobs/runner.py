@@ -68,11 +68,21 @@ class Heartbeat(threading.Thread):
                             self.terminate_after_grace(ctx, terminate_at)
                     except Exception:
                         log.exception("heartbeat of run %s failed; retrying at the next beat", ctx.run.pk)
+                self.renew_pending()
                 connection.close()  # one beat every few seconds: no idle connection held between them
                 if self.stopped.wait(self.interval_s):
                     break
         finally:
             connection.close()
+
+    def renew_pending(self) -> None:
+        """Keep the leases of finished runs whose outcomes wait for the group commit: they are still this
+        worker's, and only its death (no more beats) may hand them to the sweep."""
+        for outcome in outcomes.waiting():
+            try:
+                services.run_renew(run_pk=outcome.run_pk, attempts=outcome.attempts)
+            except Exception:
+                log.exception("renewing the lease of run %s failed; retrying at the next beat", outcome.run_pk)
 
     def beat_cluster(self) -> None:
         if not self.in_cluster:
@@ -152,6 +162,10 @@ class OutcomeBuffer:
                 while self.pending and time.monotonic() < deadline:
                     self.cond.wait(max(0.0, deadline - time.monotonic()))
             self.flush()
+
+    def waiting(self) -> list[Outcome]:
+        with self.cond:
+            return [outcome for outcome, _ in self.pending]
 
     def flush(self) -> None:
         with self.cond:

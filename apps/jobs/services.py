@@ -285,6 +285,12 @@ def run_heartbeat(*, run: JobRun, now: datetime | None = None) -> bool:
     return _renew(run=run, now=now)[0]
 
 
+def run_renew(*, run_pk: int, attempts: int, now: datetime | None = None) -> None:
+    """Renew the lease of a finished attempt whose outcome waits in its worker's group commit."""
+    now = now or timezone.now()
+    JobRun.objects.renew(pk=run_pk, attempts=attempts, lease_until=now + timedelta(seconds=jobs_settings.LEASE_S))
+
+
 def run_heartbeat_requests(*, run: JobRun, now: datetime | None = None) -> tuple[bool, datetime | None]:
     """Renew the lease; (cancel requested, when a hard stop was requested or None)."""
     return _renew(run=run, now=now)
