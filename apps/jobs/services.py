@@ -97,6 +97,15 @@ def job_submit_many(
     if errors:
         raise serializers.ValidationError({"runs": errors})
     actor = submitted_by or context.current_actor()
+    try:
+        return _runs_create(submissions, validated, actor)
+    except IntegrityError:
+        # A concurrent batch used one of the idempotency keys first (two ticks of one schedule): once more,
+        # and those submissions answer with its runs.
+        return _runs_create(submissions, validated, actor)
+
+
+def _runs_create(submissions: list[Submission], validated: list[dict], actor: Actor) -> list[JobRun]:
     now = timezone.now()
     with transaction.atomic():
         existing: dict[int, JobRun] = {}
@@ -111,8 +120,7 @@ def job_submit_many(
                      idempotency_key=s.idempotency_key, now=now)
             for i, s in enumerate(submissions) if i not in existing
         ]
-        # One INSERT ... RETURNING for the whole batch; a concurrent duplicate key fails it all (the caller
-        # may submit again and then gets the existing runs).
+        # One INSERT ... RETURNING for the whole batch.
         created = iter(JobRun.objects.bulk_create(new))
         runs = [existing[i] if i in existing else next(created) for i in range(len(submissions))]
         fresh = [(run.pk, run.type) for run in new]
@@ -230,20 +238,34 @@ def runs_deliver(*, runs: list[tuple[int, str]]) -> int:
             options = _q2_options(run_pk, job_type)
             by_queue.setdefault(options.pop("cluster", None), []).append(_q2_package(run_pk, options))
         for queue, packages in by_queue.items():
-            broker = get_broker(queue or Conf.CLUSTER_NAME)
-            if hasattr(broker, "connection") and hasattr(broker.connection, "pipeline"):
-                with broker.connection.pipeline(transaction=False) as pipe:
-                    for package in packages:
-                        pipe.rpush(broker.list_key, package)
-                    pipe.execute()
-            else:
-                for package in packages:
-                    broker.enqueue(package)
+            _push_many(get_broker(queue or Conf.CLUSTER_NAME), packages)
     except Exception as exc:
         _delivery_failed([pk for pk, _ in runs], exc)
         return 0
     health.mark_ok("jobs.broker")
     return len(runs)
+
+
+def _push_many(broker, packages: list[str]) -> None:
+    """One round trip for many messages where the broker allows it: a Redis pipeline of RPUSHes, or one
+    multi-row INSERT of django-q2's ORM queue rows (what `enqueue` writes one at a time); else one each."""
+    from django_q.brokers.orm import ORM
+    from django_q.brokers.redis_broker import Redis
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    if isinstance(broker, Redis):
+        with broker.connection.pipeline(transaction=False) as pipe:
+            for package in packages:
+                pipe.rpush(broker.list_key, package)
+            pipe.execute()
+    elif isinstance(broker, ORM):
+        now = timezone.now()
+        OrmQ.objects.using(Conf.ORM).bulk_create(
+            [OrmQ(key=broker.list_key or Conf.CLUSTER_NAME, payload=package, lock=now) for package in packages])
+    else:
+        for package in packages:
+            broker.enqueue(package)
 
 
 def _q2_package(run_pk: int, options: dict[str, Any]) -> str:
