@@ -29,11 +29,7 @@ LAYERS: list[set[str]] = [
 ISOLATED_LAYERS = [{"ratelimit", "caching", "resilience"}]
 
 # Known violations, each with its reason; an entry that no longer occurs fails the test, so it gets removed.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # apps/audit/jobs.py registers audit's job types with apps.jobs while jobs' models are @audited. The jobs
-    # engineer removes this import in parallel (issue 14); the lead drops this entry when merging it.
-    ("audit", "jobs"): "audit's job types import the jobs registry (issue 14, being removed)",
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def rank_of() -> dict[str, int]:

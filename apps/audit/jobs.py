@@ -14,7 +14,7 @@ from apps.audit.export import FORMATS
 from apps.audit.selectors import events_in_range
 from apps.audit.services import export_write, retention_apply
 from apps.core.api.serializers import StrictSerializer
-from apps.jobs.registry import job_type
+from apps.core.job_types import job_type
 from apps.tenancy.roles import Role
 
 EXPORT_DIR = "exports"
@@ -76,7 +76,7 @@ class RetentionParams(StrictSerializer):
 
 
 @job_type("audit.retention", params=RetentionParams, timeout_s=600, max_attempts=3,
-          submit_role=Role.ADMIN)
+          submit_role=Role.ADMIN, durable_outcome=False)
 def retention(ctx, params: dict) -> dict:
     """Delete the tenant's audit events older than the given age (leaving an anchor so the chain verifies)."""
     older_than = timezone.now() - timedelta(days=params["older_than_days"])

@@ -297,7 +297,7 @@ def cache_warm_submit(*, policy: CachePolicy, actor: Actor | None = None) -> Any
 
     if not policy.warm_urls:
         raise ApplicationError("This policy has no warm URLs.", extra={"errors": {"policy": ["No warm URLs."]}})
-    run = job_submit(type="cache.warm", params={"policy": policy.pk}, tenant=policy.tenant, submitted_by=actor)
+    run = job_submit(job_type="cache.warm", params={"policy": policy.pk}, tenant=policy.tenant, submitted_by=actor)
     record(action="cache.warm", obj=policy, actor=actor, changes={"urls": list(policy.warm_urls), "job": run.pk})
     return run
 

@@ -16,16 +16,17 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from apps.core.errors import ApplicationError
-from apps.jobs import services
-from apps.jobs.models import JobRun, JobSchedule
-from apps.jobs.registry import registry
+from apps.core.job_types import registry
+from apps.jobs import selectors, services
+from apps.jobs.models import JobAttempt, JobCluster, JobRun, JobSchedule
 from apps.tenancy.admin_base import TenantScopedAdmin
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import Role
 
+Status = JobRun.Status
 STATUS_COLOURS = {
-    "queued": "#777", "running": "#1f6feb", "retrying": "#b08800", "succeeded": "#1a7f37", "failed": "#cf222e",
-    "cancelled": "#555",
+    Status.QUEUED: "#777", Status.RUNNING: "#1f6feb", Status.RETRYING: "#b08800", Status.SUCCEEDED: "#1a7f37",
+    Status.FAILED: "#cf222e", Status.CANCELLED: "#555",
 }
 
 
@@ -33,18 +34,40 @@ def _pretty_json(value) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, default=str))
 
 
+class JobAttemptInline(admin.TabularInline):
+    """Every ended attempt of the run: who ran it, when, and how it ended."""
+
+    model = JobAttempt
+    fields = ["number", "worker", "started_at", "ended_at", "outcome", "ended_how", "error", "traceback"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "attempts"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return True  # whoever may see the run (JobRunAdmin decides, by tenant and role) sees its attempts
+
+
 @admin.register(JobRun)
 class JobRunAdmin(TenantScopedAdmin):
     list_display = ["id", "type", "status_badge", "progress_bar", "attempts_display", "duration", "queued_at",
                     "submitted_by_display"]
     list_filter = ["status", "type", "queued_at"]
-    search_fields = ["type", "idempotency_key", "task_id"]
+    # "worker" finds runs by worker host: its values are host:pid.
+    search_fields = ["type", "idempotency_key", "task_id", "worker"]
     date_hierarchy = "queued_at"
-    actions = ["retry_runs", "cancel_runs"]
+    actions = ["retry_runs", "cancel_runs", "terminate_runs"]
+    inlines = [JobAttemptInline]
     fields = ["type", "status", "progress_bar", "progress_message", "attempts_display", "params_pretty",
               "result_pretty", "error", "traceback", "submitted_by_display", "idempotency_key", "retry_of",
               "queued_at", "started_at", "finished_at", "next_attempt_at", "lease_expires_at", "cancel_requested",
-              "task_id", "worker"]
+              "terminate_requested_at", "task_id", "worker", "cluster"]
     readonly_fields = fields
     change_list_template = "admin/bulwark_jobs/jobrun/change_list.html"
 
@@ -113,6 +136,11 @@ class JobRunAdmin(TenantScopedAdmin):
     def cancel_runs(self, request, queryset) -> None:
         self._apply(request, queryset, services.run_cancel, "cancelled (or asked to stop)")
 
+    @admin.action(description="Terminate selected running runs (hard stop after the grace period)",
+                  permissions=["operate"])
+    def terminate_runs(self, request, queryset) -> None:
+        self._apply(request, queryset, services.run_terminate, "asked to stop (terminated after the grace period)")
+
     def _apply(self, request, queryset, service, verb: str) -> None:
         done, refused = 0, []
         for run in queryset:
@@ -131,12 +159,27 @@ class JobRunAdmin(TenantScopedAdmin):
     def get_urls(self):
         return [
             path("submit/", self.admin_site.admin_view(self.submit_view), name="bulwark_jobs_jobrun_submit"),
+            path("workers/", self.admin_site.admin_view(self.workers_view), name="bulwark_jobs_jobrun_workers"),
             *super().get_urls(),
         ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_submit": self.has_operate_permission(request)}
+        extra_context = {**(extra_context or {}), "can_submit": self.has_operate_permission(request),
+                         "can_see_workers": request.user.is_superuser}
         return super().changelist_view(request, extra_context=extra_context)
+
+    def workers_view(self, request):
+        """Live (refreshed every 5 s): queue depth and clusters per broker, and the clusters' heartbeats."""
+        if not request.user.is_superuser:
+            raise PermissionDenied  # workers and queues are the platform's, not one tenant's
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Workers and queues",
+            "brokers": selectors.broker_overview(),
+            "clusters": JobCluster.objects.all(),
+        }
+        return TemplateResponse(request, "admin/bulwark_jobs/jobrun/workers.html", context)
 
     def submit_view(self, request):
         """Pick a type, then fill in a form built from that type's parameter serializer."""
@@ -147,7 +190,7 @@ class JobRunAdmin(TenantScopedAdmin):
         form = SubmitForm(request.POST or None, job=job, request=request)
         if request.method == "POST" and job is not None and form.is_valid():
             try:
-                run = services.job_submit(type=job.name, params=form.params(), tenant=form.tenant(),
+                run = services.job_submit(job_type=job.name, params=form.params(), tenant=form.tenant(),
                                           submitted_by=request.actor, role=self._submitter_role(request))
             except (DRFValidationError, ValidationError) as exc:
                 form.add_service_errors(exc)

@@ -4,8 +4,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, register
 
+from apps.core.job_types import registry
 from apps.jobs.conf import jobs_settings
-from apps.jobs.registry import registry
+from apps.tenancy.roles import Role
 
 
 @register()
@@ -42,6 +43,12 @@ def check_q_cluster_timeouts(app_configs=None, **kwargs) -> list[Error]:
                 hint=f"Add Q_CLUSTER['ALT_CLUSTERS'][{job.queue!r}] and run `Q_CLUSTER_NAME={job.queue} "
                 f"manage.py qcluster`, or use queue='default'.",
                 id="bulwark_jobs.E004",
+            ))
+    for job in registry.values():
+        if job.submit_role not in Role.values:
+            errors.append(Error(
+                f"Job type {job.name!r} has submit_role={job.submit_role!r}, which is not a role "
+                f"({', '.join(Role.values)}).", id="bulwark_jobs.E005",
             ))
     if jobs_settings.HEARTBEAT_S >= jobs_settings.LEASE_S:
         errors.append(Error(

@@ -7,8 +7,8 @@ from typing import Any
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
+from apps.core.job_types import registry
 from apps.jobs.models import JobRun
-from apps.jobs.registry import registry
 from apps.tenancy.models import Tenant
 
 Status = JobRun.Status
@@ -28,7 +28,9 @@ def run_list(*, tenant: Tenant, filters: dict[str, Any] | None = None) -> QueryS
         runs = runs.filter(queued_at__gte=filters["queued_after"])
     if filters.get("queued_before"):
         runs = runs.filter(queued_at__lt=filters["queued_before"])
-    return runs
+    if filters.get("worker_host"):
+        runs = runs.filter(worker__startswith=f"{filters['worker_host']}:")
+    return runs.prefetch_related("attempt_history")
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
@@ -78,6 +80,33 @@ def live_workers() -> dict[str, int]:
     except Exception:
         return {"clusters": 0, "workers": 0}
     return {"clusters": len(clusters), "workers": sum(len(c.workers) for c in clusters)}
+
+
+def broker_overview() -> list[dict[str, Any]]:
+    """Per broker (the default queue and each ALT_CLUSTERS queue): queue depth and the clusters that report
+    to it, with their workers (django-q2's own status), for the admin's live view."""
+    from django.conf import settings
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    names = [Conf.CLUSTER_NAME, *getattr(settings, "Q_CLUSTER", {}).get("ALT_CLUSTERS", {})]
+    overview = []
+    for name in names:
+        broker = get_broker(name)
+        try:
+            depth, clusters = broker.queue_size(), Stat.get_all(broker=broker)
+        except Exception as exc:
+            overview.append({"name": name, "broker": broker.__class__.__name__, "error": str(exc),
+                             "queue_depth": None, "clusters": []})
+            continue
+        overview.append({
+            "name": name, "broker": broker.__class__.__name__, "error": "", "queue_depth": depth,
+            "clusters": [{"id": str(c.cluster_id), "host": c.host, "status": c.status, "pid": c.pid,
+                          "workers": len(c.workers), "task_q_size": c.task_q_size, "done_q_size": c.done_q_size}
+                         for c in clusters],
+        })
+    return overview
 
 
 def job_types() -> list[dict[str, Any]]:

@@ -3,28 +3,32 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework import serializers
 
 from apps.audit.services import record
 from apps.core import context, health
 from apps.core.context import Actor
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.job_types import get_type, registry
 from apps.jobs.backoff import RandomSource, retry_delay_s
 from apps.jobs.conf import jobs_settings
-from apps.jobs.models import JobRun, JobSchedule
-from apps.jobs.registry import get_type, registry
+from apps.jobs.models import JobAttempt, JobCluster, JobRun, JobSchedule, Outcome
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import role_at_least
 
 log = logging.getLogger(__name__)
 
 Status = JobRun.Status
+EndedHow = JobAttempt.EndedHow
 EXECUTE_FUNC = "apps.jobs.runner.execute"
 FIRE_FUNC = "apps.jobs.runner.fire_schedule"
 SWEEP_FUNC = "apps.jobs.runner.sweep"
@@ -38,7 +42,7 @@ UNDELIVERED_GRACE_S = 30
 
 def job_submit(
     *,
-    type: str,
+    job_type: str,
     params: dict,
     tenant: Tenant,
     submitted_by: Actor | None = None,
@@ -52,13 +56,97 @@ def job_submit(
     `role` is the submitting person's role (API, admin), checked against the type's `submit_role`;
     None for the platform's own submissions (schedules, other apps' services).
     """
-    return _run_create(type=type, params=params, tenant=tenant, submitted_by=submitted_by,
+    return _run_create(job_type=job_type, params=params, tenant=tenant, submitted_by=submitted_by,
                        idempotency_key=idempotency_key, role=role)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One run of a batch given to `job_submit_many`."""
+
+    job_type: str
+    params: dict
+    tenant: Tenant
+    idempotency_key: str | None = None
+
+
+def job_submit_many(
+    *,
+    submissions: list[Submission],
+    submitted_by: Actor | None = None,
+    role: str | None = None,
+) -> list[JobRun]:
+    """Queue many runs with one multi-row INSERT, one commit and one pipelined broker push.
+
+    All or nothing: every submission is validated first, and any invalid one raises a ValidationError
+    (errors keyed by the submission's index) with nothing queued. A submission whose idempotency key was
+    already used answers with the existing run (and queues nothing for it), as `job_submit` does.
+    """
+    if len(submissions) > jobs_settings.SUBMIT_MANY_MAX:
+        raise serializers.ValidationError(
+            {"runs": [f"At most {jobs_settings.SUBMIT_MANY_MAX} runs per batch; got {len(submissions)}."]})
+    errors: dict[str, Any] = {}
+    validated = []
+    for index, submission in enumerate(submissions):
+        try:
+            job = get_type(submission.job_type)
+            _check_role(job, role)
+            validated.append(job.validate(submission.params or {}))
+        except (serializers.ValidationError, ApplicationError) as exc:
+            errors[str(index)] = exc.detail if isinstance(exc, serializers.ValidationError) else [exc.message]
+    if errors:
+        raise serializers.ValidationError({"runs": errors})
+    actor = submitted_by or context.current_actor()
+    try:
+        return _runs_create(submissions, validated, actor)
+    except IntegrityError:
+        # A concurrent batch used one of the idempotency keys first (two ticks of one schedule): once more,
+        # and those submissions answer with its runs.
+        return _runs_create(submissions, validated, actor)
+
+
+def _runs_create(submissions: list[Submission], validated: list[dict], actor: Actor) -> list[JobRun]:
+    now = timezone.now()
+    with transaction.atomic():
+        existing: dict[int, JobRun] = {}
+        for index, submission in enumerate(submissions):
+            if submission.idempotency_key:
+                found = _existing_for_key(tenant=submission.tenant, job_type=submission.job_type,
+                                          idempotency_key=submission.idempotency_key)
+                if found is not None:
+                    existing[index] = found
+        new = [
+            _new_run(job_type=s.job_type, params=validated[i], tenant=s.tenant, actor=actor,
+                     idempotency_key=s.idempotency_key, now=now)
+            for i, s in enumerate(submissions) if i not in existing
+        ]
+        # One INSERT ... RETURNING for the whole batch.
+        created = iter(JobRun.objects.bulk_create(new))
+        runs = [existing[i] if i in existing else next(created) for i in range(len(submissions))]
+        fresh = [(run.pk, run.type) for run in new]
+        transaction.on_commit(lambda: runs_deliver(runs=fresh))
+    return runs
+
+
+def _check_role(job, role: str | None) -> None:
+    if role is not None and not role_at_least(role, job.submit_role):
+        raise ApplicationError(f"Submitting {job.name!r} jobs needs the {job.submit_role} role; you have {role}.",
+                               code="permission_denied", status=403)
+
+
+def _new_run(*, job_type: str, params: dict, tenant: Tenant, actor: Actor, idempotency_key: str | None,
+             now: datetime, retry_of: JobRun | None = None) -> JobRun:
+    # enqueued_at is written with the row; a failed enqueue clears it.
+    return JobRun(
+        tenant=tenant, type=job_type, params=params, max_attempts=registry[job_type].max_attempts,
+        idempotency_key=idempotency_key or None, submitted_by_kind=actor.kind, submitted_by_id=actor.id,
+        submitted_by_display=actor.display[:200], retry_of=retry_of, queued_at=now, enqueued_at=now,
+    )
 
 
 def _run_create(
     *,
-    type: str,
+    job_type: str,
     params: dict,
     tenant: Tenant,
     submitted_by: Actor | None,
@@ -66,43 +154,37 @@ def _run_create(
     retry_of: JobRun | None = None,
     role: str | None = None,
 ) -> JobRun:
-    job = get_type(type)
-    if role is not None and not role_at_least(role, job.submit_role):
-        raise ApplicationError(f"Submitting {type!r} jobs needs the {job.submit_role} role; you have {role}.",
-                               code="permission_denied", status=403)
+    job = get_type(job_type)
+    _check_role(job, role)
     validated = job.validate(params or {})
     if idempotency_key:
-        existing = _existing_for_key(tenant=tenant, type=type, idempotency_key=idempotency_key)
+        existing = _existing_for_key(tenant=tenant, job_type=job_type, idempotency_key=idempotency_key)
         if existing is not None:
             return existing
     actor = submitted_by or context.current_actor()
     # One INSERT, so no transaction of its own: outside a caller's transaction it is one durable autocommit
     # (not BEGIN, INSERT, COMMIT: three round trips); inside one it commits, or not, with the caller's change.
-    # enqueued_at is written with the row; a failed enqueue clears it.
-    run = JobRun(
-        tenant=tenant, type=type, params=validated, max_attempts=job.max_attempts, idempotency_key=idempotency_key or None,
-        submitted_by_kind=actor.kind, submitted_by_id=actor.id, submitted_by_display=actor.display[:200],
-        retry_of=retry_of, enqueued_at=timezone.now(),
-    )
+    run = _new_run(job_type=job_type, params=validated, tenant=tenant, actor=actor, idempotency_key=idempotency_key,
+                   now=timezone.now(), retry_of=retry_of)
     if idempotency_key:
         try:
             with transaction.atomic():  # only where a duplicate key can make the INSERT fail
                 run.save()
         except IntegrityError:
             # A concurrent submission with the same key won the race: answer with its run.
-            existing = _existing_for_key(tenant=tenant, type=type, idempotency_key=idempotency_key)
+            existing = _existing_for_key(tenant=tenant, job_type=job_type, idempotency_key=idempotency_key)
             if existing is None:
                 raise
             return existing
     else:
         run.save()
-    transaction.on_commit(lambda: run_deliver(run_pk=run.pk, type=run.type))
+    transaction.on_commit(lambda: run_deliver(run_pk=run.pk, job_type=run.type))
     return run
 
 
-def _existing_for_key(*, tenant: Tenant, type: str, idempotency_key: str | None) -> JobRun | None:
+def _existing_for_key(*, tenant: Tenant, job_type: str, idempotency_key: str | None) -> JobRun | None:
     existing = JobRun.objects.for_tenant(tenant).filter(idempotency_key=idempotency_key).first()
-    if existing is not None and existing.type != type:
+    if existing is not None and existing.type != job_type:
         raise ConflictError(
             f"Idempotency key {idempotency_key!r} was already used for a {existing.type!r} job (run {existing.pk}).",
             extra={"errors": {"idempotency_key": ["Already used for another job type."]}},
@@ -110,196 +192,258 @@ def _existing_for_key(*, tenant: Tenant, type: str, idempotency_key: str | None)
     return existing
 
 
-def run_deliver(*, run_pk: int, type: str) -> str | None:
+def _q2_options(run_pk: int, job_type: str) -> dict[str, Any]:
+    job = registry.get(job_type)
+    # save=False: the JobRun is the record of what ran; a django-q2 Task row per run would only duplicate it
+    # (and cost its monitor an INSERT and a pruning query per run). Failed deliveries are still saved.
+    options: dict[str, Any] = {"task_name": f"{job_type}#{run_pk}", "timeout": job.timeout_s if job else None,
+                               "save": False}
+    if job is not None and job.queue != "default":
+        options["cluster"] = job.queue
+    return options
+
+
+def run_deliver(*, run_pk: int, job_type: str) -> str | None:
     """Send the broker message of a queued run; the django-q2 task id is recorded when a worker claims it.
 
     A broker failure clears `enqueued_at`, so the sweep sends it again once the broker is back.
     """
     from django_q.tasks import async_task
 
-    job = registry.get(type)
-    # save=False: the JobRun is the record of what ran; a django-q2 Task row per run would only duplicate it
-    # (and cost its monitor an INSERT and a pruning query per run). Failed deliveries are still saved.
-    options: dict[str, Any] = {"task_name": f"{type}#{run_pk}", "timeout": job.timeout_s if job else None,
-                               "save": False}
-    if job is not None and job.queue != "default":
-        options["cluster"] = job.queue
     try:
-        task_id = async_task(EXECUTE_FUNC, run_pk, q_options=options)
+        task_id = async_task(EXECUTE_FUNC, run_pk, q_options=_q2_options(run_pk, job_type))
     except Exception as exc:
-        health.mark_degraded("jobs.broker", f"enqueue failed: {exc.__class__.__name__}: {exc}")
-        log.warning("run %s stays queued: enqueue failed (%s); the sweep will deliver it", run_pk, exc)
-        JobRun.objects.filter(pk=run_pk, status=Status.QUEUED).update(enqueued_at=None)
+        _delivery_failed([run_pk], exc)
         return None
     health.mark_ok("jobs.broker")
     return task_id
 
 
+def runs_deliver(*, runs: list[tuple[int, str]]) -> int:
+    """Send the broker messages of many queued runs (pk, type) in one pipelined push; how many were sent.
+
+    The messages are what `async_task` would send (django-q2's signed package); on the Redis broker they go
+    out in one round trip, on others one enqueue each.
+    """
+    if not runs:
+        return 0
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    if Conf.SYNC:  # django-q2's synchronous mode (tests, debugging) runs each task inside async_task
+        return sum(run_deliver(run_pk=pk, job_type=job_type) is not None for pk, job_type in runs)
+    try:
+        by_queue: dict[str | None, list] = {}
+        for run_pk, job_type in runs:
+            options = _q2_options(run_pk, job_type)
+            by_queue.setdefault(options.pop("cluster", None), []).append(_q2_package(run_pk, options))
+        for queue, packages in by_queue.items():
+            _push_many(get_broker(queue or Conf.CLUSTER_NAME), packages)
+    except Exception as exc:
+        _delivery_failed([pk for pk, _ in runs], exc)
+        return 0
+    health.mark_ok("jobs.broker")
+    return len(runs)
+
+
+def _push_many(broker, packages: list[str]) -> None:
+    """One round trip for many messages where the broker allows it: a Redis pipeline of RPUSHes, or one
+    multi-row INSERT of django-q2's ORM queue rows (what `enqueue` writes one at a time); else one each."""
+    from django_q.brokers.orm import ORM
+    from django_q.brokers.redis_broker import Redis
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    if isinstance(broker, Redis):
+        with broker.connection.pipeline(transaction=False) as pipe:
+            for package in packages:
+                pipe.rpush(broker.list_key, package)
+            pipe.execute()
+    elif isinstance(broker, ORM):
+        now = timezone.now()
+        OrmQ.objects.using(Conf.ORM).bulk_create(
+            [OrmQ(key=broker.list_key or Conf.CLUSTER_NAME, payload=package, lock=now) for package in packages])
+    else:
+        for package in packages:
+            broker.enqueue(package)
+
+
+def _q2_package(run_pk: int, options: dict[str, Any]) -> str:
+    """The signed message django-q2's `async_task` would enqueue for `execute(run_pk)`."""
+    from django_q.conf import Conf
+    from django_q.humanhash import uuid
+    from django_q.signing import SignedPackage
+
+    tag = uuid()
+    task = {"id": tag[1], "name": options.get("task_name") or tag[0], "func": EXECUTE_FUNC, "args": (run_pk,),
+            "kwargs": {}, "started": timezone.now(), "save": options.get("save"), "timeout": options.get("timeout")}
+    if Conf.CLUSTER_NAME:
+        task["cluster"] = Conf.CLUSTER_NAME
+    return SignedPackage.dumps(task)
+
+
+def _delivery_failed(run_pks: list[int], exc: Exception) -> None:
+    health.mark_degraded("jobs.broker", f"enqueue failed: {exc.__class__.__name__}: {exc}")
+    log.warning("runs %s stay queued: enqueue failed (%s); the sweep will deliver them", run_pks, exc)
+    JobRun.objects.filter(pk__in=run_pks, status=Status.QUEUED).update(enqueued_at=None)
+
+
 # --- one attempt, called by the worker ---------------------------------------------------------------
 
-def _async_commit_from() -> str:
-    """A FROM item that makes the statement's own transaction commit without waiting for the WAL flush.
-
-    `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` inside the statement, so an autocommit
-    UPDATE stays one round trip. Only for writes the lease machinery repairs if a database crash loses them:
-    a lost claim leaves the run queued (delivered again), a lost heartbeat or progress report only shortens a
-    lease. The facts users rely on, a submission accepted and an outcome, keep fully durable commits; any
-    later durable commit flushes these too, so the window is a crash within a fraction of a second. Inside a
-    caller's transaction (a job reporting progress from its own atomic block) the setting would outlive the
-    statement and make the caller's commit non-durable, so it is left out there, as on other databases.
-    """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return ""
-    return " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
-
-
-def run_claim(*, run_pk: int, worker: str, task_id: str = "", now: datetime | None = None) -> JobRun | None:
+def run_claim(*, run_pk: int, worker: str, task_id: str = "", cluster: str = "",
+              now: datetime | None = None) -> JobRun | None:
     """Take a queued run for this worker, or None when it is not runnable (cancelled, already taken).
 
     One conditional UPDATE: a second delivery of the same message (ORM broker redelivery, the sweep
     resending a delivery it thought lost) finds the run no longer queued and does nothing.
     """
     now = now or timezone.now()
-    stamp = connection.ops.adapt_datetimefield_value  # what the ORM would store (naive UTC on SQLite)
-    params = {"pk": run_pk, "queued": Status.QUEUED.value, "running": Status.RUNNING.value, "now": stamp(now),
-              "worker": worker[:200], "task_id": task_id,
-              "lease": stamp(now + timedelta(seconds=jobs_settings.LEASE_S))}
-    # One statement, one round trip (not BEGIN, SET LOCAL, UPDATE, SELECT, COMMIT, then the tenant's SELECT):
-    # the claim is the worker's hottest write.
-    with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(), params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    run_fields, tenant_fields = JobRun._meta.concrete_fields, _claim_tenant_fields()
-    fields = run_fields + tenant_fields
-    compiler = JobRun.objects.none().query.get_compiler(connection=connection)
-    converters = compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
-    if converters:
-        row = next(iter(compiler.apply_converters([row], converters)))
-    run = JobRun.from_db(connection.alias, [field.attname for field in run_fields], row[:len(run_fields)])
-    if tenant_fields:
-        run.tenant = Tenant.from_db(connection.alias, [field.attname for field in tenant_fields],
-                                    row[len(run_fields):])
-    return run
-
-
-def _claim_tenant_fields() -> tuple:
-    # Only PostgreSQL has data-modifying CTEs to join the tenant in; elsewhere it loads when first used.
-    return Tenant._meta.concrete_fields if connection.vendor == "postgresql" else ()
-
-
-def _claim_sql() -> str:
-    """UPDATE ... RETURNING: the claimed row comes back from the write itself (SQLite >= 3.35), and on
-    PostgreSQL with its tenant, committed without waiting for the WAL flush (see _async_commit_from)."""
-    quote = connection.ops.quote_name
-    table = quote(JobRun._meta.db_table)
-    returning = ", ".join(f"{table}.{quote(field.column)}" for field in JobRun._meta.concrete_fields)
-    update = (f"UPDATE {table} SET status = %(running)s, attempts = {table}.attempts + 1, started_at = %(now)s,"
-              f" worker = %(worker)s, task_id = %(task_id)s, lease_expires_at = %(lease)s, next_attempt_at = NULL")
-    where = f"WHERE {table}.id = %(pk)s AND {table}.status = %(queued)s RETURNING {returning}"
-    if connection.vendor != "postgresql":
-        return f"{update} {where}"
-    update += _async_commit_from()
-    tenant_columns = ", ".join(f"tenant.{quote(field.column)}" for field in Tenant._meta.concrete_fields)
-    return (f"WITH claimed AS ({update} {where}) SELECT claimed.*, {tenant_columns} FROM claimed"
-            f" JOIN {quote(Tenant._meta.db_table)} AS tenant ON tenant.id = claimed.tenant_id")
+    return JobRun.objects.claim(pk=run_pk, worker=worker, task_id=task_id, cluster=cluster, now=now,
+                                lease_until=now + timedelta(seconds=jobs_settings.LEASE_S))
 
 
 def run_heartbeat(*, run: JobRun, now: datetime | None = None) -> bool:
     """Renew the lease of a running attempt. Returns whether a cancel was requested."""
-    return _renew(run=run, now=now, changes={})
+    return _renew(run=run, now=now)[0]
+
+
+def run_renew(*, run_pk: int, attempts: int, now: datetime | None = None) -> None:
+    """Renew the lease of a finished attempt whose outcome waits in its worker's group commit."""
+    now = now or timezone.now()
+    JobRun.objects.renew(pk=run_pk, attempts=attempts, lease_until=now + timedelta(seconds=jobs_settings.LEASE_S))
+
+
+def run_heartbeat_requests(*, run: JobRun, now: datetime | None = None) -> tuple[bool, datetime | None]:
+    """Renew the lease; (cancel requested, when a hard stop was requested or None)."""
+    return _renew(run=run, now=now)
 
 
 def run_progress(*, run: JobRun, percent: int, message: str = "", now: datetime | None = None) -> bool:
     """Record progress (and renew the lease). Returns whether a cancel was requested."""
-    return _renew(run=run, now=now, changes={"progress": max(0, min(100, int(percent))),
-                                             "progress_message": message[:200]})
+    return _renew(run=run, now=now, progress=max(0, min(100, int(percent))), message=message[:200])[0]
 
 
-def _renew(*, run: JobRun, now: datetime | None, changes: dict[str, Any]) -> bool:
-    # One statement: renew the lease (fenced by attempt) and read whether a cancel was requested (the
-    # SELECT sees the row as before the UPDATE, which does not touch cancel_requested).
+def _renew(*, run: JobRun, now: datetime | None, progress: int | None = None,
+           message: str | None = None) -> tuple[bool, datetime | None]:
     now = now or timezone.now()
-    quote = connection.ops.quote_name
-    table = quote(JobRun._meta.db_table)
-    params = {"pk": run.pk, "attempts": run.attempts, "running": Status.RUNNING.value,
-              "lease": connection.ops.adapt_datetimefield_value(now + timedelta(seconds=jobs_settings.LEASE_S)),
-              **changes}
-    columns = {"lease_expires_at": "lease", **{name: name for name in changes}}  # column: parameter
-    assignments = ", ".join(f"{quote(column)} = %({param})s" for column, param in columns.items())
-    update = (f"UPDATE {table} SET {assignments}{_async_commit_from()} WHERE {table}.id = %(pk)s"
-              f" AND {table}.status = %(running)s AND {table}.attempts = %(attempts)s")
-    select = f"SELECT cancel_requested FROM {table} WHERE id = %(pk)s"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"WITH renewed AS ({update} RETURNING 1) {select}", params)
-            row = cursor.fetchone()
-        else:  # no data-modifying CTE: two statements, each a write or a read of its own
-            cursor.execute(update, params)
-            cursor.execute(select, params)
-            row = cursor.fetchone()
-    return bool(row and row[0])
+    return JobRun.objects.renew(pk=run.pk, attempts=run.attempts, progress=progress, message=message,
+                                lease_until=now + timedelta(seconds=jobs_settings.LEASE_S))
 
 
-def _this_attempt(run: JobRun):
-    # Fencing: only the attempt that holds the run may finish it; a reaped attempt that wakes up later
-    # (a paused process, a partitioned host) changes nothing.
-    return JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts)
+def outcome_succeeded(*, run: JobRun, result: Any, now: datetime | None = None) -> Outcome:
+    """The outcome of an attempt that returned `result` (TypeError/ValueError if it is not JSON)."""
+    return Outcome(run_pk=run.pk, attempts=run.attempts, status=Status.SUCCEEDED, ended_how=EndedHow.FINISHED,
+                   ended_at=now or timezone.now(), result_json=json.dumps(result, cls=DjangoJSONEncoder))
 
 
-def run_succeeded(*, run: JobRun, result: Any, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    result = json.loads(json.dumps(result, cls=DjangoJSONEncoder)) if result is not None else None
-    return bool(_this_attempt(run).update(
-        status=Status.SUCCEEDED, progress=100, result=result, error="", traceback="", finished_at=now,
-        lease_expires_at=None,
-    ))
+def outcome_cancelled(*, run: JobRun, ended_how: str = EndedHow.CANCELLED, error: str = "Cancelled while running.",
+                      now: datetime | None = None) -> Outcome:
+    return Outcome(run_pk=run.pk, attempts=run.attempts, status=Status.CANCELLED, ended_how=ended_how,
+                   ended_at=now or timezone.now(), error=error)
 
 
-def run_cancelled(*, run: JobRun, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return bool(_this_attempt(run).update(
-        status=Status.CANCELLED, error="Cancelled while running.", finished_at=now, lease_expires_at=None,
-    ))
-
-
-def run_attempt_failed(
+def outcome_failed(
     *,
     run: JobRun,
     error: str,
     traceback: str = "",
     retryable: bool = True,
+    ended_how: str = EndedHow.FAILED,
     now: datetime | None = None,
     rng: RandomSource | None = None,
-) -> str | None:
-    """End a failed attempt: `retrying` after a jittered exponential delay, or `failed` when none is left.
-
-    Returns the new status, or None when this attempt no longer holds the run.
-    """
+) -> Outcome:
+    """A failed attempt: `retrying` after a jittered exponential delay, or `failed` when none is left."""
     now = now or timezone.now()
     if retryable and run.attempts < run.max_attempts:
         delay_s = retry_delay_s(attempt=run.attempts, base_s=jobs_settings.RETRY_BASE_DELAY_S,
                                 max_s=jobs_settings.RETRY_MAX_DELAY_S, rng=rng)
-        updated = _this_attempt(run).update(
-            status=Status.RETRYING, error=error[:10_000], traceback=traceback[:50_000],
-            next_attempt_at=now + timedelta(seconds=delay_s), lease_expires_at=None,
-        )
-        return Status.RETRYING if updated else None
+        return Outcome(run_pk=run.pk, attempts=run.attempts, status=Status.RETRYING, ended_how=ended_how,
+                       ended_at=now, error=error[:10_000], traceback=traceback[:50_000],
+                       next_attempt_at=now + timedelta(seconds=delay_s))
     if retryable:
         error = f"{error} (gave up after {run.attempts} of {run.max_attempts} attempts)"
-    updated = _this_attempt(run).update(
-        status=Status.FAILED, error=error[:10_000], traceback=traceback[:50_000], finished_at=now,
-        lease_expires_at=None,
-    )
-    return Status.FAILED if updated else None
+    return Outcome(run_pk=run.pk, attempts=run.attempts, status=Status.FAILED, ended_how=ended_how, ended_at=now,
+                   error=error[:10_000], traceback=traceback[:50_000])
+
+
+def outcomes_record(*, outcomes: list[Outcome], durable: bool = True) -> set[int]:
+    """Write attempts' outcomes in one statement and one commit (the worker's group commit); fenced by
+    attempt, so a reaped attempt that wakes up later changes nothing. Returns the runs it ended."""
+    return JobRun.objects.record_outcomes(outcomes, durable=durable)
+
+
+def outcome_record(outcome: Outcome, *, run: JobRun) -> bool:
+    """Write one attempt's outcome at once (durable unless its type opted out); whether it took effect."""
+    job = registry.get(run.type)
+    return bool(outcomes_record(outcomes=[outcome], durable=job is None or job.durable_outcome))
+
+
+# --- clusters: heartbeat and recovery of a dead one --------------------------------------------------
+
+def cluster_heartbeat(*, key: str, host: str, pid: int, now: datetime | None = None) -> int:
+    """Record that this cluster is alive, then recover any dead one; how many dead clusters it recovered.
+
+    Called by every worker's heartbeat thread at its start (so a restarted cluster recovers its dead
+    predecessor at once) and every HEARTBEAT_S.
+    """
+    now = now or timezone.now()
+    JobCluster.objects.update_or_create(key=key, defaults={"host": host, "pid": pid, "heartbeat_at": now},
+                                        create_defaults={"host": host, "pid": pid, "heartbeat_at": now,
+                                                         "started_at": now})
+    return clusters_recover(now=now, host=host)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clusters_recover(*, now: datetime | None = None, host: str | None = None) -> int:
+    """Deliver again what dead clusters held: a cluster is dead when it has not beaten for LEASE_S, or when it
+    ran on this host and its process is gone.
+
+    django-q2's pusher pulls messages into its cluster's memory before a worker claims them; a killed cluster
+    takes them along, and those runs would stay queued until REDELIVER_AFTER_S. Every queued run delivered
+    before the dead cluster's last beat (plus one beat) may be among them and is delivered again: the ones
+    still in the broker arrive twice, and the atomic claim runs them once. Its running runs' leases are
+    expired at once, so the sweep retries them now rather than a lease later.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=jobs_settings.LEASE_S)
+    candidates = [c for c in JobCluster.objects.all()
+                  if c.heartbeat_at < stale or (host is not None and c.host == host and not _pid_alive(c.pid))]
+    recovered = 0
+    for dead in candidates:
+        # Conditional delete: of several live clusters noticing the same death, one recovers it.
+        taken, _ = JobCluster.objects.filter(pk=dead.pk, heartbeat_at=dead.heartbeat_at).delete()
+        if not taken:
+            continue
+        recovered += 1
+        # Its leases end when it was last known alive, so the sweep below retries its running runs now.
+        JobRun.objects.filter(status=Status.RUNNING, cluster=dead.key).update(lease_expires_at=dead.heartbeat_at)
+        held_until = dead.heartbeat_at + timedelta(seconds=jobs_settings.HEARTBEAT_S + 1)
+        with transaction.atomic():
+            resend = list(JobRun.objects.select_for_update(skip_locked=True)
+                          .filter(status=Status.QUEUED, enqueued_at__lte=held_until).values_list("pk", "type"))
+            JobRun.objects.filter(pk__in=[pk for pk, _ in resend]).update(enqueued_at=now)
+        runs_deliver(runs=resend)
+        log.warning("cluster %s is dead (last beat %s): %d queued runs delivered again", dead.key,
+                    dead.heartbeat_at, len(resend))
+    if recovered:
+        runs_sweep(now=now)
+    return recovered
 
 
 # --- operator actions ---------------------------------------------------------------------------------
 
 @transaction.atomic
 def run_cancel(*, run: JobRun, actor: Actor | None = None, now: datetime | None = None) -> JobRun:
-    """Cancel a run: at once if it has not started, at its next progress report if it is running."""
+    """Cancel a run: at once if it has not started, at its next progress report or heartbeat if it is running."""
     now = now or timezone.now()
     run = JobRun.objects.select_for_update().get(pk=run.pk)
     if run.status in (Status.QUEUED, Status.RETRYING):
@@ -318,12 +462,27 @@ def run_cancel(*, run: JobRun, actor: Actor | None = None, now: datetime | None 
 
 
 @transaction.atomic
+def run_terminate(*, run: JobRun, actor: Actor | None = None, now: datetime | None = None) -> JobRun:
+    """Hard stop of a running run: cancel at once, and if the job has not stopped after TERMINATE_GRACE_S,
+    its worker ends the task (the worker process is replaced). Queued or retrying runs are just cancelled."""
+    now = now or timezone.now()
+    run = JobRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != Status.RUNNING:
+        return run_cancel(run=run, actor=actor, now=now)
+    run.cancel_requested, run.terminate_requested_at = True, now
+    run.save(update_fields=["cancel_requested", "terminate_requested_at"])
+    record(action="jobs.terminate", obj=run, actor=actor,
+           changes={"type": run.type, "worker": run.worker, "grace_s": jobs_settings.TERMINATE_GRACE_S})
+    return run
+
+
+@transaction.atomic
 def run_retry(*, run: JobRun, actor: Actor | None = None, role: str | None = None) -> JobRun:
     """Submit a failed or cancelled run again, as a new run linked to it (`role`: as in job_submit)."""
     if run.status not in (Status.FAILED, Status.CANCELLED):
         raise ConflictError(f"Run {run.pk} is {run.status}; only failed or cancelled runs can be retried.",
                             extra={"errors": {"status": [f"Run is {run.status}."]}})
-    new_run = _run_create(type=run.type, params=run.params, tenant=run.tenant, submitted_by=actor,
+    new_run = _run_create(job_type=run.type, params=run.params, tenant=run.tenant, submitted_by=actor,
                           idempotency_key=None, retry_of=run, role=role)
     record(action="jobs.retry", obj=run, actor=actor, changes={"type": run.type, "new_run": new_run.pk})
     return new_run
@@ -345,15 +504,17 @@ def runs_sweep(*, now: datetime | None = None, rng: RandomSource | None = None) 
     with transaction.atomic():
         orphans = list(JobRun.objects.select_for_update(skip_locked=True).filter(
             status=Status.RUNNING, lease_expires_at__lt=now))
+        outcomes = []
         for run in orphans:
-            if run.cancel_requested:  # the operator's cancel stands even though the worker never saw it
-                counts["orphaned"] += run_cancelled(run=run, now=now)
-                continue
             reason = (f"Worker {run.worker or '?'} stopped heartbeating: the lease expired at "
                       f"{run.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC (the worker was killed, hit its timeout or "
                       f"lost its host) during attempt {run.attempts}.")
-            if run_attempt_failed(run=run, error=reason, now=now, rng=rng):
-                counts["orphaned"] += 1
+            if run.cancel_requested:  # the operator's cancel stands even though the worker never saw it
+                outcomes.append(outcome_cancelled(run=run, ended_how=EndedHow.LEASE_EXPIRED, error=reason, now=now))
+            else:
+                outcomes.append(outcome_failed(run=run, error=reason, ended_how=EndedHow.LEASE_EXPIRED, now=now,
+                                               rng=rng))
+        counts["orphaned"] = len(outcomes_record(outcomes=outcomes))
     lost = Q(enqueued_at__isnull=True, queued_at__lt=now - timedelta(seconds=UNDELIVERED_GRACE_S)) | Q(
         enqueued_at__lt=now - timedelta(seconds=jobs_settings.REDELIVER_AFTER_S))
     with transaction.atomic():
@@ -364,8 +525,7 @@ def runs_sweep(*, now: datetime | None = None, rng: RandomSource | None = None) 
         JobRun.objects.filter(pk__in=[pk for pk, _ in due]).update(status=Status.QUEUED, next_attempt_at=None)
         JobRun.objects.filter(pk__in=[pk for pk, _ in due + resend]).update(enqueued_at=now)
     counts["retried"], counts["redelivered"] = len(due), len(resend)
-    for pk, type in due + resend:
-        run_deliver(run_pk=pk, type=type)
+    runs_deliver(runs=due + resend)
     return counts
 
 
@@ -471,12 +631,15 @@ def schedule_fire(*, schedule_pk: int, now: datetime | None = None) -> list[JobR
         return []
     tenants = [schedule.tenant] if schedule.tenant else list(Tenant.objects.filter(is_active=True))
     actor = Actor.system(display=f"schedule {schedule.name}", id=f"schedule:{schedule.pk}")
+    key = f"schedule:{schedule.pk}:{now:%Y%m%dT%H%M}"
+    submissions = [Submission(job_type=schedule.type, params=schedule.params, tenant=tenant, idempotency_key=key)
+                   for tenant in tenants]
     runs = []
-    for tenant in tenants:
-        key = f"schedule:{schedule.pk}:{now:%Y%m%dT%H%M}"
+    # One INSERT, one commit and one push per chunk of tenants, not per tenant.
+    for first in range(0, len(submissions), jobs_settings.SUBMIT_MANY_MAX):
+        chunk = submissions[first:first + jobs_settings.SUBMIT_MANY_MAX]
         try:
-            runs.append(job_submit(type=schedule.type, params=schedule.params, tenant=tenant, submitted_by=actor,
-                                   idempotency_key=key))
+            runs.extend(job_submit_many(submissions=chunk, submitted_by=actor))
         except Exception:
-            log.exception("schedule %s could not submit %s for tenant %s", schedule.pk, schedule.type, tenant)
+            log.exception("schedule %s could not submit %s for %d tenants", schedule.pk, schedule.type, len(chunk))
     return runs

@@ -47,7 +47,7 @@ def test_export_writes_the_tenants_range_to_a_file_the_run_links_to(tenant_a, te
         aged(tenant_a, days, "in.range")
     aged(tenant_b, 4, "other.tenant")
     start = (timezone.now() - timedelta(days=6)).isoformat()
-    run = run_attempt(job_submit(type="audit.export", tenant=tenant_a,
+    run = run_attempt(job_submit(job_type="audit.export", tenant=tenant_a,
                                  params={"format": "jsonl", "start": start}))
     assert run.status == "succeeded", run.error
     assert run.result["file"] == f"exports/audit-tenant-a-run{run.pk}.jsonl"
@@ -63,11 +63,11 @@ def test_export_writes_the_tenants_range_to_a_file_the_run_links_to(tenant_a, te
 def test_export_parameters_are_validated_at_submission(tenant_a):
     now = timezone.now()
     with pytest.raises(ValidationError) as exc:
-        job_submit(type="audit.export", tenant=tenant_a,
+        job_submit(job_type="audit.export", tenant=tenant_a,
                    params={"start": now.isoformat(), "end": (now - timedelta(days=1)).isoformat()})
     assert "end" in exc.value.detail
     with pytest.raises(ValidationError) as exc:
-        job_submit(type="audit.export", tenant=tenant_a, params={"format": "xlsx"})
+        job_submit(job_type="audit.export", tenant=tenant_a, params={"format": "xlsx"})
     assert "format" in exc.value.detail
     assert not JobRun.objects.exists()
 
@@ -76,7 +76,7 @@ def test_a_cancelled_export_stops_and_leaves_no_file(tenant_a, media, run_attemp
     monkeypatch.setattr("apps.audit.jobs.PROGRESS_EVERY_ROWS", 1)
     for days in (3, 2, 1):
         aged(tenant_a, days)
-    run = job_submit(type="audit.export", tenant=tenant_a, params={"format": "csv"})
+    run = job_submit(job_type="audit.export", tenant=tenant_a, params={"format": "csv"})
     JobRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # as if cancelled once it was running
     run = run_attempt(run)
     assert run.status == "cancelled"
@@ -92,7 +92,7 @@ def test_retention_job_deletes_old_events_as_the_system_and_the_chain_verifies(r
     for days in (400, 300):
         aged(tenant, days)
     recent = aged(tenant, 10, "recent.thing")
-    run = run_attempt(job_submit(type="audit.retention", tenant=tenant, params={"older_than_days": 200}))
+    run = run_attempt(job_submit(job_type="audit.retention", tenant=tenant, params={"older_than_days": 200}))
     assert run.status == "succeeded", run.error
     assert run.result["deleted"] == 3  # the creation, 400 and 300 days
     assert AuditEvent.objects.filter(pk=recent.pk).exists()
@@ -104,5 +104,5 @@ def test_retention_job_deletes_old_events_as_the_system_and_the_chain_verifies(r
 
 def test_retention_needs_an_explicit_age(tenant_a):
     with pytest.raises(ValidationError) as exc:
-        job_submit(type="audit.retention", tenant=tenant_a, params={})
+        job_submit(job_type="audit.retention", tenant=tenant_a, params={})
     assert "older_than_days" in exc.value.detail

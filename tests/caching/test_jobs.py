@@ -74,7 +74,7 @@ def test_viewer_cannot_warm(tenant_a, token_client):
 
 def test_a_run_for_a_deleted_policy_fails_without_retries(tenant_a):
     policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", warm_urls=["/items/1/"])
-    run = job_submit(type="cache.warm", params={"policy": policy.pk}, tenant=tenant_a)
+    run = job_submit(job_type="cache.warm", params={"policy": policy.pk}, tenant=tenant_a)
     policy.delete()
     run = execute(run)
     assert run.status == "failed"

@@ -23,7 +23,7 @@ def main(start_epoch_s: str, action: str, *args: str) -> None:
         run = services.run_claim(run_pk=int(args[0]), worker=f"race:{os.getpid()}")
         print("claimed" if run else "refused")
     else:
-        run = services.job_submit(type="test.noop", params={}, tenant=tenant, idempotency_key=args[1])
+        run = services.job_submit(job_type="test.noop", params={}, tenant=tenant, idempotency_key=args[1])
         print(run.pk)
 
 

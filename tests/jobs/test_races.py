@@ -45,7 +45,7 @@ def race(*args: str) -> list[str]:
 
 
 def test_one_of_several_deliveries_claims_the_run():
-    run = services.job_submit(type="test.noop", params={}, tenant=TenantFactory(slug="race-claim"))
+    run = services.job_submit(job_type="test.noop", params={}, tenant=TenantFactory(slug="race-claim"))
     outputs = race("claim", str(run.pk))
     assert sorted(outputs) == ["claimed"] + ["refused"] * (CONTENDERS - 1)
     run.refresh_from_db()

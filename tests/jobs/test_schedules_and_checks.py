@@ -87,7 +87,7 @@ def test_a_platform_schedule_submits_for_every_active_tenant(tenant_a, tenant_b)
 
 @pytest.fixture
 def long_job(monkeypatch):
-    from apps.jobs.registry import JobType, registry
+    from apps.core.job_types import JobType, registry
 
     monkeypatch.setitem(registry, "test.long", JobType(
         name="test.long", func=lambda ctx, params: None, params=None, timeout_s=650, max_attempts=1,
@@ -109,7 +109,7 @@ def test_startup_refuses_a_job_timeout_above_the_cluster_timeout(long_job):
 
 
 def test_startup_refuses_a_queue_no_cluster_serves(monkeypatch):
-    from apps.jobs.registry import JobType, registry
+    from apps.core.job_types import JobType, registry
 
     monkeypatch.setitem(registry, "test.elsewhere", JobType(
         name="test.elsewhere", func=lambda ctx, params: None, params=None, timeout_s=5, max_attempts=1,

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db
 OPERATOR = Actor(kind="user", id="7", display="olga")
 
 
-def submit(tenant, type="test.echo", params=None, **kwargs) -> JobRun:
-    return services.job_submit(type=type, params={"count": 3} if params is None else params, tenant=tenant,
+def submit(tenant, job_type="test.echo", params=None, **kwargs) -> JobRun:
+    return services.job_submit(job_type=job_type, params={"count": 3} if params is None else params, tenant=tenant,
                                **kwargs)
 
 
@@ -38,7 +38,7 @@ def test_submit_validates_params_and_queues_nothing_when_invalid(tenant_a, djang
 
 def test_unknown_type_is_a_field_error(tenant_a):
     with pytest.raises(ValidationError) as exc:
-        submit(tenant_a, type="no.such.job")
+        submit(tenant_a, job_type="no.such.job")
     assert "type" in exc.value.detail
 
 
@@ -60,7 +60,7 @@ def test_idempotency_key_returns_the_existing_run(tenant_a, tenant_b, django_cap
     assert len(callbacks) == 1
     assert submit(tenant_b, idempotency_key="nightly-1").pk != first.pk  # keys are per tenant
     with pytest.raises(ConflictError):
-        submit(tenant_a, type="test.noop", params={}, idempotency_key="nightly-1")
+        submit(tenant_a, job_type="test.noop", params={}, idempotency_key="nightly-1")
 
 
 def test_a_run_succeeds_with_result_progress_worker_and_task_id(tenant_a, run_attempt):
@@ -77,7 +77,7 @@ def test_a_run_succeeds_with_result_progress_worker_and_task_id(tenant_a, run_at
 
 
 def test_jobs_write_audit_events_as_the_system_with_their_run_id(tenant_a, run_attempt):
-    run = run_attempt(submit(tenant_a, type="test.audits", params={}))
+    run = run_attempt(submit(tenant_a, job_type="test.audits", params={}))
     event = AuditEvent.objects.get(action="test.job_did_something")
     assert (event.actor_kind, event.actor_id, event.actor_display) == ("system", f"job:{run.pk}", "job test.audits")
     assert event.tenant == tenant_a
@@ -91,12 +91,14 @@ def test_backoff_is_exponential_with_full_jitter_and_capped(max_random):
 
 @override_settings(BULWARK={"JOBS": {"RETRY_BASE_DELAY_S": 10, "RETRY_MAX_DELAY_S": 900}})
 def test_failed_attempts_are_retried_after_backoff_until_max_attempts(tenant_a, max_random):
-    run = submit(tenant_a, type="test.flaky", params={})
+    run = submit(tenant_a, job_type="test.flaky", params={})
     now = timezone.now()
     for attempt, expected_delay_s in [(1, 10), (2, 20)]:
         claimed = services.run_claim(run_pk=run.pk, worker="w:1", now=now)
         assert claimed.attempts == attempt
-        status = services.run_attempt_failed(run=claimed, error="RuntimeError: x", now=now, rng=max_random)
+        outcome = services.outcome_failed(run=claimed, error="RuntimeError: x", now=now, rng=max_random)
+        assert services.outcome_record(outcome, run=claimed)
+        status = outcome.status
         run.refresh_from_db()
         assert status == run.status == "retrying"
         assert run.next_attempt_at == now + timedelta(seconds=expected_delay_s)
@@ -107,21 +109,22 @@ def test_failed_attempts_are_retried_after_backoff_until_max_attempts(tenant_a, 
         run.refresh_from_db()
         assert run.status == "queued"
     claimed = services.run_claim(run_pk=run.pk, worker="w:1", now=now)
-    assert services.run_attempt_failed(run=claimed, error="RuntimeError: x", now=now, rng=max_random) == "failed"
+    outcome = services.outcome_failed(run=claimed, error="RuntimeError: x", now=now, rng=max_random)
+    assert services.outcome_record(outcome, run=claimed) and outcome.status == JobRun.Status.FAILED
     run.refresh_from_db()
     assert run.attempts == 3 and run.finished_at == now
     assert "gave up after 3 of 3 attempts" in run.error
 
 
 def test_a_raising_job_records_error_and_traceback_then_retries(tenant_a, run_attempt):
-    run = run_attempt(submit(tenant_a, type="test.flaky", params={}))
+    run = run_attempt(submit(tenant_a, job_type="test.flaky", params={}))
     assert run.status == "retrying"
     assert run.error == "RuntimeError: dependency unavailable"
     assert "Traceback" in run.traceback and "flaky" in run.traceback
 
 
 def test_do_not_retry_fails_at_once(tenant_a, run_attempt):
-    run = run_attempt(submit(tenant_a, type="test.permanent", params={}))
+    run = run_attempt(submit(tenant_a, job_type="test.permanent", params={}))
     assert run.status == "failed" and run.attempts == 1 and run.max_attempts == 3
     assert run.error == "DoNotRetry: the object is gone"
 
@@ -137,17 +140,17 @@ def test_cancel_a_queued_run_before_it_starts(tenant_a):
 
 
 def test_cancel_a_running_run_stops_it_at_its_next_progress_report(tenant_a):
-    run = services.run_claim(run_pk=submit(tenant_a, type="test.steps", params={"steps": 3, "step_s": 0}).pk,
+    run = services.run_claim(run_pk=submit(tenant_a, job_type="test.steps", params={"steps": 3, "step_s": 0}).pk,
                              worker="w:1")
     services.run_cancel(run=run, actor=OPERATOR)
     run.refresh_from_db()
     assert run.status == "running" and run.cancel_requested
     ctx = runner.JobContext(run)
-    from apps.jobs.registry import JobCancelled
+    from apps.core.job_types import JobCancelled
 
     with pytest.raises(JobCancelled):
         ctx.progress(10, "still going")
-    assert services.run_cancelled(run=run)
+    assert services.outcome_record(services.outcome_cancelled(run=run), run=run)
     run.refresh_from_db()
     assert run.status == "cancelled"
 
@@ -171,7 +174,7 @@ def test_retry_submits_a_new_linked_run_and_is_audited(tenant_a):
 
 
 def test_an_expired_lease_is_reaped_and_retried_with_a_clear_reason(tenant_a, max_random):
-    run = submit(tenant_a, type="test.steps", params={"steps": 1, "step_s": 0})
+    run = submit(tenant_a, job_type="test.steps", params={"steps": 1, "step_s": 0})
     now = timezone.now()
     claimed = services.run_claim(run_pk=run.pk, worker="host:4242", now=now)
     assert services.runs_sweep(now=now + timedelta(seconds=30))["orphaned"] == 0  # lease still held
@@ -180,13 +183,13 @@ def test_an_expired_lease_is_reaped_and_retried_with_a_clear_reason(tenant_a, ma
     assert run.status == "retrying" and run.attempts == 1
     assert "Worker host:4242 stopped heartbeating" in run.error
     # The reaped attempt wakes up later (a paused process): it can no longer finish the run.
-    assert services.run_succeeded(run=claimed, result={"late": True}) is False
+    assert services.outcome_record(services.outcome_succeeded(run=claimed, result={"late": True}), run=claimed) is False
     run.refresh_from_db()
     assert run.status == "retrying"
 
 
 def test_an_orphan_without_attempts_left_is_failed(tenant_a):
-    run = submit(tenant_a, type="test.noop", params={})
+    run = submit(tenant_a, job_type="test.noop", params={})
     now = timezone.now()
     services.run_claim(run_pk=run.pk, worker="host:1", now=now)
     services.runs_sweep(now=now + timedelta(minutes=5))
@@ -195,7 +198,7 @@ def test_an_orphan_without_attempts_left_is_failed(tenant_a):
 
 
 def test_heartbeat_and_progress_extend_the_lease(tenant_a):
-    run = submit(tenant_a, type="test.noop", params={})
+    run = submit(tenant_a, job_type="test.noop", params={})
     now = timezone.now()
     claimed = services.run_claim(run_pk=run.pk, worker="host:1", now=now)
     services.run_heartbeat(run=claimed, now=now + timedelta(seconds=50))
@@ -207,20 +210,19 @@ def test_heartbeat_and_progress_extend_the_lease(tenant_a):
     assert services.runs_sweep(now=now + timedelta(seconds=161))["orphaned"] == 1
 
 
-def test_lost_deliveries_are_sent_again(tenant_a, monkeypatch):
-    sent = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: sent.append(args) or "t-1")
+def test_lost_deliveries_are_sent_again(tenant_a, broker_messages):
     run = submit(tenant_a)
     now = timezone.now()
     # A Redis broker forgets a message whose worker died after popping it: after REDELIVER_AFTER_S a run
     # still queued is sent again (the atomic claim makes a duplicate harmless).
     assert services.runs_sweep(now=now + timedelta(seconds=60))["redelivered"] == 0
     assert services.runs_sweep(now=now + timedelta(seconds=901))["redelivered"] == 1
-    assert sent == [(run.pk,)]
+    assert broker_messages() == [run.pk]
     assert services.runs_sweep(now=now + timedelta(seconds=960))["redelivered"] == 0
 
 
-def test_a_broker_failure_at_submit_is_redelivered_by_the_sweep_and_marks_degraded(tenant_a, monkeypatch):
+def test_a_broker_failure_at_submit_is_redelivered_by_the_sweep_and_marks_degraded(tenant_a, monkeypatch,
+                                                                                     broker_messages):
     from apps.core import health
 
     def broken(*args, **kwargs):
@@ -228,14 +230,13 @@ def test_a_broker_failure_at_submit_is_redelivered_by_the_sweep_and_marks_degrad
 
     monkeypatch.setattr("django_q.tasks.async_task", broken)
     run = submit(tenant_a)
-    assert services.run_deliver(run_pk=run.pk, type=run.type) is None
+    assert services.run_deliver(run_pk=run.pk, job_type=run.type) is None
     run.refresh_from_db()
-    assert run.status == "queued" and run.enqueued_at is None
+    assert run.status == JobRun.Status.QUEUED and run.enqueued_at is None
     assert "jobs.broker" in health.degraded_components()
-    sent = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: sent.append(args) or "t-2")
+    monkeypatch.undo()
     assert services.runs_sweep(now=timezone.now() + timedelta(seconds=31))["redelivered"] == 1
-    assert sent == [(run.pk,)] and "jobs.broker" not in health.degraded_components()
+    assert broker_messages() == [run.pk] and "jobs.broker" not in health.degraded_components()
 
 
 def test_retention_deletes_only_old_finished_runs_of_the_tenant(tenant_a, tenant_b):
@@ -253,7 +254,7 @@ def test_retention_deletes_only_old_finished_runs_of_the_tenant(tenant_a, tenant
 
 def test_the_retention_job_type_runs_as_an_audited_system_operation(tenant_a, run_attempt):
     JobRunFactory(tenant=tenant_a, status="succeeded", finished_at=timezone.now() - timedelta(days=3))
-    run = run_attempt(submit(tenant_a, type="jobs.retention", params={"older_than_days": 2}))
+    run = run_attempt(submit(tenant_a, job_type="jobs.retention", params={"older_than_days": 2}))
     assert run.status == "succeeded" and run.result["deleted"] == 1
     event = AuditEvent.objects.get(action="jobs.retention")
     assert (event.actor_kind, event.actor_id) == ("system", f"job:{run.pk}")
@@ -262,7 +263,7 @@ def test_the_retention_job_type_runs_as_an_audited_system_operation(tenant_a, ru
 def test_a_timed_out_attempt_is_recorded_then_the_worker_is_let_go(tenant_a):
     from django_q.exceptions import TimeoutException
 
-    run = submit(tenant_a, type="test.times_out", params={})
+    run = submit(tenant_a, job_type="test.times_out", params={})
     with pytest.raises(TimeoutException):  # django-q2 must still see it, to replace the worker
         runner.execute(run.pk)
     run.refresh_from_db()
@@ -271,7 +272,7 @@ def test_a_timed_out_attempt_is_recorded_then_the_worker_is_let_go(tenant_a):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_thread_renews_the_lease_and_notices_a_cancel(tenant_a):
-    run = services.run_claim(run_pk=submit(tenant_a, type="test.noop", params={}).pk, worker="w:1")
+    run = services.run_claim(run_pk=submit(tenant_a, job_type="test.noop", params={}).pk, worker="w:1")
     first_lease = run.lease_expires_at
     ctx = runner.JobContext(run)
     heartbeat = runner.Heartbeat(interval_s=0.05)
@@ -301,7 +302,7 @@ def test_the_heartbeat_thread_renews_the_lease_and_notices_a_cancel(tenant_a):
 
 
 def test_an_orphan_whose_cancel_was_requested_is_cancelled_not_retried(tenant_a):
-    run = submit(tenant_a, type="test.flaky", params={})
+    run = submit(tenant_a, job_type="test.flaky", params={})
     now = timezone.now()
     claimed = services.run_claim(run_pk=run.pk, worker="host:1", now=now)
     services.run_cancel(run=claimed, actor=OPERATOR)
@@ -311,7 +312,7 @@ def test_an_orphan_whose_cancel_was_requested_is_cancelled_not_retried(tenant_a)
 
 
 def test_a_result_that_is_not_json_fails_the_run_without_retry(tenant_a, run_attempt):
-    run = run_attempt(submit(tenant_a, type="test.bad_result", params={}))
+    run = run_attempt(submit(tenant_a, job_type="test.bad_result", params={}))
     assert run.status == "failed" and run.error.startswith("The job's result is not JSON")
 
 

@@ -8,62 +8,22 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 from django_q.conf import Conf
 
 from apps.jobs import services
 from apps.jobs.models import JobRun
 from tests.factories import TenantFactory
+from tests.jobs.conftest import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
     reason="the worker subprocess needs a database it can share with the test (PostgreSQL)",
 )]
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-@pytest.fixture
-def qcluster(tmp_path):
-    """start(broker) -> a running qcluster subprocess on the test database; stopped at teardown."""
-    started = []
-
-    def start(broker: str) -> subprocess.Popen:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.jobs.qcluster_settings",
-               "BULWARK_TEST_DB_NAME": connection.settings_dict["NAME"], "BULWARK_TEST_BROKER": broker}
-        log = (tmp_path / f"qcluster-{broker}.log").open("w")
-        process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        started.append((process, log))
-        return process
-
-    yield start
-    for process, log in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-        log.close()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,7 +38,7 @@ def test_a_sigkilled_workers_run_is_reaped_and_completed(broker, qcluster, monke
 
     get_broker().purge_queue()
     tenant = TenantFactory(slug="kill-test")
-    run = services.job_submit(type="test.steps", params={"steps": 15, "step_s": 0.2}, tenant=tenant)
+    run = services.job_submit(job_type="test.steps", params={"steps": 15, "step_s": 0.2}, tenant=tenant)
     cluster = qcluster(broker)
 
     def log() -> str:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def run(type_, tenant, params=None):
-    job = job_services.job_submit(type=type_, params=params or {}, tenant=tenant, submitted_by=Actor.system(display="t"))
+    job = job_services.job_submit(job_type=type_, params=params or {}, tenant=tenant, submitted_by=Actor.system(display="t"))
     runner.execute(job.pk)
     job.refresh_from_db()
     return job

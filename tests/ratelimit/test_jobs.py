@@ -40,7 +40,7 @@ def test_stats_retention_job_runs_as_an_audited_system_operation(tenant_a, setti
                                                           "STATS_RETENTION_DAYS": 2}}
     RateLimitStatFactory(tenant=tenant_a, minute=minutes_ago(60 * 24 * 3))
     RateLimitStatFactory(tenant=tenant_a, minute=minutes_ago(60 * 24 * 1))
-    run = job_services.job_submit(type="ratelimit.stats_retention", params={}, tenant=tenant_a,
+    run = job_services.job_submit(job_type="ratelimit.stats_retention", params={}, tenant=tenant_a,
                                   submitted_by=Actor.system(display="test"))
     runner.execute(run.pk)
     run.refresh_from_db()
@@ -65,5 +65,5 @@ def test_stats_retention_refuses_bad_params(tenant_a):
     for params, field in (({"x": 1}, "x"), ({"older_than_days": 0}, "older_than_days"),
                           ({"older_than_days": "a lot"}, "older_than_days")):
         with pytest.raises(ValidationError) as exc:
-            job_services.job_submit(type="ratelimit.stats_retention", params=params, tenant=tenant_a)
+            job_services.job_submit(job_type="ratelimit.stats_retention", params=params, tenant=tenant_a)
         assert set(exc.value.detail) == {field}

@@ -32,7 +32,7 @@ def test_purge_deletes_only_the_tenants_old_history(tenant_a, tenant_b):
 
 def test_the_retention_job_runs_as_the_system(tenant_a, run_attempt):  # noqa: F811
     BreakerEventFactory(tenant=tenant_a, at=timezone.now() - timedelta(days=3))
-    run = run_attempt(job_submit(type="resilience.retention", params={"older_than_days": 2}, tenant=tenant_a))
+    run = run_attempt(job_submit(job_type="resilience.retention", params={"older_than_days": 2}, tenant=tenant_a))
     assert run.status == "succeeded" and run.result["events"] == 1
     event = AuditEvent.objects.get(action="resilience.retention")
     assert (event.actor_kind, event.actor_id) == ("system", f"job:{run.pk}")
@@ -43,4 +43,4 @@ def test_bad_retention_params_are_refused(tenant_a):
     from rest_framework.exceptions import ValidationError as DRFValidationError
 
     with pytest.raises((ValidationError, DRFValidationError)):
-        job_submit(type="resilience.retention", params={"older_than_days": 0}, tenant=tenant_a)
+        job_submit(job_type="resilience.retention", params={"older_than_days": 0}, tenant=tenant_a)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictSerializer
-from apps.jobs.models import JobRun
+from apps.jobs.conf import jobs_settings
+from apps.jobs.models import JobAttempt, JobRun
 
 
 class JobSubmitSerializer(StrictSerializer):
@@ -13,16 +14,36 @@ class JobSubmitSerializer(StrictSerializer):
     idempotency_key = serializers.CharField(max_length=200, required=False, allow_null=True, default=None)
 
 
+class JobSubmitBatchSerializer(StrictSerializer):
+    runs = serializers.ListField(child=JobSubmitSerializer(), allow_empty=False,
+                                 help_text="Runs to queue together: all or none (one INSERT, one commit, one push).")
+
+    def validate_runs(self, runs: list) -> list:
+        if len(runs) > jobs_settings.SUBMIT_MANY_MAX:
+            raise serializers.ValidationError(f"At most {jobs_settings.SUBMIT_MANY_MAX} runs per batch.")
+        return runs
+
+
+class JobAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobAttempt
+        fields = ["number", "worker", "started_at", "ended_at", "outcome", "ended_how", "error", "traceback"]
+        read_only_fields = fields
+
+
 class JobRunFilterSerializer(serializers.Serializer):
     type = serializers.CharField(required=False)
     status = serializers.ChoiceField(choices=JobRun.Status.choices, required=False)
     queued_after = serializers.DateTimeField(required=False)
     queued_before = serializers.DateTimeField(required=False)
+    worker_host = serializers.CharField(required=False, max_length=200,
+                                        help_text="Runs whose last attempt ran on this host.")
 
 
 class JobRunSerializer(serializers.ModelSerializer):
     submitted_by = serializers.SerializerMethodField()
     duration_s = serializers.FloatField(read_only=True, allow_null=True)
+    attempt_history = JobAttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = JobRun
@@ -30,6 +51,7 @@ class JobRunSerializer(serializers.ModelSerializer):
             "id", "type", "params", "status", "progress", "progress_message", "attempts", "max_attempts",
             "result", "error", "traceback", "submitted_by", "idempotency_key", "retry_of", "queued_at",
             "started_at", "finished_at", "next_attempt_at", "duration_s", "cancel_requested", "task_id", "worker",
+            "terminate_requested_at", "attempt_history",
         ]
         read_only_fields = fields
 

@@ -17,6 +17,7 @@ from apps.jobs.api.serializers import (
     JobRunFilterSerializer,
     JobRunSerializer,
     JobStatsSerializer,
+    JobSubmitBatchSerializer,
     JobSubmitSerializer,
     JobTypeSerializer,
 )
@@ -29,6 +30,7 @@ LIST_FILTERS = [
     OpenApiParameter("status", str, enum=[s.value for s in JobRun.Status]),
     OpenApiParameter("queued_after", OpenApiTypes.DATETIME),
     OpenApiParameter("queued_before", OpenApiTypes.DATETIME),
+    OpenApiParameter("worker_host", str, description="Runs whose last attempt ran on this host"),
 ]
 
 
@@ -37,7 +39,8 @@ class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     serializer_class = JobRunSerializer
     input_serializer_class = JobSubmitSerializer
     filter_backends: list = []
-    action_roles = {"create": Role.OPERATOR, "cancel": Role.OPERATOR, "retry": Role.OPERATOR}
+    action_roles = {"create": Role.OPERATOR, "batch": Role.OPERATOR, "cancel": Role.OPERATOR,
+                    "terminate": Role.OPERATOR, "retry": Role.OPERATOR}
 
     def get_queryset(self):
         if self.action != "list":
@@ -55,10 +58,30 @@ class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         data = self.get_input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.job_submit(
-            type=data.validated_data["type"], params=data.validated_data["params"], tenant=request.tenant,
+            job_type=data.validated_data["type"], params=data.validated_data["params"], tenant=request.tenant,
             submitted_by=request.actor, idempotency_key=data.validated_data["idempotency_key"], role=request.role,
         )
         return self.output(run, status.HTTP_201_CREATED)
+
+    @extend_schema(request=JobSubmitBatchSerializer, responses={201: JobRunSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        """Submit many runs at once: all are valid and queued, or none (errors keyed by index under `runs`)."""
+        data = JobSubmitBatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        runs = services.job_submit_many(
+            submissions=[services.Submission(job_type=item["type"], params=item["params"], tenant=request.tenant,
+                                             idempotency_key=item["idempotency_key"])
+                         for item in data.validated_data["runs"]],
+            submitted_by=request.actor, role=request.role,
+        )
+        return Response(JobRunSerializer(runs, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=JobRunSerializer)
+    @action(detail=True, methods=["post"])
+    def terminate(self, request, pk=None):
+        """Hard stop: cancel, and end the worker's task if the job has not stopped after the grace period."""
+        return self.output(services.run_terminate(run=self.get_object(), actor=request.actor))
 
     @extend_schema(request=None, responses=JobRunSerializer)
     @action(detail=True, methods=["post"])

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from apps.audit.services import record
 from apps.core.api.serializers import StrictSerializer
-from apps.jobs.registry import DoNotRetry, job_type
+from apps.core.job_types import DoNotRetry, job_type
 
 
 class EchoParams(StrictSerializer):
