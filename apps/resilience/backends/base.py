@@ -15,18 +15,23 @@ class BreakerBackend:
         raise NotImplementedError
 
     def read(self, key: str, config: BreakerConfig, now: float) -> SharedState:
+        """The shared state, after the transitions time alone makes (automatic half-open, half-open max wait)."""
         raise NotImplementedError
 
     def acquire_probe(
-        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float
+        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str
     ) -> tuple[bool, SharedState]:
-        """Move an expired open to half-open and grant one of its probe tickets, atomically across processes."""
+        """Move an expired open to half-open and grant the probe ticket `ticket` if one is left, atomically."""
         raise NotImplementedError
 
-    def report_probe(self, key: str, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
+    def report_probe(
+        self, key: str, config: BreakerConfig, *, ticket: str | None, outcome: str, slow: bool, now: float,
+        probe_timeout_s: float,
+    ) -> tuple[bool, SharedState]:
+        """Count a probe's outcome against its ticket; False when the ticket expired or is unknown."""
         raise NotImplementedError
 
-    def reset(self, key: str, config: BreakerConfig, now: float) -> SharedState:
+    def reset(self, key: str, config: BreakerConfig, now: float, reason: str = "reset by an operator") -> SharedState:
         raise NotImplementedError
 
     def bulkhead_acquire(self, key: str, *, limit: int, lease_s: float, now: float) -> str | None:

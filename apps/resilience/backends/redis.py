@@ -26,15 +26,17 @@ class RedisBackend(BreakerBackend):
     def _keys(key: str) -> list[str]:
         tagged = "{" + key + "}"  # one hash tag: every key of a breaker lives in one Cluster slot
         return [store_key("resilience", tagged, "state"), store_key("resilience", tagged, "outcomes"),
-                store_key("resilience", tagged, "buckets")]
+                store_key("resilience", tagged, "buckets"), store_key("resilience", tagged, "tickets")]
 
     @staticmethod
     def _config_args(op: str, config: BreakerConfig, now: float, probe_timeout_s: float = 0.0) -> list:
         return [
             op, repr(now), config.window_kind, config.window_size, config.bucket_width_s,
-            config.failure_rate_threshold_pct, config.slow_call_rate_threshold_pct or 0, config.minimum_calls,
+            config.failure_rate_bp, config.slow_rate_bp, config.effective_minimum_calls,
             config.consecutive_failures or 0, repr(config.open_duration_s), repr(config.open_duration_multiplier),
             repr(config.max_open_duration_s), config.half_open_probes, repr(probe_timeout_s), IDLE_TTL_S,
+            config.half_open_mode, repr(config.max_wait_in_half_open_s or 0.0), int(config.automatic_transition),
+            int(config.metrics_only),
         ]
 
     def _run(self, key: str, args: list) -> tuple[bool, SharedState]:
@@ -61,15 +63,19 @@ class RedisBackend(BreakerBackend):
         return self._run(key, self._config_args("read", config, now))[1]
 
     def acquire_probe(
-        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float
+        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str
     ) -> tuple[bool, SharedState]:
-        return self._run(key, self._config_args("probe", config, now, probe_timeout_s))
+        return self._run(key, [*self._config_args("probe", config, now, probe_timeout_s), ticket])
 
-    def report_probe(self, key: str, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
-        return self._run(key, [*self._config_args("report", config, now), int(failed)])[1]
+    def report_probe(
+        self, key: str, config: BreakerConfig, *, ticket: str | None, outcome: str, slow: bool, now: float,
+        probe_timeout_s: float,
+    ) -> tuple[bool, SharedState]:
+        args = self._config_args("report", config, now, probe_timeout_s)
+        return self._run(key, [*args, ticket or "", outcome, int(slow)])
 
-    def reset(self, key: str, config: BreakerConfig, now: float) -> SharedState:
-        return self._run(key, self._config_args("reset", config, now))[1]
+    def reset(self, key: str, config: BreakerConfig, now: float, reason: str = "reset by an operator") -> SharedState:
+        return self._run(key, [*self._config_args("reset", config, now), reason])[1]
 
     def _slots_key(self, key: str) -> str:
         return store_key("resilience", "{" + key + "}", "bulkhead")
