@@ -28,7 +28,7 @@ from apps.core import health
 from apps.core.conf import core_settings
 from apps.core.snapshot import CompiledSnapshot
 from apps.resilience.backends import get_backend
-from apps.resilience.backends.base import BreakerBackend
+from apps.resilience.backends.base import BreakerBackend, PushesTransitions
 from apps.resilience.backends.memory import MemoryBackend
 from apps.resilience.conf import resilience_settings
 from apps.resilience.errors import BreakerOpen, BulkheadFull
@@ -225,7 +225,6 @@ class Breaker:
         duration_ms = duration_s * 1000.0
         bucket = bucket_of(duration_ms)
         minute_key = int(now // 60)
-        wake = False
         with self.lock:
             minute = self.minutes.get(minute_key)
             if minute is None:
@@ -239,17 +238,19 @@ class Breaker:
             if cost is not None:
                 minute.cost_sum += cost
                 minute.cost_calls += 1
+            batch = None
             if outcome != IGNORED and not permit.probe and not probe:
-                batch = self.pending
-                batch.add(failed, slow, now)
-                wake = failed and self.state == CLOSED and not config.metrics_only and self._batch_would_trip(config, batch)
-                if wake:
-                    # This process's own calls are enough to open: stop calling now, and let the flusher
-                    # make it shared at once (the merge's answer then replaces this local verdict).
-                    self.state = OPEN
-                    self.open_until = now + config.open_duration_s
-        if wake:
-            self.registry.wake()
+                self.pending.add(failed, slow, now)
+                if failed and self.state == CLOSED and not config.metrics_only:
+                    # A failure is merged at once (one Lua call that counts it and answers the state), so a
+                    # trip is known here when the call that caused it returns, and pushed to the others.
+                    batch, self.pending = self.pending, OutcomeBatch(config)
+                    if self._batch_would_trip(config, batch):
+                        # This process's own calls are enough to open: stop calling now, whatever the store says.
+                        self.state = OPEN
+                        self.open_until = now + config.open_duration_s
+        if batch is not None:
+            self._adopt(self.registry.store(lambda b: b.merge(self.key, config, batch, now)), now)
         return accepted
 
     @staticmethod
@@ -381,6 +382,8 @@ class Registry:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._channels: dict[str, Breaker] = {}
         self._last_db_flush = 0.0
         self.background = True
         self.check_interval_s = 0.0
@@ -550,16 +553,53 @@ class Registry:
                 return
             self._thread = threading.Thread(target=self._run, name="bulwark-breaker-flusher", daemon=True)
             self._thread.start()
+        self.start_listener()
+
+    def start_listener(self) -> None:
+        """Follow the transitions the shared store pushes (a backend with `PushesTransitions`), in a thread."""
+        backend = self.backend
+        if not isinstance(backend, PushesTransitions):
+            return
+        with self._lock:
+            if self._listener is not None:
+                return
+            self._listener = threading.Thread(target=self._listen, args=(backend,), name="bulwark-breaker-listener",
+                                              daemon=True)
+            self._listener.start()
+
+    def _listen(self, backend: PushesTransitions) -> None:
+        while not self._stopping.is_set():
+            try:
+                backend.listen(self._pushed, self._stopping)
+            except STORE_ERRORS:
+                self._stopping.wait(resilience_settings.SYNC_INTERVAL_S)  # the store is down: the flusher copes
+            except Exception:
+                log.exception("breaker transition listener failed; listening again")
+                self._stopping.wait(resilience_settings.SYNC_INTERVAL_S)
+
+    def _pushed(self, channel: str, state: str, open_until: float) -> None:
+        """Another process's transition: adopt it now rather than at the next sync (its process records the event)."""
+        breaker = self._channels.get(channel)
+        if breaker is None:
+            backend = self.backend
+            self._channels = {backend.channel(b.key): b for b in list(self.breakers.values())}
+            breaker = self._channels.get(channel)
+        if breaker is None or self.fallback is not None:
+            return
+        if breaker.state != state:
+            breaker.probe_denied_until = 0.0
+        breaker.state, breaker.open_until = state, open_until
 
     def stop(self) -> None:
         """Stop the flusher thread (tests; a host shutting down cleanly)."""
-        thread = self._thread
-        if thread is None:
+        threads = [t for t in (self._thread, self._listener) if t is not None]
+        if not threads:
             return
         self._stopping.set()
         self._wake.set()
-        thread.join(timeout=5)
-        self._thread = None
+        for thread in threads:
+            thread.join(timeout=5)
+        self._thread = self._listener = None
         self._stopping.clear()
 
     def _run(self) -> None:
@@ -585,6 +625,7 @@ registry = Registry()
 def _after_fork_in_child() -> None:
     # A forked worker inherits the breakers but not the flusher thread: the next lookup starts its own.
     registry._thread = None
+    registry._listener = None
     registry._lock = threading.Lock()
     registry._wake = threading.Event()
     registry._stopping = threading.Event()

@@ -71,20 +71,20 @@ def test_closed_path_makes_no_store_call_until_the_flush(fresh_registry, policy,
     assert get_breaker("payments", tenant_a).figures.calls == 10
 
 
-def test_failures_open_the_breaker_at_the_flush_and_calls_are_then_refused(fresh_registry, policy, tenant_a, clock):
+def test_failures_open_the_breaker_when_they_return_and_calls_are_then_refused(fresh_registry, policy, tenant_a, clock):
     fail("payments", 1, tenant=tenant_a)
     for _ in range(3):
         call("payments", tenant=tenant_a)
     fresh_registry.flush_all()
     assert get_breaker("payments", tenant_a).state == "closed"
-    fail("payments", 3, tenant=tenant_a)
-    fresh_registry.flush_all()
+    fail("payments", 2, tenant=tenant_a)  # each failure is merged as it returns: 3 of 6 opens at once
     with pytest.raises(BreakerOpen) as refused:
         call("payments", tenant=tenant_a)
     assert refused.value.state == "open" and refused.value.retry_after_s == pytest.approx(10)
+    fresh_registry.flush_all()
     event = BreakerEvent.objects.get(tenant=tenant_a, name="payments")
-    assert (event.from_state, event.to_state, event.calls, event.failures) == ("closed", "open", 7, 4)
-    assert event.failure_rate_pct == pytest.approx(57.14)
+    assert (event.from_state, event.to_state, event.calls, event.failures) == ("closed", "open", 6, 3)
+    assert event.failure_rate_pct == pytest.approx(50.0)
 
 
 def test_half_open_admits_one_probe_and_its_success_closes(fresh_registry, policy, tenant_a, clock):

@@ -1,6 +1,9 @@
 """The contract every breaker backend keeps; `tests/resilience/test_backends.py` runs it against each one."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from apps.resilience.machine import BreakerConfig, OutcomeBatch, SharedState
 
 
@@ -39,4 +42,16 @@ class BreakerBackend:
         raise NotImplementedError
 
     def bulkhead_release(self, key: str, token: str) -> None:
+        raise NotImplementedError
+
+
+class PushesTransitions:
+    """Optional capability of a shared backend: every transition is pushed to every process as it happens."""
+
+    def channel(self, key: str) -> str:
+        """The name transitions of breaker `key` are pushed under."""
+        raise NotImplementedError
+
+    def listen(self, on_transition: Callable[[str, str, float], None], stopping: threading.Event) -> None:
+        """Block, calling `on_transition(channel, state, open_until)` per transition, until `stopping` is set."""
         raise NotImplementedError

@@ -1,20 +1,24 @@
 """Breaker records in Redis, shared by every process and host; every change is one Lua script (EVALSHA)."""
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from apps.core.store import redis_client, store_key
-from apps.resilience.backends.base import BreakerBackend
+from apps.resilience.backends.base import BreakerBackend, PushesTransitions
 from apps.resilience.machine import BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
 
 LUA_DIR = Path(__file__).parent / "lua"
+
+
 # Keys of a breaker nobody touches for a day disappear (a deleted policy leaves nothing behind for long).
 IDLE_TTL_S = 86_400
 
 
-class RedisBackend(BreakerBackend):
+class RedisBackend(PushesTransitions, BreakerBackend):
     def __init__(self, client: Any = None) -> None:
         self.client = client if client is not None else redis_client()
         if self.client is None:
@@ -26,7 +30,25 @@ class RedisBackend(BreakerBackend):
     def _keys(key: str) -> list[str]:
         tagged = "{" + key + "}"  # one hash tag: every key of a breaker lives in one Cluster slot
         return [store_key("resilience", tagged, "state"), store_key("resilience", tagged, "outcomes"),
-                store_key("resilience", tagged, "buckets"), store_key("resilience", tagged, "tickets")]
+                store_key("resilience", tagged, "buckets"), store_key("resilience", tagged, "tickets"),
+                store_key("resilience", tagged, "transitions")]
+
+    def channel(self, key: str) -> str:
+        return self._keys(key)[4]
+
+    def listen(self, on_transition: Callable[[str, str, float], None], stopping: threading.Event) -> None:
+        """Call `on_transition(channel, state, open_until)` for every transition published, until `stopping`."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe(store_key("resilience", "*", "transitions"))
+        try:
+            while not stopping.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if message is None or message.get("type") != "pmessage":
+                    continue
+                state, open_until = _s(message["data"]).split(" ", 1)
+                on_transition(_s(message["channel"]), state, float(open_until))
+        finally:
+            pubsub.close()
 
     @staticmethod
     def _config_args(op: str, config: BreakerConfig, now: float, probe_timeout_s: float = 0.0) -> list:

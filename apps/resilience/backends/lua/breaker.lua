@@ -1,7 +1,8 @@
 -- One breaker's shared record, changed atomically: merge a batch, read, grant a probe, report a probe, reset.
 -- The same rules as apps/resilience/machine.py (the contract suite runs both).
 -- KEYS[1] state hash, KEYS[2] count-window outcome string, KEYS[3] time-window bucket hash,
--- KEYS[4] probe tickets still out (ticket -> granted at) (one hash tag).
+-- KEYS[4] probe tickets still out (ticket -> granted at) (one hash tag), KEYS[5] the breaker's channel,
+-- on which every transition is published (same hash tag; processes listen with a pattern).
 -- ARGV: op, now, window kind, window size, bucket width, failure threshold and slow threshold in hundredths
 --       of a percent (0 none), minimum calls (already capped to a count window), consecutive threshold
 --       (0 rates), open s, multiplier, max open s, probes, probe timeout s, idle ttl s, half-open mode
@@ -218,6 +219,11 @@ elseif op == 'report' then
 elseif op == 'reset' then
   local c, f, sl = figures()
   go_closed(ARGV[20], c, f, sl, consec)
+end
+
+-- Push every transition to every process (runtime's listener), rather than wait for their next sync.
+if t_to ~= '' then
+  redis.call('PUBLISH', KEYS[5], state .. ' ' .. tostring(open_until))
 end
 
 if changed then
