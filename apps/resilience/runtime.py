@@ -157,6 +157,7 @@ class Breaker:
         self.figures = Figures()
         self.last_sync = 0.0
         self.probe_denied_until = 0.0
+        self.trailing_failures = 0  # this process's failures in a row, across merges
         self.retry_budget = RetryBudget()
         self.config_checked_at = 0.0  # monotonic time of the last policy lookup (async doors reuse it)
         self.minutes: dict[int, MinuteStats] = {}
@@ -241,11 +242,12 @@ class Breaker:
             batch = None
             if outcome != IGNORED and not permit.probe and not probe:
                 self.pending.add(failed, slow, now)
+                self.trailing_failures = self.trailing_failures + 1 if failed else 0
                 if failed and self.state == CLOSED and not config.metrics_only:
                     # A failure is merged at once (one Lua call that counts it and answers the state), so a
                     # trip is known here when the call that caused it returns, and pushed to the others.
                     batch, self.pending = self.pending, OutcomeBatch(config)
-                    if self._batch_would_trip(config, batch):
+                    if self._would_trip(config, batch):
                         # This process's own calls are enough to open: stop calling now, whatever the store says.
                         self.state = OPEN
                         self.open_until = now + config.open_duration_s
@@ -253,10 +255,10 @@ class Breaker:
             self._adopt(self.registry.store(lambda b: b.merge(self.key, config, batch, now)), now)
         return accepted
 
-    @staticmethod
-    def _batch_would_trip(config: BreakerConfig, batch: OutcomeBatch) -> bool:
+    def _would_trip(self, config: BreakerConfig, batch: OutcomeBatch) -> bool:
+        """This process's own calls alone would open the breaker (its failures in a row, or its batch's rate)."""
         if config.consecutive_failures:
-            return batch.trailing_failures >= config.consecutive_failures
+            return self.trailing_failures >= config.consecutive_failures
         return (batch.calls >= config.effective_minimum_calls
                 and batch.failures * 10_000 >= config.failure_rate_bp * batch.calls)
 
