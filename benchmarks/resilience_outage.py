@@ -1,7 +1,9 @@
 """Outage containment: 4 processes x 8 threads call a dependency that fails for 10 s and then recovers.
 Bulwark's breaker shared through Redis beside per-process pybreaker breakers with the same thresholds
 (5 failures in a row, 3 s open, 1 success to close). Prints how many calls reached the dependency while it
-was failing, and how long after its recovery every process was calling it successfully again.
+was failing, how many of them started after the first failure had returned in any process (the calls a
+perfectly shared breaker could have stopped, beyond fail_max), and how long after its recovery every process
+was calling it successfully again.
 
 Run:  DATABASE_URL=... REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python benchmarks/resilience_outage.py
 """
@@ -57,20 +59,25 @@ def make_call(variant: str, name: str):
     return call, (BreakerOpen,)
 
 
-def worker(variant: str, name: str, start: float) -> None:
-    fail_from, fail_until, end = start + HEALTHY_S, start + HEALTHY_S + FAILING_S, start + HEALTHY_S + FAILING_S + AFTER_S
+def worker(variant: str, name: str) -> None:
     call, refusals = make_call(variant, name)
+    print("ready", flush=True)
+    start = float(sys.stdin.readline())  # once every process is set up, whatever the machine's load
+    fail_from, fail_until, end = start + HEALTHY_S, start + HEALTHY_S + FAILING_S, start + HEALTHY_S + FAILING_S + AFTER_S
     lock = threading.Lock()
     stats = {"calls": 0, "succeeded": 0, "reached_failing": 0, "reached_after_first_s": 0, "refused": 0, "last_failure_after_recovery": None,
-             "first_success_after_recovery": None}
+             "first_success_after_recovery": None, "first_failure_returned": None, "failing_starts": []}
 
     def dependency():
+        started = time.time()
         time.sleep(CALL_S)
         now = time.time()
         if fail_from <= now < fail_until:
             with lock:
                 stats["reached_failing"] += 1
                 stats["reached_after_first_s"] += now >= fail_from + 1.0  # half-open probes, not the first burst
+                if now < fail_from + 1.0:  # the first burst: when did each call start
+                    stats["failing_starts"].append(started)
             raise ConnectionError("dependency down")
         return now
 
@@ -84,6 +91,9 @@ def worker(variant: str, name: str, start: float) -> None:
                 time.sleep(CALL_S)  # a refused caller moves on to other work
                 continue
             except ConnectionError:
+                with lock:
+                    if stats["first_failure_returned"] is None:
+                        stats["first_failure_returned"] = time.time()
                 continue
             finally:
                 with lock:
@@ -110,14 +120,21 @@ def worker(variant: str, name: str, start: float) -> None:
 
 def run_variant(variant: str) -> list[dict]:
     name = f"outage-{uuid.uuid4().hex[:8]}"
-    start = time.time() + 4.0  # time for every process to import Django and connect
     processes = [
-        subprocess.Popen([sys.executable, __file__, "worker", variant, name, repr(start)], cwd=ROOT,
+        subprocess.Popen([sys.executable, __file__, "worker", variant, name], cwd=ROOT, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(PROCESSES)
     ]
     results = []
     try:
+        for process in processes:
+            line = process.stdout.readline()
+            if line.strip() != "ready":
+                raise RuntimeError(f"{variant} worker failed to start:\n{process.stderr.read()}")
+        start = time.time() + 0.5
+        for process in processes:
+            process.stdin.write(f"{start!r}\n")
+            process.stdin.flush()
         for process in processes:
             out, err = process.communicate(timeout=HEALTHY_S + FAILING_S + AFTER_S + 30)
             if process.returncode != 0:
@@ -132,7 +149,7 @@ def run_variant(variant: str) -> list[dict]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        worker(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        worker(sys.argv[2], sys.argv[3])
         return
     if not os.environ.get("REDIS_URL"):
         sys.exit("needs REDIS_URL: Bulwark's breaker is shared through Redis")
@@ -142,6 +159,11 @@ def main() -> None:
     for variant, label in (("bulwark", "Bulwark, shared breaker (Redis)"),
                            ("pybreaker", "pybreaker, one breaker per process")):
         results = run_variant(variant)
+        returned = [r["first_failure_returned"] for r in results if r["first_failure_returned"]]
+        if not returned:
+            sys.exit(f"{label}: no call failed (the processes started too late?): {results}")
+        first_failure = min(returned)
+        after = [sum(start > first_failure for start in r["failing_starts"]) for r in results]
         reached = sum(r["reached_failing"] for r in results)
         probes = sum(r["reached_after_first_s"] for r in results)
         recoveries = [r["recovery_s"] for r in results]
@@ -152,6 +174,8 @@ def main() -> None:
               f"(after its first second: {probes:3d})   "
               f"recovery (all processes): {recovery if recovery is None else f'{recovery:.2f} s'}   "
               f"successful calls: {succeeded}")
+        print(f"  {'':36s} calls started after the first failure returned anywhere: {sum(after):3d} "
+              f"(per process: {', '.join(map(str, after))}; the floor is fail_max {FAIL_MAX} + 1 probe)")
     (b_reached, b_recovery), (p_reached, p_recovery) = summary["bulwark"], summary["pybreaker"]
     print("  (pybreaker holds its lock during every call, so each process makes one call at a time:"
           " fewer calls in flight when the outage starts, and fewer successful calls overall)")

@@ -36,8 +36,9 @@ class OperatorActionsMixin:
 
 @admin.register(BreakerPolicy)
 class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdmin):
-    list_display = ["name", "tenant", "live_state", "live_failure_rate", "window", "forced_state", "last_transition"]
-    list_filter = ["forced_state", "window_kind"]
+    list_display = ["name", "tenant", "live_state", "live_failure_rate", "window", "forced_state", "last_transition",
+                    "degraded"]
+    list_filter = ["forced_state", "window_kind", "half_open_mode"]
     search_fields = ["name", "description"]
     readonly_fields = ["forced_state", "created_at", "updated_at", "recent_transitions"]
     actions = ["force_open", "force_close", "disable", "metrics_only", "reset"]
@@ -46,8 +47,14 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
         (None, {"fields": ["name", "description", "forced_state"]}),
         ("Window", {"fields": ["window_kind", "window_size", "minimum_calls", "failure_rate_threshold_pct",
                                "slow_call_duration_ms", "slow_call_rate_threshold_pct", "consecutive_failures"]}),
-        ("Open and half-open", {"fields": ["open_duration_s", "open_duration_multiplier", "max_open_duration_s",
-                                           "half_open_probes"]}),
+        ("Open and half-open", {
+            "fields": ["open_duration_s", "open_duration_multiplier", "max_open_duration_s", "automatic_transition",
+                       "half_open_probes", "half_open_mode", "max_wait_in_half_open_s"],
+            "description": "first_failure (Bulwark's mode): one failed probe opens again, all probes succeeding "
+                           "close. rates (resilience4j's): the probes are a fresh window judged by the failure and "
+                           "slow-call rates once every probe has reported. Either way an ignored outcome gives "
+                           "its ticket back, and a ticket not reported within the probe timeout is given back.",
+        }),
         ("What counts", {"fields": ["failure_exceptions", "ignored_exceptions", "failure_statuses",
                                     "ignored_statuses"]}),
         ("Timeout and bulkhead", {"fields": ["timeout_s", "max_concurrent", "bulkhead_scope"]}),
@@ -88,7 +95,13 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     def live_failure_rate(self, policy: BreakerPolicy) -> str:
         live = self._live(policy)
         rate = live["failure_rate_pct"]
-        return "–" if rate is None else f"{rate}% of {live['calls']}"
+        if not live["rates_computed"]:
+            return f"not yet computed ({live['calls']} calls)" if live["calls"] else "–"
+        return f"{rate}% of {live['calls']}"
+
+    @admin.display(description="Degraded")
+    def degraded(self, policy: BreakerPolicy) -> str:
+        return self._live(policy)["degraded"] or "–"
 
     @admin.display(description="Window")
     def window(self, policy: BreakerPolicy) -> str:
@@ -121,7 +134,8 @@ class BreakerPolicyAdmin(ServiceSaveMixin, OperatorActionsMixin, TenantScopedAdm
     def disable(self, request, queryset) -> None:
         self._force(request, queryset, ForcedState.DISABLED, "Disabled")
 
-    @admin.action(description="Metrics only (count and transition, never reject)", permissions=["operate"])
+    @admin.action(description="Metrics only (fresh figures, count, never transition or reject)",
+                  permissions=["operate"])
     def metrics_only(self, request, queryset) -> None:
         self._force(request, queryset, ForcedState.METRICS_ONLY, "Set to metrics only")
 

@@ -30,9 +30,9 @@ class BreakerConfig:
     name: str
     window_kind: str = "count"
     window_size: int = 100
-    failure_rate_threshold_pct: int = 50
+    failure_rate_threshold_pct: float = 50.0
     slow_call_duration_s: float = 2.0
-    slow_call_rate_threshold_pct: int | None = None
+    slow_call_rate_threshold_pct: float | None = None
     minimum_calls: int = 10
     consecutive_failures: int | None = None
     open_duration_s: float = 60.0
@@ -47,6 +47,9 @@ class BreakerConfig:
     max_concurrent: int | None = None
     bulkhead_scope: str = "process"
     forced_state: str = "none"
+    half_open_mode: str = "first_failure"
+    max_wait_in_half_open_s: float | None = None
+    automatic_transition: bool = False
     policy_id: int | None = None
 
     @classmethod
@@ -55,9 +58,11 @@ class BreakerConfig:
             name=policy.name,
             window_kind=policy.window_kind,
             window_size=policy.window_size,
-            failure_rate_threshold_pct=policy.failure_rate_threshold_pct,
+            failure_rate_threshold_pct=float(policy.failure_rate_threshold_pct),
             slow_call_duration_s=policy.slow_call_duration_ms / 1000.0,
-            slow_call_rate_threshold_pct=policy.slow_call_rate_threshold_pct,
+            slow_call_rate_threshold_pct=(
+                None if policy.slow_call_rate_threshold_pct is None else float(policy.slow_call_rate_threshold_pct)
+            ),
             minimum_calls=policy.minimum_calls,
             consecutive_failures=policy.consecutive_failures,
             open_duration_s=policy.open_duration_s,
@@ -72,8 +77,35 @@ class BreakerConfig:
             max_concurrent=policy.max_concurrent,
             bulkhead_scope=policy.bulkhead_scope,
             forced_state=policy.forced_state,
+            half_open_mode=policy.half_open_mode,
+            max_wait_in_half_open_s=policy.max_wait_in_half_open_s,
+            automatic_transition=policy.automatic_transition,
             policy_id=policy.pk,
         )
+
+    @property
+    def failure_rate_bp(self) -> int:
+        """The failure-rate threshold in hundredths of a percent: integer comparisons, so Python and Lua agree."""
+        return round(self.failure_rate_threshold_pct * 100)
+
+    @property
+    def slow_rate_bp(self) -> int:
+        return round(self.slow_call_rate_threshold_pct * 100) if self.slow_call_rate_threshold_pct else 0
+
+    @property
+    def effective_minimum_calls(self) -> int:
+        """resilience4j's rule: a count window never needs more calls than it holds."""
+        if self.window_kind == "count":
+            return min(self.minimum_calls, self.window_size)
+        return self.minimum_calls
+
+    @property
+    def metrics_only(self) -> bool:
+        return self.forced_state == "metrics_only"
+
+    def is_slow(self, duration_s: float) -> bool:
+        """Slower than the threshold, strictly (as resilience4j counts): a call of exactly the threshold is not slow."""
+        return duration_s > self.slow_call_duration_s
 
     @property
     def bucket_width_s(self) -> int:
@@ -186,14 +218,20 @@ class SharedState:
 
 @dataclass
 class BreakerRecord:
-    """The whole shared record of one breaker, as the memory backend keeps it (Redis keeps the same in hashes)."""
+    """The whole shared record of one breaker, as the memory backend keeps it (Redis keeps the same in hashes).
+
+    In half-open, `tickets` maps each probe ticket still out to the time it was granted, and the probe
+    figures are the fresh window the probes are judged by.
+    """
 
     state: str = CLOSED
     open_until: float = 0.0
     open_count: int = 0
-    probes_granted: int = 0
-    probes_succeeded: int = 0
-    last_grant_at: float = 0.0
+    half_open_since: float = 0.0
+    tickets: dict[str, float] = field(default_factory=dict)
+    probe_calls: int = 0
+    probe_failures: int = 0
+    probe_slow: int = 0
     consecutive: int = 0
     outcomes: str = ""
     buckets: dict[int, list[int]] = field(default_factory=dict)
@@ -209,6 +247,9 @@ class BreakerRecord:
             calls, sum(b[1] for b in self.buckets.values()), sum(b[2] for b in self.buckets.values()), self.consecutive
         )
 
+    def probe_figures(self) -> Figures:
+        return Figures(self.probe_calls, self.probe_failures, self.probe_slow, 0)
+
     def _expire_buckets(self, config: BreakerConfig, now: float) -> None:
         width = config.bucket_width_s
         oldest = int(now // width) - math.ceil(config.window_size / width) + 1
@@ -216,20 +257,51 @@ class BreakerRecord:
             del self.buckets[bucket]
 
     def snapshot(self, config: BreakerConfig, now: float, transition: Transition | None = None) -> SharedState:
-        return SharedState(self.state, self.open_until, self.open_count, self.figures(config, now), transition)
+        figures = self.probe_figures() if self.state == HALF_OPEN else self.figures(config, now)
+        return SharedState(self.state, self.open_until, self.open_count, figures, transition)
 
     def _clear_window(self) -> None:
         self.outcomes = ""
         self.buckets = {}
         self.consecutive = 0
 
+    def _clear_probes(self) -> None:
+        self.tickets = {}
+        self.probe_calls = self.probe_failures = self.probe_slow = 0
+
     def _open(self, config: BreakerConfig, now: float, reason: str, figures: Figures) -> Transition:
         previous = self.state
         self.state = OPEN
         self.open_count += 1
         self.open_until = now + config.open_duration_for(self.open_count)
-        self.probes_granted = self.probes_succeeded = 0
+        self._clear_probes()
         return Transition(previous, OPEN, reason, figures)
+
+    def _half_open(self, config: BreakerConfig, now: float) -> Transition:
+        figures = self.figures(config, now)
+        self.state = HALF_OPEN
+        self.half_open_since = now
+        self._clear_probes()
+        return Transition(OPEN, HALF_OPEN, f"open for {config.open_duration_for(self.open_count):g} s", figures)
+
+    def _close(self, reason: str, figures: Figures) -> Transition:
+        previous = self.state
+        self.state = CLOSED
+        self.open_count = 0
+        self.open_until = 0.0
+        self._clear_probes()
+        self._clear_window()
+        return Transition(previous, CLOSED, reason, figures)
+
+
+def rates_reason(config: BreakerConfig, figures: Figures, prefix: str = "") -> str | None:
+    """The failure or slow-call rate of `figures` reaching its threshold, or None (integer comparisons)."""
+    if figures.failures * 10_000 >= config.failure_rate_bp * figures.calls:
+        return (f"{prefix}failure rate {100 * figures.failures / figures.calls:.2f}% "
+                f">= {config.failure_rate_bp / 100:g}%")
+    if config.slow_rate_bp and figures.slow * 10_000 >= config.slow_rate_bp * figures.calls:
+        return f"{prefix}slow-call rate {100 * figures.slow / figures.calls:.2f}% >= {config.slow_rate_bp / 100:g}%"
+    return None
 
 
 def trip_reason(config: BreakerConfig, figures: Figures) -> str | None:
@@ -238,20 +310,22 @@ def trip_reason(config: BreakerConfig, figures: Figures) -> str | None:
         if figures.consecutive >= config.consecutive_failures:
             return f"{figures.consecutive} consecutive failures (threshold {config.consecutive_failures})"
         return None
-    if figures.calls < config.minimum_calls:
+    if figures.calls < config.effective_minimum_calls:
         return None
-    # Integer comparisons, so Python and Lua agree exactly at the boundary.
-    if figures.failures * 100 >= config.failure_rate_threshold_pct * figures.calls:
-        return f"failure rate {100 * figures.failures / figures.calls:.2f}% >= {config.failure_rate_threshold_pct}%"
-    slow_pct = config.slow_call_rate_threshold_pct
-    if slow_pct and figures.slow * 100 >= slow_pct * figures.calls:
-        return f"slow-call rate {100 * figures.slow / figures.calls:.2f}% >= {slow_pct}%"
-    return None
+    return rates_reason(config, figures)
+
+
+def rates_computed(config: BreakerConfig, figures: Figures) -> bool:
+    """False while the window holds fewer than the minimum calls (resilience4j reports its rates as -1 then)."""
+    return bool(figures.calls) and figures.calls >= config.effective_minimum_calls
 
 
 def merge(record: BreakerRecord, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
-    """Add a process's batch to the shared window; outcomes of calls made while not closed are not counted."""
-    if record.state != CLOSED or not batch:
+    """Add a process's batch to the shared window; outcomes of calls made while not closed are not counted.
+
+    In metrics_only the window counts whatever the state and never opens the breaker.
+    """
+    if (record.state != CLOSED and not config.metrics_only) or not batch:
         return record.snapshot(config, now)
     if batch.had_success:
         record.consecutive = batch.trailing_failures
@@ -266,59 +340,92 @@ def merge(record: BreakerRecord, config: BreakerConfig, batch: OutcomeBatch, now
             mine[1] += failures
             mine[2] += slow
     figures = record.figures(config, now)
-    reason = trip_reason(config, figures)
+    reason = None if config.metrics_only else trip_reason(config, figures)
     transition = record._open(config, now, reason, figures) if reason else None
     return record.snapshot(config, now, transition)
 
 
-def acquire_probe(record: BreakerRecord, config: BreakerConfig, now: float, probe_timeout_s: float) -> tuple[bool, SharedState]:
-    """Grant a half-open probe ticket if one is left; moves an expired open to half-open first."""
-    transition = None
+def tick(record: BreakerRecord, config: BreakerConfig, now: float) -> Transition | None:
+    """The transitions that time alone makes: the automatic open -> half-open, and the half-open max wait."""
+    if config.automatic_transition and record.state == OPEN and now >= record.open_until:
+        return record._half_open(config, now)
+    if (
+        record.state == HALF_OPEN and config.max_wait_in_half_open_s
+        and now - record.half_open_since >= config.max_wait_in_half_open_s
+    ):
+        return record._open(config, now, f"half-open for {config.max_wait_in_half_open_s:g} s without a verdict",
+                            record.probe_figures())
+    return None
+
+
+def read(record: BreakerRecord, config: BreakerConfig, now: float) -> SharedState:
+    return record.snapshot(config, now, tick(record, config, now))
+
+
+def _expire_tickets(record: BreakerRecord, now: float, probe_timeout_s: float) -> None:
+    """Tickets never reported within the probe timeout are given back (a crashed prober cannot hold them)."""
+    for ticket in [t for t, granted_at in record.tickets.items() if now - granted_at >= probe_timeout_s]:
+        del record.tickets[ticket]
+
+
+def acquire_probe(
+    record: BreakerRecord, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str
+) -> tuple[bool, SharedState]:
+    """Grant the probe ticket `ticket` if one is left; moves an expired open to half-open first."""
+    transition = tick(record, config, now)
     if record.state == OPEN and now >= record.open_until:
-        figures = record.figures(config, now)
-        record.state = HALF_OPEN
-        record.probes_granted = record.probes_succeeded = 0
-        transition = Transition(OPEN, HALF_OPEN, f"open for {config.open_duration_for(record.open_count):g} s", figures)
+        transition = record._half_open(config, now)
     if record.state != HALF_OPEN:
         return False, record.snapshot(config, now, transition)
-    if record.probes_granted >= config.half_open_probes and now - record.last_grant_at >= probe_timeout_s:
-        record.probes_granted = record.probes_succeeded  # tickets never reported are given back
-    if record.probes_granted >= config.half_open_probes:
+    _expire_tickets(record, now, probe_timeout_s)
+    if len(record.tickets) + record.probe_calls >= config.half_open_probes:
         return False, record.snapshot(config, now, transition)
-    record.probes_granted += 1
-    record.last_grant_at = now
+    record.tickets[ticket] = now
     return True, record.snapshot(config, now, transition)
 
 
-def report_probe(record: BreakerRecord, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
-    """A probe's outcome: one failure opens again (for longer if growth is set); all probes good close.
+def report_probe(
+    record: BreakerRecord, config: BreakerConfig, *, ticket: str | None, outcome: str, slow: bool, now: float,
+    probe_timeout_s: float,
+) -> tuple[bool, SharedState]:
+    """A probe's outcome, against a ticket still out (`None`: the oldest one); False if there is none.
 
-    A success counts only against a ticket still out: the report API takes `probe` from the caller.
+    An ignored outcome gives its ticket back. In `first_failure` mode one failure opens again and all
+    probes succeeding close; in `rates` mode (resilience4j) the probes are a fresh window judged by the
+    failure and slow-call rates once every permitted probe has reported.
     """
-    if record.state != HALF_OPEN or (not failed and record.probes_succeeded >= record.probes_granted):
-        return record.snapshot(config, now)
-    figures = Figures(record.probes_succeeded + 1, int(failed), 0, 0)
+    transition = tick(record, config, now)
+    if record.state != HALF_OPEN:
+        return False, record.snapshot(config, now, transition)
+    _expire_tickets(record, now, probe_timeout_s)
+    if ticket is None and record.tickets:
+        ticket = min(record.tickets, key=record.tickets.__getitem__)
+    if ticket not in record.tickets:
+        return False, record.snapshot(config, now, transition)
+    del record.tickets[ticket]
+    if outcome == IGNORED:
+        return True, record.snapshot(config, now)
+    failed = outcome == FAILURE
+    record.probe_calls += 1
+    record.probe_failures += failed
+    record.probe_slow += slow
+    figures = record.probe_figures()
+    if config.half_open_mode == "rates":
+        if record.probe_calls < config.half_open_probes:
+            return True, record.snapshot(config, now)
+        reason = rates_reason(config, figures, prefix="half-open probes: ")
+        if reason:
+            return True, record.snapshot(config, now, record._open(config, now, reason, figures))
+        return True, record.snapshot(config, now, record._close(
+            f"{config.half_open_probes} probe(s) below the thresholds", figures))
     if failed:
-        return record.snapshot(config, now, record._open(config, now, "half-open probe failed", figures))
-    record.probes_succeeded += 1
-    if record.probes_succeeded < config.half_open_probes:
-        return record.snapshot(config, now)
-    record.state = CLOSED
-    record.open_count = 0
-    record.open_until = 0.0
-    record.probes_granted = record.probes_succeeded = 0
-    record._clear_window()
-    transition = Transition(HALF_OPEN, CLOSED, f"{config.half_open_probes} probe(s) succeeded", figures)
-    return record.snapshot(config, now, transition)
+        return True, record.snapshot(config, now, record._open(config, now, "half-open probe failed", figures))
+    if record.probe_calls < config.half_open_probes:
+        return True, record.snapshot(config, now)
+    return True, record.snapshot(config, now, record._close(f"{config.half_open_probes} probe(s) succeeded", figures))
 
 
-def reset(record: BreakerRecord, config: BreakerConfig, now: float) -> SharedState:
-    """Operator reset: closed, empty window, open history forgotten."""
-    previous = record.state
-    figures = record.figures(config, now)
-    record.state = CLOSED
-    record.open_until = 0.0
-    record.open_count = record.probes_granted = record.probes_succeeded = 0
-    record._clear_window()
-    transition = Transition(previous, CLOSED, "reset by an operator", figures)
+def reset(record: BreakerRecord, config: BreakerConfig, now: float, reason: str = "reset by an operator") -> SharedState:
+    """Operator reset (and entering metrics only): closed, empty window, open history forgotten."""
+    transition = record._close(reason, record.figures(config, now))
     return record.snapshot(config, now, transition)

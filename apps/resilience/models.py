@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -14,6 +15,7 @@ from apps.tenancy.models import TenantOwned
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "Letters, digits and _ . : - only.")
 PERCENT = [MinValueValidator(1), MaxValueValidator(100)]
+DECIMAL_PERCENT = [MinValueValidator(Decimal("0.01")), MaxValueValidator(100)]
 WEEK_S = 7 * 24 * 3600
 
 
@@ -45,7 +47,12 @@ class ForcedState(models.TextChoices):
     FORCED_OPEN = "forced_open", "forced open (reject every call)"
     FORCED_CLOSED = "forced_closed", "forced closed (permit every call, count them)"
     DISABLED = "disabled", "disabled (pass through, count nothing)"
-    METRICS_ONLY = "metrics_only", "metrics only (count and transition, never reject)"
+    METRICS_ONLY = "metrics_only", "metrics only (figures reset on entering; count, never transition or reject)"
+
+
+class HalfOpenMode(models.TextChoices):
+    FIRST_FAILURE = "first_failure", "first failure reopens (each probe judged as it reports)"
+    RATES = "rates", "rates over all probes (resilience4j: judged once every probe has reported)"
 
 
 class WindowKind(models.TextChoices):
@@ -77,12 +84,23 @@ class BreakerPolicy(TenantOwned):
         default=100, validators=[MinValueValidator(1), MaxValueValidator(10_000)],
         help_text="Calls (count window) or seconds (time window).",
     )
-    failure_rate_threshold_pct = models.PositiveSmallIntegerField(default=50, validators=PERCENT)
-    slow_call_duration_ms = models.PositiveIntegerField(default=2_000, validators=[MinValueValidator(1)])
-    slow_call_rate_threshold_pct = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=PERCENT, help_text="Empty: slow calls are counted but never open the breaker."
+    failure_rate_threshold_pct = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("50"), validators=DECIMAL_PERCENT,
+        help_text="Open when the failure rate reaches this percentage (0.01 to 100, two decimals).",
     )
-    minimum_calls = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
+    slow_call_duration_ms = models.PositiveIntegerField(
+        default=2_000, validators=[MinValueValidator(1)],
+        help_text="A call slower than this (strictly) is slow; one of exactly this duration is not.",
+    )
+    slow_call_rate_threshold_pct = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, validators=DECIMAL_PERCENT,
+        help_text="Empty: slow calls are counted but never open the breaker.",
+    )
+    minimum_calls = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1)],
+        help_text="No rate is computed (nor can open) before the window holds this many calls; in a count "
+                  "window it is capped to the window size, as resilience4j does.",
+    )
     consecutive_failures = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="Set to use the simple mode instead of rates: open after this many failures in a row.",
@@ -97,7 +115,25 @@ class BreakerPolicy(TenantOwned):
     max_open_duration_s = models.FloatField(
         default=600.0, validators=[validate_finite, MinValueValidator(0.01), MaxValueValidator(WEEK_S)]
     )
-    half_open_probes = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)])
+    half_open_probes = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Calls let through in half-open, across every process.",
+    )
+    half_open_mode = models.CharField(
+        max_length=16, choices=HalfOpenMode.choices, default=HalfOpenMode.FIRST_FAILURE,
+        help_text="first_failure: one failed probe opens again, all probes succeeding close. rates (resilience4j): "
+                  "the probes are a fresh window; once all have reported, the breaker opens again if their failure "
+                  "or slow-call rate reaches its threshold, else closes. An ignored outcome gives its ticket back.",
+    )
+    max_wait_in_half_open_s = models.FloatField(
+        null=True, blank=True, validators=[validate_finite, MinValueValidator(0.01), MaxValueValidator(WEEK_S)],
+        help_text="Empty: half-open waits for its probes for ever. Else open again after this long without a verdict.",
+    )
+    automatic_transition = models.BooleanField(
+        default=False,
+        help_text="Move from open to half-open when the open duration ends (within the sync interval), "
+                  "not at the next call.",
+    )
     failure_exceptions = models.JSONField(
         default=list, blank=True, validators=[validate_exception_paths],
         help_text="Exceptions that count as failures; empty means every exception.",
@@ -134,11 +170,6 @@ class BreakerPolicy(TenantOwned):
             and self.max_open_duration_s < self.open_duration_s
         ):
             errors["max_open_duration_s"] = "Must be at least the open duration."
-        if (
-            self.window_kind == WindowKind.COUNT and self.window_size and self.minimum_calls
-            and self.consecutive_failures is None and self.minimum_calls > self.window_size
-        ):
-            errors["minimum_calls"] = "Cannot exceed the window size of a count window."
         overlap = set(self.failure_statuses or []) & set(self.ignored_statuses or [])
         if overlap:
             errors["ignored_statuses"] = f"Also listed as failures: {sorted(overlap)}."
@@ -224,6 +255,9 @@ class DependencyMinute(TenantOwned):
     minute = models.DateTimeField(db_index=True)
     calls = models.PositiveIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
+    ignored = models.PositiveIntegerField(
+        default=0, help_text="Calls judged neither way: ignored outcomes, and probe reports after their ticket expired."
+    )
     slow_calls = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     duration_ms_sum = models.FloatField(default=0.0)

@@ -15,8 +15,9 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from apps.core import health
 from apps.core.conf import core_settings
 from apps.core.snapshot import CompiledSnapshot
 from apps.resilience.backends import get_backend
-from apps.resilience.backends.base import BreakerBackend
+from apps.resilience.backends.base import BreakerBackend, PushesTransitions
 from apps.resilience.backends.memory import MemoryBackend
 from apps.resilience.conf import resilience_settings
 from apps.resilience.errors import BreakerOpen, BulkheadFull
@@ -67,6 +68,31 @@ SYSTEM_CLOCK = Clock()
 class Policies:
     breakers: dict[str, BreakerConfig]
     retries: dict[str, RetryConfig]
+    broken: dict[str, str] = field(default_factory=dict)  # breaker policies that cannot compile, with why
+
+
+def policy_health_component(tenant_id: Hashable, name: str, kind: str = "policy") -> str:
+    """The health component of one policy that cannot be compiled, e.g. `resilience:policy:7:payments`."""
+    return f"resilience:{kind}:{tenant_id}:{name}"
+
+
+def _compile_each(
+    tenant_id: Hashable, policies: Any, compile_one: Callable[[Any], Any], kind: str
+) -> tuple[dict, dict]:
+    """Compile every policy on its own: one that cannot (an exception class renamed by a deploy) is left out,
+    logged and marked degraded in health, and never takes the tenant's other policies with it."""
+    compiled, broken = {}, {}
+    for policy in policies:
+        component = policy_health_component(tenant_id, policy.name, kind)
+        try:
+            compiled[policy.name] = compile_one(policy)
+        except (ImportError, TypeError, ValueError) as exc:
+            broken[policy.name] = f"{exc.__class__.__name__}: {exc}"
+            log.error("resilience policy %r of tenant %s cannot be compiled: %s", policy.name, tenant_id, exc)
+            health.mark_degraded(component, f"policy cannot be compiled ({broken[policy.name]})")
+        else:
+            health.mark_ok(component)
+    return compiled, broken
 
 
 def _build_policies(tenant_id: Hashable) -> Policies:
@@ -74,10 +100,11 @@ def _build_policies(tenant_id: Hashable) -> Policies:
 
     if not tenant_id:
         return Policies({}, {})
-    return Policies(
-        {p.name: BreakerConfig.from_policy(p) for p in BreakerPolicy.objects.filter(tenant_id=tenant_id)},
-        {p.name: RetryConfig.from_policy(p) for p in RetryPolicy.objects.filter(tenant_id=tenant_id)},
-    )
+    breakers, broken = _compile_each(tenant_id, BreakerPolicy.objects.filter(tenant_id=tenant_id),
+                                     BreakerConfig.from_policy, "policy")
+    retries, _ = _compile_each(tenant_id, RetryPolicy.objects.filter(tenant_id=tenant_id),
+                               RetryConfig.from_policy, "retry-policy")
+    return Policies(breakers, retries, broken)
 
 
 class PolicySnapshot(CompiledSnapshot[Policies]):
@@ -96,15 +123,22 @@ policy_snapshot = PolicySnapshot("resilience", _build_policies)
 
 
 class Permit:
-    """Leave to make one call; hand it back to `Breaker.record` with the outcome."""
+    """Leave to make one call; hand it back to `Breaker.record` with the outcome.
 
-    __slots__ = ("probe", "counted", "started", "slot")
+    A half-open probe carries its ticket (`probe` is True); the report of its outcome gives the ticket back.
+    """
 
-    def __init__(self, probe: bool, counted: bool, started: float, slot: Any = None) -> None:
-        self.probe = probe
+    __slots__ = ("ticket", "counted", "started", "slot")
+
+    def __init__(self, ticket: str | None, counted: bool, started: float, slot: Any = None) -> None:
+        self.ticket = ticket
         self.counted = counted
         self.started = started
         self.slot = slot
+
+    @property
+    def probe(self) -> bool:
+        return self.ticket is not None
 
 
 class Breaker:
@@ -123,6 +157,7 @@ class Breaker:
         self.figures = Figures()
         self.last_sync = 0.0
         self.probe_denied_until = 0.0
+        self.trailing_failures = 0  # this process's failures in a row, across merges
         self.retry_budget = RetryBudget()
         self.config_checked_at = 0.0  # monotonic time of the last policy lookup (async doors reuse it)
         self.minutes: dict[int, MinuteStats] = {}
@@ -150,90 +185,106 @@ class Breaker:
         forced = config.forced_state
         now = self._now()
         if forced == "disabled":
-            return Permit(False, False, now)
+            return Permit(None, False, now)
         if forced == "forced_open":
             self._count_rejected(now)
             raise BreakerOpen(self.name, state="forced_open")
-        probe = False
-        if self.state != CLOSED and forced in ("none", "metrics_only"):
-            probe = self._admit_while_recovering(now, enforce=forced == "none")
+        ticket = None
+        if self.state != CLOSED and forced == "none":
+            ticket = self._admit_while_recovering(now)
         slot = None
         if bulkhead and config.max_concurrent:
             slot = self._take_slot(config, now)
-        return Permit(probe, True, now, slot)
+        return Permit(ticket, True, now, slot)
 
-    def record(self, permit: Permit, outcome: str, duration_s: float | None = None, cost: float | None = None) -> None:
+    def record(
+        self, permit: Permit, outcome: str, duration_s: float | None = None, cost: float | None = None,
+        *, probe: bool = False,
+    ) -> bool:
+        """Count one call's outcome. `probe` (the decision API) reports against a probe ticket out, the oldest one
+        if the permit names none. False when the probe's ticket had expired: the outcome is then counted as
+        ignored (the ticket was given back and may have gone to another probe)."""
         if permit.slot is not None:
             self._release_slot(permit.slot)
-        if not permit.counted:
-            return
+        if not permit.counted or self.config.forced_state == "disabled":
+            return True
         now = self._now()
         if duration_s is None:
             duration_s = now - permit.started
         config = self.config
+        slow = config.is_slow(duration_s)
+        accepted = True
+        if permit.probe or probe:
+            accepted, shared = self.registry.store(
+                lambda b: b.report_probe(self.key, config, ticket=permit.ticket, outcome=outcome, slow=slow, now=now,
+                                         probe_timeout_s=resilience_settings.PROBE_TIMEOUT_S)
+            )
+            self._adopt(shared, now)
+            if not accepted:
+                outcome = IGNORED
         failed = outcome == FAILURE
-        slow = duration_s >= config.slow_call_duration_s
-        if permit.probe:
-            self._adopt(self.registry.store(lambda b: b.report_probe(self.key, config, failed=failed, now=now)), now)
         duration_ms = duration_s * 1000.0
         bucket = bucket_of(duration_ms)
         minute_key = int(now // 60)
-        wake = False
         with self.lock:
             minute = self.minutes.get(minute_key)
             if minute is None:
                 minute = self.minutes[minute_key] = MinuteStats()
             minute.calls += 1
             minute.failures += failed
+            minute.ignored += outcome == IGNORED
             minute.slow += slow
             minute.duration_ms_sum += duration_ms
             minute.histogram[bucket] = minute.histogram.get(bucket, 0) + 1
             if cost is not None:
                 minute.cost_sum += cost
                 minute.cost_calls += 1
-            if outcome != IGNORED and not permit.probe:
-                batch = self.pending
-                batch.add(failed, slow, now)
-                wake = failed and self.state == CLOSED and self._batch_would_trip(config, batch)
-                if wake:
-                    # This process's own calls are enough to open: stop calling now, and let the flusher
-                    # make it shared at once (the merge's answer then replaces this local verdict).
-                    self.state = OPEN
-                    self.open_until = now + config.open_duration_s
-        if wake:
-            self.registry.wake()
+            batch = None
+            if outcome != IGNORED and not permit.probe and not probe:
+                self.pending.add(failed, slow, now)
+                self.trailing_failures = self.trailing_failures + 1 if failed else 0
+                if failed and self.state == CLOSED and not config.metrics_only:
+                    # A failure is merged at once (one Lua call that counts it and answers the state), so a
+                    # trip is known here when the call that caused it returns, and pushed to the others.
+                    batch, self.pending = self.pending, OutcomeBatch(config)
+                    if self._would_trip(config, batch):
+                        # This process's own calls are enough to open: stop calling now, whatever the store says.
+                        self.state = OPEN
+                        self.open_until = now + config.open_duration_s
+        if batch is not None:
+            self._adopt(self.registry.store(lambda b: b.merge(self.key, config, batch, now)), now)
+        return accepted
 
-    @staticmethod
-    def _batch_would_trip(config: BreakerConfig, batch: OutcomeBatch) -> bool:
+    def _would_trip(self, config: BreakerConfig, batch: OutcomeBatch) -> bool:
+        """This process's own calls alone would open the breaker (its failures in a row, or its batch's rate)."""
         if config.consecutive_failures:
-            return batch.trailing_failures >= config.consecutive_failures
-        return batch.calls >= config.minimum_calls and batch.failures * 100 >= config.failure_rate_threshold_pct * batch.calls
+            return self.trailing_failures >= config.consecutive_failures
+        return (batch.calls >= config.effective_minimum_calls
+                and batch.failures * 10_000 >= config.failure_rate_bp * batch.calls)
 
-    def _admit_while_recovering(self, now: float, *, enforce: bool) -> bool:
-        """True for a probe ticket; a refusal raises BreakerOpen, or lets the call go unprobed if not `enforce`
-        (metrics only: the breaker still goes through half-open and closes, it just never refuses)."""
+    def _admit_while_recovering(self, now: float) -> str | None:
+        """A probe ticket, or None if the breaker closed meanwhile; a refusal raises BreakerOpen."""
         if self.state == OPEN and now < self.open_until:
-            return self._refuse(now, OPEN, self.open_until - now, enforce)
+            self._refuse(now, OPEN, self.open_until - now)
         if now < self.probe_denied_until:
-            return self._refuse(now, self.state, self.probe_denied_until - now, enforce)
+            self._refuse(now, self.state, self.probe_denied_until - now)
         config = self.config
+        ticket = uuid.uuid4().hex[:16]
         granted, shared = self.registry.store(
-            lambda b: b.acquire_probe(self.key, config, now, resilience_settings.PROBE_TIMEOUT_S)
+            lambda b: b.acquire_probe(self.key, config, now, resilience_settings.PROBE_TIMEOUT_S, ticket)
         )
         self._adopt(shared, now)
         if granted:
-            return True
+            return ticket
         if self.state == CLOSED:  # another process's probes closed it meanwhile
-            return False
+            return None
         # Every probe ticket is out: refuse locally for a flush interval instead of asking the store per call;
         # then ask again, so the probe's verdict reaches this process within that interval.
         self.probe_denied_until = now + resilience_settings.FLUSH_INTERVAL_S
         retry_after_s = self.open_until - now if self.state == OPEN else resilience_settings.FLUSH_INTERVAL_S
-        return self._refuse(now, self.state, retry_after_s, enforce)
+        self._refuse(now, self.state, retry_after_s)
 
-    def _refuse(self, now: float, state: str, retry_after_s: float, enforce: bool) -> bool:
-        if not enforce:
-            return False
+    def _refuse(self, now: float, state: str, retry_after_s: float) -> None:
         self._count_rejected(now)
         raise BreakerOpen(self.name, state=state, retry_after_s=retry_after_s)
 
@@ -278,12 +329,12 @@ class Breaker:
         elif now - self.last_sync >= resilience_settings.SYNC_INTERVAL_S:
             self._adopt(self.registry.store(lambda b: b.read(self.key, config, now)), now)
 
-    def reset(self) -> SharedState:
+    def reset(self, reason: str = "reset by an operator") -> SharedState:
         now = self.clock.now()
         config = self.config
         with self.lock:
             self.pending = OutcomeBatch(config)
-        shared = self.registry.store(lambda b: b.reset(self.key, config, now))
+        shared = self.registry.store(lambda b: b.reset(self.key, config, now, reason))
         self._adopt(shared, now)
         return shared
 
@@ -333,6 +384,8 @@ class Registry:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._channels: dict[str, Breaker] = {}
         self._last_db_flush = 0.0
         self.background = True
         self.check_interval_s = 0.0
@@ -502,16 +555,53 @@ class Registry:
                 return
             self._thread = threading.Thread(target=self._run, name="bulwark-breaker-flusher", daemon=True)
             self._thread.start()
+        self.start_listener()
+
+    def start_listener(self) -> None:
+        """Follow the transitions the shared store pushes (a backend with `PushesTransitions`), in a thread."""
+        backend = self.backend
+        if not isinstance(backend, PushesTransitions):
+            return
+        with self._lock:
+            if self._listener is not None:
+                return
+            self._listener = threading.Thread(target=self._listen, args=(backend,), name="bulwark-breaker-listener",
+                                              daemon=True)
+            self._listener.start()
+
+    def _listen(self, backend: PushesTransitions) -> None:
+        while not self._stopping.is_set():
+            try:
+                backend.listen(self._pushed, self._stopping)
+            except STORE_ERRORS:
+                self._stopping.wait(resilience_settings.SYNC_INTERVAL_S)  # the store is down: the flusher copes
+            except Exception:
+                log.exception("breaker transition listener failed; listening again")
+                self._stopping.wait(resilience_settings.SYNC_INTERVAL_S)
+
+    def _pushed(self, channel: str, state: str, open_until: float) -> None:
+        """Another process's transition: adopt it now rather than at the next sync (its process records the event)."""
+        breaker = self._channels.get(channel)
+        if breaker is None:
+            backend = self.backend
+            self._channels = {backend.channel(b.key): b for b in list(self.breakers.values())}
+            breaker = self._channels.get(channel)
+        if breaker is None or self.fallback is not None:
+            return
+        if breaker.state != state:
+            breaker.probe_denied_until = 0.0
+        breaker.state, breaker.open_until = state, open_until
 
     def stop(self) -> None:
         """Stop the flusher thread (tests; a host shutting down cleanly)."""
-        thread = self._thread
-        if thread is None:
+        threads = [t for t in (self._thread, self._listener) if t is not None]
+        if not threads:
             return
         self._stopping.set()
         self._wake.set()
-        thread.join(timeout=5)
-        self._thread = None
+        for thread in threads:
+            thread.join(timeout=5)
+        self._thread = self._listener = None
         self._stopping.clear()
 
     def _run(self) -> None:
@@ -537,6 +627,7 @@ registry = Registry()
 def _after_fork_in_child() -> None:
     # A forked worker inherits the breakers but not the flusher thread: the next lookup starts its own.
     registry._thread = None
+    registry._listener = None
     registry._lock = threading.Lock()
     registry._wake = threading.Event()
     registry._stopping = threading.Event()

@@ -52,16 +52,18 @@ class MinuteStats:
     """One breaker's figures for one minute in this process, added to under the breaker's lock (by
     `Breaker.record`, inline, because it runs on every call)."""
 
-    __slots__ = ("calls", "failures", "slow", "rejected", "duration_ms_sum", "cost_sum", "cost_calls", "histogram")
+    __slots__ = ("calls", "failures", "ignored", "slow", "rejected", "duration_ms_sum", "cost_sum", "cost_calls",
+                 "histogram")
 
     def __init__(self) -> None:
-        self.calls = self.failures = self.slow = self.rejected = self.cost_calls = 0
+        self.calls = self.failures = self.ignored = self.slow = self.rejected = self.cost_calls = 0
         self.duration_ms_sum = self.cost_sum = 0.0
         self.histogram: dict[int, int] = {}
 
     def merge(self, other: MinuteStats) -> None:
         self.calls += other.calls
         self.failures += other.failures
+        self.ignored += other.ignored
         self.slow += other.slow
         self.rejected += other.rejected
         self.duration_ms_sum += other.duration_ms_sum
@@ -82,6 +84,7 @@ def write_minutes(rows: Iterable[tuple[int, str, int, MinuteStats]]) -> None:
             )
             row.calls += stats.calls
             row.failures += stats.failures
+            row.ignored += stats.ignored
             row.slow_calls += stats.slow
             row.rejected += stats.rejected
             row.duration_ms_sum += stats.duration_ms_sum

@@ -7,8 +7,9 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from apps.resilience.machine import HALF_OPEN, BreakerConfig, rates_computed
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute
-from apps.resilience.runtime import get_breaker
+from apps.resilience.runtime import get_breaker, policy_snapshot
 from apps.resilience.scorecard import merge_histograms, quantile_ms
 from apps.tenancy.models import Tenant
 
@@ -26,6 +27,11 @@ def breaker_live(*, policy: BreakerPolicy) -> dict[str, Any]:
     shared = breaker.sync()
     figures = shared.figures
     state = policy.forced_state if policy.forced_state != "none" else shared.state
+    config = breaker.config if breaker.config.policy_id == policy.pk else BreakerConfig(
+        name=policy.name, window_kind=policy.window_kind, window_size=policy.window_size,
+        minimum_calls=policy.minimum_calls,
+    )
+    computed = shared.state == HALF_OPEN or rates_computed(config, figures)
     return {
         "state": state,
         "shared_state": shared.state,
@@ -33,9 +39,12 @@ def breaker_live(*, policy: BreakerPolicy) -> dict[str, Any]:
         "calls": figures.calls,
         "failures": figures.failures,
         "slow_calls": figures.slow,
-        "failure_rate_pct": figures.failure_rate_pct,
-        "slow_rate_pct": figures.slow_rate_pct,
+        "rates_computed": computed,
+        "failure_rate_pct": figures.failure_rate_pct if computed else None,
+        "slow_rate_pct": figures.slow_rate_pct if computed else None,
         "consecutive_failures": figures.consecutive,
+        "half_open_mode": policy.half_open_mode,
+        "degraded": policy_snapshot.get(policy.tenant_id).broken.get(policy.name, ""),
     }
 
 
@@ -45,12 +54,15 @@ def scorecard_figures(minutes: list[DependencyMinute]) -> dict[str, Any]:
     cost_calls = sum(m.cost_calls for m in minutes)
     histogram = merge_histograms(m.histogram for m in minutes)
     failures = sum(m.failures for m in minutes)
+    ignored = sum(m.ignored for m in minutes)
+    judged = calls - ignored
     return {
         "calls": calls,
         "failures": failures,
+        "ignored": ignored,
         "slow_calls": sum(m.slow_calls for m in minutes),
         "rejected": sum(m.rejected for m in minutes),
-        "success_rate_pct": round(100.0 * (calls - failures) / calls, 2) if calls else None,
+        "success_rate_pct": round(100.0 * (judged - failures) / judged, 2) if judged else None,
         "avg_ms": round(sum(m.duration_ms_sum for m in minutes) / calls, 3) if calls else None,
         "p50_ms": quantile_ms(histogram, 0.50),
         "p95_ms": quantile_ms(histogram, 0.95),

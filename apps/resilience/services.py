@@ -9,13 +9,14 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import record
+from apps.core import health
 from apps.core.context import Actor
-from apps.core.errors import NotFoundError
+from apps.core.errors import ApplicationError, ConflictError, NotFoundError
 from apps.core.services import integrity_as_field_error, model_create, model_delete, model_update
 from apps.resilience.errors import BreakerOpen
 from apps.resilience.machine import FAILURE, IGNORED, SUCCESS, SharedState
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
-from apps.resilience.runtime import Permit, get_breaker, policy_snapshot
+from apps.resilience.runtime import Permit, get_breaker, policy_health_component, policy_snapshot
 from apps.tenancy.models import Tenant
 
 FORCE_ACTIONS = {
@@ -50,6 +51,8 @@ def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
 def policy_delete(*, policy: Policy) -> None:
     tenant_id = policy.tenant_id
     model_delete(instance=policy)
+    kind = "policy" if isinstance(policy, BreakerPolicy) else "retry-policy"
+    health.mark_ok(policy_health_component(tenant_id, policy.name, kind))  # a broken policy deleted is no longer
     policy_snapshot.invalidate(tenant_id)
 
 
@@ -60,6 +63,9 @@ def breaker_force(*, policy: BreakerPolicy, forced_state: str) -> BreakerPolicy:
     policy.forced_state = forced_state
     policy.save(update_fields=["forced_state", "updated_at"])
     record(action=FORCE_ACTIONS[forced_state], obj=policy, changes={"forced_state": [previous, forced_state]})
+    if forced_state == ForcedState.METRICS_ONLY and previous != ForcedState.METRICS_ONLY:
+        # resilience4j's metrics-only state starts from fresh figures, and never leaves closed.
+        get_breaker(policy.name, policy.tenant_id).reset(reason="entering metrics only")
     policy_snapshot.invalidate(policy.tenant_id)
     return policy
 
@@ -87,11 +93,18 @@ class Decision:
     probe: bool = False
     retry_after_s: float | None = None
     reason: str = ""
+    ticket: str | None = None
 
 
 def _configured_breaker(tenant: Tenant, name: str):
     breaker = get_breaker(name, tenant)
     if breaker.config.policy_id is None:
+        broken = policy_snapshot.get(tenant.pk).broken.get(name)
+        if broken:
+            raise ApplicationError(
+                f"The breaker policy {name!r} cannot be compiled ({broken}); fix it in the admin or the API.",
+                code="policy_degraded", status=503,
+            )
         raise NotFoundError(f"No breaker policy named {name!r}.")
     return breaker
 
@@ -105,7 +118,8 @@ def breaker_acquire(*, tenant: Tenant, name: str) -> Decision:
     except BreakerOpen as refusal:
         return Decision(name, False, refusal.state, retry_after_s=refusal.retry_after_s, reason=str(refusal))
     forced = breaker.config.forced_state
-    return Decision(name, True, forced if forced != ForcedState.NONE else breaker.state, probe=permit.probe)
+    return Decision(name, True, forced if forced != ForcedState.NONE else breaker.state, probe=permit.probe,
+                    ticket=permit.ticket)
 
 
 @dataclass(frozen=True)
@@ -115,18 +129,43 @@ class Report:
     duration_ms: float
     cost: float | None = None
     probe: bool = False
+    ticket: str | None = None
 
 
-def breaker_report(*, tenant: Tenant, reports: Iterable[Report]) -> int:
-    """Outcomes of calls made elsewhere; every name must have a policy, checked before anything is counted."""
+@dataclass(frozen=True)
+class ReportResult:
+    accepted: int
+    expired_probes: int = 0
+
+
+def breaker_report(*, tenant: Tenant, reports: Iterable[Report]) -> ReportResult:
+    """Outcomes of calls made elsewhere; every name must have a policy, checked before anything is counted.
+
+    A probe outcome whose ticket expired (not reported within PROBE_TIMEOUT_S, so given back) or is unknown
+    is not judged: it is counted as ignored in the scorecard and in `expired_probes`.
+    """
     reports = list(reports)
     breakers = {r.name: _configured_breaker(tenant, r.name) for r in reports}
+    expired = 0
     for report in reports:
         breaker = breakers[report.name]
-        permit = Permit(probe=report.probe, counted=True, started=0.0)
+        permit = Permit(ticket=report.ticket if report.probe else None, counted=True, started=0.0)
         outcome = report.outcome if report.outcome in (SUCCESS, FAILURE, IGNORED) else FAILURE
-        breaker.record(permit, outcome, duration_s=report.duration_ms / 1000.0, cost=report.cost)
-    return len(reports)
+        accepted = breaker.record(permit, outcome, duration_s=report.duration_ms / 1000.0, cost=report.cost,
+                                  probe=report.probe)
+        expired += not accepted
+    return ReportResult(accepted=len(reports) - expired, expired_probes=expired)
+
+
+def breaker_report_one(*, tenant: Tenant, report: Report) -> ReportResult:
+    """One outcome; a probe whose ticket expired is refused with 409 (and counted as ignored)."""
+    result = breaker_report(tenant=tenant, reports=[report])
+    if result.expired_probes:
+        raise ConflictError(
+            "This probe ticket expired (not reported within the probe timeout) or the breaker has moved on; "
+            "the outcome was counted as ignored.", code="probe_expired",
+        )
+    return result
 
 
 @transaction.atomic

@@ -70,3 +70,14 @@ def shared_redis(redis_url):
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
     yield client
     client.close()
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a service's on-commit work (the snapshot version bump) at once, as a real commit would."""
+
+    def run(fn, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(**kwargs)
+
+    return run

@@ -68,11 +68,12 @@ def test_adding_a_policy_in_the_admin_goes_through_the_service(signed_in, tenant
         "consecutive_failures": "", "open_duration_s": 30, "open_duration_multiplier": 1, "max_open_duration_s": 600,
         "half_open_probes": 1, "failure_exceptions": "[]", "ignored_exceptions": "[]", "failure_statuses": "[500]",
         "ignored_statuses": "[]", "timeout_s": "", "max_concurrent": "", "bulkhead_scope": "process",
+        "half_open_mode": "rates", "max_wait_in_half_open_s": "",
     }
     response = signed_in("admin").post(reverse("admin:bulwark_resilience_breakerpolicy_add"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     policy = BreakerPolicy.objects.get(name="search")
-    assert policy.tenant == tenant_a and policy.window_size == 50
+    assert policy.tenant == tenant_a and policy.window_size == 50 and policy.half_open_mode == "rates"
     assert AuditEvent.objects.filter(action="create", object_type="bulwark_resilience.breakerpolicy",
                                      object_id=str(policy.pk)).count() == 1
 
@@ -86,7 +87,7 @@ def test_invalid_admin_input_shows_the_field_error(signed_in, tenant_a):
         "bulkhead_scope": "process",
     })
     assert response.status_code == 200
-    assert "Ensure this value is greater than or equal to 1" in response.content.decode()
+    assert "Ensure this value is greater than or equal to 0.01" in response.content.decode()
     assert not BreakerPolicy.objects.exists()
 
 

@@ -42,7 +42,6 @@ def test_create_a_breaker_policy_and_read_it_back(admin_client, tenant_a):
     ({"failure_exceptions": ["os.path"]}, "failure_exceptions"),
     ({"failure_statuses": [700]}, "failure_statuses"),
     ({"open_duration_s": 100, "max_open_duration_s": 10}, "max_open_duration_s"),
-    ({"window_size": 5, "minimum_calls": 10}, "minimum_calls"),
     ({"failure_statuses": [503], "ignored_statuses": [503]}, "ignored_statuses"),
     ({"name": "has space"}, "name"),
     ({"forced_state": "forced_open"}, "forced_state"),  # only operator actions change it
@@ -161,7 +160,7 @@ def test_acquire_and_report_open_the_breaker_for_other_languages(token_client, t
     for _ in range(2):
         response = client.post(f"{BASE}/breakers/payments/report/", {"outcome": "failure", "duration_ms": 12.5},
                                format="json")
-        assert response.status_code == 202 and response.json() == {"accepted": 1}
+        assert response.status_code == 202 and response.json() == {"accepted": 1, "expired_probes": 0}
     fresh_registry.flush_all()
     decision = client.post(f"{BASE}/breakers/payments/acquire/").json()
     assert decision["permitted"] is False and decision["state"] == "open"
@@ -182,7 +181,7 @@ def test_batch_report_counts_many_outcomes_in_one_call(token_client, tenant_a, f
     reports = [{"name": "a", "outcome": "failure", "duration_ms": 5}] * 4 + \
               [{"name": "b", "outcome": "success", "duration_ms": 5, "cost": 0.002}] * 3
     response = client.post(f"{BASE}/breakers/report/", {"reports": reports}, format="json")
-    assert response.status_code == 202 and response.json() == {"accepted": 7}
+    assert response.status_code == 202 and response.json() == {"accepted": 7, "expired_probes": 0}
     fresh_registry.flush_all()
     rows = {row["name"]: row for row in client.get(f"{BASE}/breakers/").json()["results"]}
     assert rows["a"]["state"] == "open" and rows["a"]["failure_rate_pct"] == 100.0
@@ -302,3 +301,41 @@ def test_acquire_answers_forced_states(token_client, tenant_a, forced_state, per
     BreakerPolicyFactory(tenant=tenant_a, name="payments", forced_state=forced_state)
     decision = token_client(tenant_a, "operator").post(f"{BASE}/breakers/payments/acquire/").json()
     assert (decision["permitted"], decision["state"]) == (permitted, forced_state)
+
+
+def test_thresholds_are_decimals_and_round_trip_as_numbers(admin_client, tenant_a):
+    response = admin_client.post(f"{BASE}/policies/", {
+        "name": "payments", "failure_rate_threshold_pct": 50.5, "slow_call_rate_threshold_pct": 12.25,
+        "half_open_mode": "rates", "max_wait_in_half_open_s": 30, "automatic_transition": True,
+    }, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["failure_rate_threshold_pct"] == 50.5 and body["slow_call_rate_threshold_pct"] == 12.25
+    config = get_breaker("payments", tenant_a).config
+    assert config.failure_rate_bp == 5050 and config.slow_rate_bp == 1225 and config.half_open_mode == "rates"
+    assert config.automatic_transition is True and config.max_wait_in_half_open_s == 30
+    response = admin_client.post(f"{BASE}/policies/", {"name": "p2", "failure_rate_threshold_pct": 50.555},
+                                 format="json")
+    assert response.status_code == 400 and "failure_rate_threshold_pct" in response.json()["errors"]
+
+
+def test_minimum_calls_beyond_a_count_window_is_accepted_and_capped(admin_client, tenant_a):
+    response = admin_client.post(f"{BASE}/policies/", {"name": "p", "window_size": 5, "minimum_calls": 10},
+                                 format="json")
+    assert response.status_code == 201
+    assert get_breaker("p", tenant_a).config.effective_minimum_calls == 5
+
+
+def test_rates_below_the_minimum_calls_are_not_yet_computed(token_client, tenant_a, fresh_registry):
+    BreakerPolicyFactory(tenant=tenant_a, name="p", window_size=10, minimum_calls=4)
+    client = token_client(tenant_a, "operator")
+    for _ in range(3):
+        client.post(f"{BASE}/breakers/p/report/", {"outcome": "failure", "duration_ms": 1}, format="json")
+    fresh_registry.flush_all()
+    live = client.get(f"{BASE}/breakers/p/").json()
+    assert live["calls"] == 3 and live["rates_computed"] is False
+    assert live["failure_rate_pct"] is None and live["slow_rate_pct"] is None
+    client.post(f"{BASE}/breakers/p/report/", {"outcome": "success", "duration_ms": 1}, format="json")
+    fresh_registry.flush_all()
+    live = client.get(f"{BASE}/breakers/p/").json()
+    assert live["rates_computed"] is True and live["failure_rate_pct"] == 75.0

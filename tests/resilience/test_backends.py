@@ -1,6 +1,8 @@
 """One contract, every backend: the state machine's transitions on a fake clock, window kinds, probes, bulkheads."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from apps.resilience.backends.memory import MemoryBackend
@@ -29,6 +31,25 @@ class BackendContract:
 
     def merge(self, backend, config, outcomes, now):
         return backend.merge(KEY, config, batch(config, outcomes, now), now)
+
+    def probe(self, backend, config, now, ticket=None):
+        """(granted, state) for a new ticket, or `ticket`; the ticket is kept in `self.tickets`."""
+        ticket = ticket or uuid.uuid4().hex[:16]
+        granted, state = backend.acquire_probe(KEY, config, now, 30, ticket)
+        if granted:
+            self.tickets.append(ticket)
+        return granted, state
+
+    def report(self, backend, config, now, outcome, ticket=None, slow=False, accepted=None):
+        ok, state = backend.report_probe(KEY, config, ticket=ticket, outcome=outcome, slow=slow, now=now,
+                                         probe_timeout_s=30)
+        if accepted is not None:
+            assert ok is accepted
+        return state
+
+    @pytest.fixture(autouse=True)
+    def _tickets(self):
+        self.tickets = []
 
     def test_count_window_opens_at_the_failure_rate_threshold(self, backend, clock):
         state = self.merge(backend, RATE, "oooooof", clock.now())
@@ -102,24 +123,24 @@ class BackendContract:
         config = BreakerConfig(name="p", window_size=10, minimum_calls=2, open_duration_s=10, half_open_probes=2)
         self.merge(backend, config, "ff", clock.now())
         clock.advance(9.9)
-        granted, state = backend.acquire_probe(KEY, config, clock.now(), 30)
+        granted, state = self.probe(backend, config, clock.now())
         assert not granted and state.state == "open"
         clock.advance(0.1)
-        granted, state = backend.acquire_probe(KEY, config, clock.now(), 30)
+        granted, state = self.probe(backend, config, clock.now())
         assert granted and state.state == "half_open"
         assert state.transition.from_state == "open" and state.transition.to_state == "half_open"
-        assert backend.acquire_probe(KEY, config, clock.now(), 30)[0]
-        assert not backend.acquire_probe(KEY, config, clock.now(), 30)[0]
+        assert self.probe(backend, config, clock.now())[0]
+        assert not self.probe(backend, config, clock.now())[0]
 
     def test_all_probes_succeeding_closes_with_an_empty_window(self, backend, clock):
         config = BreakerConfig(name="p", window_size=10, minimum_calls=2, open_duration_s=10, half_open_probes=2)
         self.merge(backend, config, "ff", clock.now())
         clock.advance(10)
-        backend.acquire_probe(KEY, config, clock.now(), 30)
-        backend.acquire_probe(KEY, config, clock.now(), 30)
-        state = backend.report_probe(KEY, config, failed=False, now=clock.now())
+        self.probe(backend, config, clock.now())
+        self.probe(backend, config, clock.now())
+        state = self.report(backend, config, clock.now(), "success")
         assert state.state == "half_open" and state.transition is None
-        state = backend.report_probe(KEY, config, failed=False, now=clock.now())
+        state = self.report(backend, config, clock.now(), "success")
         assert state.state == "closed" and state.transition.to_state == "closed"
         assert state.figures.calls == 0 and state.figures.consecutive == 0
 
@@ -129,12 +150,12 @@ class BackendContract:
         config = BreakerConfig(name="p", window_size=10, minimum_calls=2, open_duration_s=10, half_open_probes=2)
         self.merge(backend, config, "ff", clock.now())
         clock.advance(10)
-        backend.acquire_probe(KEY, config, clock.now(), 30)
+        self.probe(backend, config, clock.now())
         for _ in range(3):
-            state = backend.report_probe(KEY, config, failed=False, now=clock.now())
+            state = self.report(backend, config, clock.now(), "success")
         assert state.state == "half_open" and state.transition is None
-        backend.acquire_probe(KEY, config, clock.now(), 30)
-        state = backend.report_probe(KEY, config, failed=False, now=clock.now())
+        self.probe(backend, config, clock.now())
+        state = self.report(backend, config, clock.now(), "success")
         assert state.state == "closed"
 
     def test_a_failed_probe_opens_again_for_longer_up_to_the_cap(self, backend, clock):
@@ -144,8 +165,8 @@ class BackendContract:
         expected = [20, 30, 30]  # 10 * 2, then 10 * 4 capped at 30, and capped again
         for duration in expected:
             clock.advance(100)
-            assert backend.acquire_probe(KEY, config, clock.now(), 30)[0]
-            state = backend.report_probe(KEY, config, failed=True, now=clock.now())
+            assert self.probe(backend, config, clock.now())[0]
+            state = self.report(backend, config, clock.now(), "failure")
             assert state.state == "open" and state.transition.reason == "half-open probe failed"
             assert state.open_until == pytest.approx(clock.now() + duration)
 
@@ -154,8 +175,8 @@ class BackendContract:
                                open_duration_multiplier=2.0)
         self.merge(backend, config, "ff", clock.now())
         clock.advance(10)
-        backend.acquire_probe(KEY, config, clock.now(), 30)
-        backend.report_probe(KEY, config, failed=False, now=clock.now())
+        self.probe(backend, config, clock.now())
+        self.report(backend, config, clock.now(), "success")
         state = self.merge(backend, config, "ff", clock.now())
         assert state.open_count == 1 and state.open_until == pytest.approx(clock.now() + 10)
 
@@ -163,11 +184,112 @@ class BackendContract:
         config = BreakerConfig(name="p", window_size=10, minimum_calls=2, open_duration_s=10, half_open_probes=1)
         self.merge(backend, config, "ff", clock.now())
         clock.advance(10)
-        assert backend.acquire_probe(KEY, config, clock.now(), 30)[0]
+        assert self.probe(backend, config, clock.now())[0]
         clock.advance(29)
-        assert not backend.acquire_probe(KEY, config, clock.now(), 30)[0]
+        assert not self.probe(backend, config, clock.now())[0]
         clock.advance(1)
-        assert backend.acquire_probe(KEY, config, clock.now(), 30)[0]
+        assert self.probe(backend, config, clock.now())[0]
+
+    def half_open(self, backend, config, clock):
+        self.merge(backend, config, "f" * max(config.effective_minimum_calls, config.consecutive_failures or 0),
+                   clock.now())
+        clock.advance(config.open_duration_s)
+
+    def test_an_ignored_probe_gives_its_ticket_back(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10, half_open_probes=2)
+        self.half_open(backend, config, clock)
+        assert self.probe(backend, config, clock.now())[0] and self.probe(backend, config, clock.now())[0]
+        assert not self.probe(backend, config, clock.now())[0]
+        state = self.report(backend, config, clock.now(), "ignored", ticket=self.tickets[0], accepted=True)
+        assert state.state == "half_open" and state.figures.calls == 0
+        assert self.probe(backend, config, clock.now())[0]  # the ticket came back
+        self.report(backend, config, clock.now(), "ignored", ticket=self.tickets[0], accepted=False)  # used once
+
+    def test_a_report_against_an_expired_ticket_is_refused_and_judges_nothing(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10, half_open_probes=1)
+        self.half_open(backend, config, clock)
+        assert self.probe(backend, config, clock.now())[0]
+        clock.advance(30)
+        state = self.report(backend, config, clock.now(), "success", ticket=self.tickets[0], accepted=False)
+        assert state.state == "half_open" and state.transition is None
+        self.report(backend, config, clock.now(), "success", accepted=False)  # no ticket out at all
+        assert self.probe(backend, config, clock.now())[0]
+        state = self.report(backend, config, clock.now(), "success", ticket=self.tickets[1], accepted=True)
+        assert state.state == "closed"
+
+    def test_rates_mode_judges_the_probes_once_all_have_reported(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10, half_open_probes=4,
+                               half_open_mode="rates", failure_rate_threshold_pct=50)
+        self.half_open(backend, config, clock)
+        for _ in range(4):
+            assert self.probe(backend, config, clock.now())[0]
+        state = self.report(backend, config, clock.now(), "failure", ticket=self.tickets[0])
+        assert state.state == "half_open" and state.figures.failures == 1  # one failure does not reopen
+        self.report(backend, config, clock.now(), "success", ticket=self.tickets[1])
+        state = self.report(backend, config, clock.now(), "success", ticket=self.tickets[2])
+        assert state.state == "half_open" and state.figures.calls == 3
+        state = self.report(backend, config, clock.now(), "success", ticket=self.tickets[3])  # 1 of 4: 25 % < 50 %
+        assert state.state == "closed" and state.transition.reason == "4 probe(s) below the thresholds"
+
+    def test_rates_mode_reopens_on_the_probes_failure_or_slow_rate(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10, half_open_probes=2,
+                               half_open_mode="rates", failure_rate_threshold_pct=50,
+                               slow_call_rate_threshold_pct=100)
+        self.half_open(backend, config, clock)
+        self.probe(backend, config, clock.now())
+        self.probe(backend, config, clock.now())
+        self.report(backend, config, clock.now(), "success", ticket=self.tickets[0], slow=True)
+        state = self.report(backend, config, clock.now(), "success", ticket=self.tickets[1], slow=True)
+        assert state.state == "open" and state.transition.reason == "half-open probes: slow-call rate 100.00% >= 100%"
+        assert state.transition.figures.slow == 2
+        clock.advance(20)
+        self.probe(backend, config, clock.now())
+        self.probe(backend, config, clock.now())
+        self.report(backend, config, clock.now(), "success", ticket=self.tickets[2])
+        state = self.report(backend, config, clock.now(), "failure", ticket=self.tickets[3])
+        assert state.state == "open" and "failure rate 50.00% >= 50%" in state.transition.reason
+
+    def test_max_wait_in_half_open_opens_again_without_a_verdict(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10, half_open_probes=2,
+                               max_wait_in_half_open_s=5)
+        self.half_open(backend, config, clock)
+        assert self.probe(backend, config, clock.now())[0]
+        clock.advance(4.9)
+        assert backend.read(KEY, config, clock.now()).state == "half_open"
+        clock.advance(0.1)
+        state = backend.read(KEY, config, clock.now())
+        assert state.state == "open" and state.transition.reason == "half-open for 5 s without a verdict"
+        assert state.open_until == pytest.approx(clock.now() + 10)
+
+    def test_automatic_transition_moves_to_half_open_without_a_call(self, backend, clock):
+        manual = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10)
+        automatic = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10, automatic_transition=True)
+        self.half_open(backend, manual, clock)
+        assert backend.read(KEY, manual, clock.now()).state == "open"  # waits for the next call
+        state = backend.read(KEY, automatic, clock.now())
+        assert state.state == "half_open" and state.transition.to_state == "half_open"
+        assert backend.read(KEY, automatic, clock.now()).transition is None
+
+    def test_decimal_thresholds_compare_exactly(self, backend, clock):
+        config = BreakerConfig(name="p", window_size=1000, minimum_calls=1000, failure_rate_threshold_pct=50.5)
+        state = self.merge(backend, config, "o" * 496 + "f" * 504, clock.now())  # 50.4 %
+        assert state.state == "closed"
+        state = self.merge(backend, config, "f", clock.now())  # an ok slides out: 505 of 1000 = 50.5 %
+        assert state.state == "open" and state.transition.reason == "failure rate 50.50% >= 50.5%"
+
+    def test_minimum_calls_beyond_a_count_window_is_capped_to_the_window(self, backend, clock):
+        config = BreakerConfig(name="p", window_size=5, minimum_calls=50, failure_rate_threshold_pct=50)
+        assert config.effective_minimum_calls == 5
+        assert self.merge(backend, config, "ooff", clock.now()).state == "closed"
+        assert self.merge(backend, config, "o", clock.now()).state == "closed"  # 2 of 5
+        assert self.merge(backend, config, "f", clock.now()).state == "open"  # 3 of 5
+
+    def test_metrics_only_keeps_counting_and_never_opens(self, backend, clock):
+        config = BreakerConfig(name="p", window_size=10, minimum_calls=2, forced_state="metrics_only")
+        state = self.merge(backend, config, "ffff", clock.now())
+        assert state.state == "closed" and state.transition is None and state.figures.failures == 4
+        state = self.merge(backend, config, "ff", clock.now())
+        assert state.figures.calls == 6 and state.figures.failures == 6
 
     def test_reset_closes_and_empties_the_window(self, backend, clock):
         self.merge(backend, RATE, "fffff", clock.now())

@@ -127,3 +127,31 @@ def test_redis_down_falls_back_to_a_local_breaker_and_resyncs_when_it_returns(pr
     clock.advance(1)
     registry.flush_all(write_db=False)
     assert breaker.state == "open"
+
+
+def test_a_failure_is_merged_when_it_returns_and_the_trip_is_pushed_to_other_processes(shared_redis):
+    name = f"push-{uuid.uuid4().hex[:8]}"
+    config = BreakerConfig(name=name, consecutive_failures=3, open_duration_s=30.0)
+    failing, other = (Registry(backend=RedisBackend(client=shared_redis)) for _ in range(2))
+    for registry in (failing, other):
+        registry.background = False
+        registry.breakers[(0, name)] = Breaker(tenant_id=0, config=config, registry=registry)
+    other.start_listener()
+    try:
+        time.sleep(0.2)  # the listener subscribes
+        caller = failing.breakers[(0, name)]
+        for _ in range(2):
+            caller.record(caller.acquire(), "failure", duration_s=0.01)  # two separate processes' worth: no flush
+            caller.pending = OutcomeBatch(config)
+        assert caller.state == "closed" and caller.figures.consecutive == 2  # merged when each failure returned
+        caller.record(caller.acquire(), "failure", duration_s=0.01)
+        assert caller.state == "open"
+        watcher = other.breakers[(0, name)]
+        deadline = time.monotonic() + 5
+        while watcher.state != "open" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert watcher.state == "open"  # without a flush or sync of its own
+        with pytest.raises(BreakerOpen):
+            watcher.acquire()
+    finally:
+        other.stop()

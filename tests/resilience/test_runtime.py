@@ -54,17 +54,6 @@ def fail(name, n, **kwargs):
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run a service's on-commit work (the snapshot version bump) at once, as a real commit would."""
-
-    def run(fn, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(**kwargs)
-
-    return run
-
-
-@pytest.fixture
 def policy(db, tenant_a):
     return BreakerPolicyFactory(tenant=tenant_a, name="payments", window_size=10, minimum_calls=4,
                                 failure_rate_threshold_pct=50, open_duration_s=10,
@@ -82,20 +71,20 @@ def test_closed_path_makes_no_store_call_until_the_flush(fresh_registry, policy,
     assert get_breaker("payments", tenant_a).figures.calls == 10
 
 
-def test_failures_open_the_breaker_at_the_flush_and_calls_are_then_refused(fresh_registry, policy, tenant_a, clock):
+def test_failures_open_the_breaker_when_they_return_and_calls_are_then_refused(fresh_registry, policy, tenant_a, clock):
     fail("payments", 1, tenant=tenant_a)
     for _ in range(3):
         call("payments", tenant=tenant_a)
     fresh_registry.flush_all()
     assert get_breaker("payments", tenant_a).state == "closed"
-    fail("payments", 3, tenant=tenant_a)
-    fresh_registry.flush_all()
+    fail("payments", 2, tenant=tenant_a)  # each failure is merged as it returns: 3 of 6 opens at once
     with pytest.raises(BreakerOpen) as refused:
         call("payments", tenant=tenant_a)
     assert refused.value.state == "open" and refused.value.retry_after_s == pytest.approx(10)
+    fresh_registry.flush_all()
     event = BreakerEvent.objects.get(tenant=tenant_a, name="payments")
-    assert (event.from_state, event.to_state, event.calls, event.failures) == ("closed", "open", 7, 4)
-    assert event.failure_rate_pct == pytest.approx(57.14)
+    assert (event.from_state, event.to_state, event.calls, event.failures) == ("closed", "open", 6, 3)
+    assert event.failure_rate_pct == pytest.approx(50.0)
 
 
 def test_half_open_admits_one_probe_and_its_success_closes(fresh_registry, policy, tenant_a, clock):
@@ -147,7 +136,7 @@ def test_slow_calls_are_measured_and_can_open(fresh_registry, db, tenant_a, cloc
                          slow_call_duration_ms=500, slow_call_rate_threshold_pct=50)
     call("slowdep", tenant=tenant_a, clock=clock, duration_s=0.1)
     call("slowdep", tenant=tenant_a, clock=clock, duration_s=0.1)
-    call("slowdep", tenant=tenant_a, clock=clock, duration_s=0.5)
+    call("slowdep", tenant=tenant_a, clock=clock, duration_s=0.6)
     call("slowdep", tenant=tenant_a, clock=clock, duration_s=2.0)
     fresh_registry.flush_all()
     event = BreakerEvent.objects.get(name="slowdep")
@@ -179,13 +168,17 @@ def test_disabled_passes_through_and_counts_nothing(fresh_registry, policy, tena
     assert not DependencyMinute.objects.filter(name="payments").exists()
 
 
-def test_metrics_only_counts_and_transitions_but_never_rejects(fresh_registry, policy, tenant_a, committed):
+def test_metrics_only_counts_but_never_transitions_nor_rejects(fresh_registry, policy, tenant_a, committed):
     committed(services.breaker_force, policy=policy, forced_state="metrics_only")
     fail("payments", 4, tenant=tenant_a)
     fresh_registry.flush_all()
-    assert get_breaker("payments", tenant_a).state == "open"
+    breaker_ = get_breaker("payments", tenant_a)
+    assert breaker_.state == "closed" and breaker_.figures.failures == 4  # it would be open: it keeps counting
+    fail("payments", 6, tenant=tenant_a)
     call("payments", tenant=tenant_a)
-    assert BreakerEvent.objects.filter(name="payments", to_state="open").exists()
+    fresh_registry.flush_all()
+    assert breaker_.state == "closed" and breaker_.figures.calls == 10 and breaker_.figures.failures == 9
+    assert not BreakerEvent.objects.filter(name="payments", to_state="open").exists()
 
 
 def test_reset_closes_for_everyone_and_returns_to_automatic(fresh_registry, policy, tenant_a, committed):
@@ -276,15 +269,17 @@ def test_a_process_whose_own_calls_trip_stops_calling_before_the_flush(fresh_reg
     assert BreakerEvent.objects.filter(name="api", to_state="open").count() == 1
 
 
-def test_metrics_only_still_probes_and_closes(fresh_registry, policy, tenant_a, committed, clock):
-    committed(services.breaker_force, policy=policy, forced_state="metrics_only")
+def test_entering_metrics_only_resets_the_figures_and_closes(fresh_registry, policy, tenant_a, committed, clock):
     fail("payments", 4, tenant=tenant_a)
     fresh_registry.flush_all()
-    clock.advance(10)
-    call("payments", tenant=tenant_a)  # the probe
-    call("payments", tenant=tenant_a)  # not refused while the probe is out
-    assert get_breaker("payments", tenant_a).state == "closed"
-    assert not DependencyMinute.objects.filter(name="payments", rejected__gt=0).exists()
+    assert get_breaker("payments", tenant_a).state == "open"
+    committed(services.breaker_force, policy=policy, forced_state="metrics_only")
+    breaker_ = get_breaker("payments", tenant_a)
+    assert breaker_.state == "closed" and breaker_.figures.calls == 0
+    call("payments", tenant=tenant_a)  # never refused
+    fresh_registry.flush_all()
+    assert breaker_.figures.calls == 1
+    assert BreakerEvent.objects.filter(name="payments", reason="entering metrics only").exists()
 
 
 def test_history_of_a_deleted_tenant_is_dropped_not_retried(fresh_registry, db):

@@ -9,7 +9,8 @@ from apps.resilience.models import BreakerEvent, BreakerPolicy, RetryPolicy, val
 BREAKER_INPUT_FIELDS = [
     "name", "description", "window_kind", "window_size", "failure_rate_threshold_pct", "slow_call_duration_ms",
     "slow_call_rate_threshold_pct", "minimum_calls", "consecutive_failures", "open_duration_s",
-    "open_duration_multiplier", "max_open_duration_s", "half_open_probes", "failure_exceptions",
+    "open_duration_multiplier", "max_open_duration_s", "half_open_probes", "half_open_mode",
+    "max_wait_in_half_open_s", "automatic_transition", "failure_exceptions",
     "ignored_exceptions", "failure_statuses", "ignored_statuses", "timeout_s", "max_concurrent", "bulkhead_scope",
 ]
 RETRY_INPUT_FIELDS = [
@@ -30,16 +31,22 @@ class _UniqueNameMixin:
         return name
 
 
+# Thresholds are decimals (resilience4j takes floats): JSON numbers in and out, two decimal places.
+_DECIMAL_PERCENT = {"coerce_to_string": False}
+
+
 class BreakerPolicyInputSerializer(_UniqueNameMixin, StrictModelSerializer):
     class Meta:
         model = BreakerPolicy
         fields = BREAKER_INPUT_FIELDS
+        extra_kwargs = {"failure_rate_threshold_pct": _DECIMAL_PERCENT, "slow_call_rate_threshold_pct": _DECIMAL_PERCENT}
 
 
 class BreakerPolicyOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = BreakerPolicy
         fields = ["id", *BREAKER_INPUT_FIELDS, "forced_state", "created_at", "updated_at"]
+        extra_kwargs = {"failure_rate_threshold_pct": _DECIMAL_PERCENT, "slow_call_rate_threshold_pct": _DECIMAL_PERCENT}
 
 
 class RetryPolicyInputSerializer(_UniqueNameMixin, StrictModelSerializer):
@@ -71,9 +78,15 @@ class BreakerLiveSerializer(serializers.Serializer):
     calls = serializers.IntegerField()
     failures = serializers.IntegerField()
     slow_calls = serializers.IntegerField()
+    rates_computed = serializers.BooleanField(
+        help_text="False while the window holds fewer than minimum_calls (resilience4j reports -1 then): "
+                  "the rates are then null, not a raw rate of a few calls. In half-open the figures are the probes'."
+    )
     failure_rate_pct = serializers.FloatField(allow_null=True)
     slow_rate_pct = serializers.FloatField(allow_null=True)
     consecutive_failures = serializers.IntegerField()
+    half_open_mode = serializers.CharField()
+    degraded = serializers.CharField(allow_blank=True, help_text="Why the policy cannot be compiled, if it cannot.")
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -83,6 +96,7 @@ class DecisionSerializer(serializers.Serializer):
     probe = serializers.BooleanField(help_text="A half-open probe ticket: report its outcome with probe=true.")
     retry_after_s = serializers.FloatField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
+    ticket = serializers.CharField(allow_null=True, help_text="The probe ticket: send it back with the report.")
 
 
 class ReportInputSerializer(StrictSerializer):
@@ -91,6 +105,12 @@ class ReportInputSerializer(StrictSerializer):
     cost = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1e9,
                                   validators=[validate_finite])
     probe = serializers.BooleanField(default=False)
+    ticket = serializers.CharField(
+        required=False, allow_null=True, max_length=64,
+        help_text="The ticket of the probe (from acquire); without it the oldest ticket still out is used. A ticket "
+                  "not reported within PROBE_TIMEOUT_S is given back: its report answers 409 (batch: counted in "
+                  "expired_probes) and counts as ignored.",
+    )
 
 
 class BatchReportItemSerializer(ReportInputSerializer):
@@ -103,6 +123,7 @@ class BatchReportInputSerializer(StrictSerializer):
 
 class ReportResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
+    expired_probes = serializers.IntegerField(help_text="Probe reports whose ticket had expired: counted as ignored.")
 
 
 class OperatorActionSerializer(serializers.Serializer):
@@ -115,6 +136,7 @@ class OperatorActionSerializer(serializers.Serializer):
 class ScorecardRowSerializer(serializers.Serializer):
     calls = serializers.IntegerField()
     failures = serializers.IntegerField()
+    ignored = serializers.IntegerField()
     slow_calls = serializers.IntegerField()
     rejected = serializers.IntegerField()
     success_rate_pct = serializers.FloatField(allow_null=True)

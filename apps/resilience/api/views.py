@@ -131,10 +131,10 @@ class BreakerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         policy = self.get_object()
         serializer = s.ReportInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        accepted = services.breaker_report(
-            tenant=request.tenant, reports=[services.Report(name=policy.name, **serializer.validated_data)]
+        result = services.breaker_report_one(
+            tenant=request.tenant, report=services.Report(name=policy.name, **serializer.validated_data)
         )
-        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+        return Response(s.ReportResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         request=s.BatchReportInputSerializer, responses={202: s.ReportResultSerializer},
@@ -145,8 +145,8 @@ class BreakerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         serializer = s.BatchReportInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reports = [services.Report(**item) for item in serializer.validated_data["reports"]]
-        accepted = services.breaker_report(tenant=request.tenant, reports=reports)
-        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+        result = services.breaker_report(tenant=request.tenant, reports=reports)
+        return Response(s.ReportResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ScorecardView(APIView):

@@ -27,21 +27,25 @@ class MemoryBackend(BreakerBackend):
 
     def read(self, key: str, config: BreakerConfig, now: float) -> SharedState:
         with self._lock:
-            return self._record(key).snapshot(config, now)
+            return machine.read(self._record(key), config, now)
 
     def acquire_probe(
-        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float
+        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str
     ) -> tuple[bool, SharedState]:
         with self._lock:
-            return machine.acquire_probe(self._record(key), config, now, probe_timeout_s)
+            return machine.acquire_probe(self._record(key), config, now, probe_timeout_s, ticket)
 
-    def report_probe(self, key: str, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
+    def report_probe(
+        self, key: str, config: BreakerConfig, *, ticket: str | None, outcome: str, slow: bool, now: float,
+        probe_timeout_s: float,
+    ) -> tuple[bool, SharedState]:
         with self._lock:
-            return machine.report_probe(self._record(key), config, failed=failed, now=now)
+            return machine.report_probe(self._record(key), config, ticket=ticket, outcome=outcome, slow=slow,
+                                        now=now, probe_timeout_s=probe_timeout_s)
 
-    def reset(self, key: str, config: BreakerConfig, now: float) -> SharedState:
+    def reset(self, key: str, config: BreakerConfig, now: float, reason: str = "reset by an operator") -> SharedState:
         with self._lock:
-            return machine.reset(self._record(key), config, now)
+            return machine.reset(self._record(key), config, now, reason)
 
     def adopt(self, key: str, state: SharedState) -> None:
         """Seed a record from the shared state last seen (the fallback starts where Redis left off)."""

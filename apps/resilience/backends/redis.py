@@ -1,20 +1,24 @@
 """Breaker records in Redis, shared by every process and host; every change is one Lua script (EVALSHA)."""
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from apps.core.store import redis_client, store_key
-from apps.resilience.backends.base import BreakerBackend
+from apps.resilience.backends.base import BreakerBackend, PushesTransitions
 from apps.resilience.machine import BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
 
 LUA_DIR = Path(__file__).parent / "lua"
+
+
 # Keys of a breaker nobody touches for a day disappear (a deleted policy leaves nothing behind for long).
 IDLE_TTL_S = 86_400
 
 
-class RedisBackend(BreakerBackend):
+class RedisBackend(PushesTransitions, BreakerBackend):
     def __init__(self, client: Any = None) -> None:
         self.client = client if client is not None else redis_client()
         if self.client is None:
@@ -26,15 +30,35 @@ class RedisBackend(BreakerBackend):
     def _keys(key: str) -> list[str]:
         tagged = "{" + key + "}"  # one hash tag: every key of a breaker lives in one Cluster slot
         return [store_key("resilience", tagged, "state"), store_key("resilience", tagged, "outcomes"),
-                store_key("resilience", tagged, "buckets")]
+                store_key("resilience", tagged, "buckets"), store_key("resilience", tagged, "tickets"),
+                store_key("resilience", tagged, "transitions")]
+
+    def channel(self, key: str) -> str:
+        return self._keys(key)[4]
+
+    def listen(self, on_transition: Callable[[str, str, float], None], stopping: threading.Event) -> None:
+        """Call `on_transition(channel, state, open_until)` for every transition published, until `stopping`."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe(store_key("resilience", "*", "transitions"))
+        try:
+            while not stopping.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if message is None or message.get("type") != "pmessage":
+                    continue
+                state, open_until = _s(message["data"]).split(" ", 1)
+                on_transition(_s(message["channel"]), state, float(open_until))
+        finally:
+            pubsub.close()
 
     @staticmethod
     def _config_args(op: str, config: BreakerConfig, now: float, probe_timeout_s: float = 0.0) -> list:
         return [
             op, repr(now), config.window_kind, config.window_size, config.bucket_width_s,
-            config.failure_rate_threshold_pct, config.slow_call_rate_threshold_pct or 0, config.minimum_calls,
+            config.failure_rate_bp, config.slow_rate_bp, config.effective_minimum_calls,
             config.consecutive_failures or 0, repr(config.open_duration_s), repr(config.open_duration_multiplier),
             repr(config.max_open_duration_s), config.half_open_probes, repr(probe_timeout_s), IDLE_TTL_S,
+            config.half_open_mode, repr(config.max_wait_in_half_open_s or 0.0), int(config.automatic_transition),
+            int(config.metrics_only),
         ]
 
     def _run(self, key: str, args: list) -> tuple[bool, SharedState]:
@@ -61,15 +85,19 @@ class RedisBackend(BreakerBackend):
         return self._run(key, self._config_args("read", config, now))[1]
 
     def acquire_probe(
-        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float
+        self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str
     ) -> tuple[bool, SharedState]:
-        return self._run(key, self._config_args("probe", config, now, probe_timeout_s))
+        return self._run(key, [*self._config_args("probe", config, now, probe_timeout_s), ticket])
 
-    def report_probe(self, key: str, config: BreakerConfig, *, failed: bool, now: float) -> SharedState:
-        return self._run(key, [*self._config_args("report", config, now), int(failed)])[1]
+    def report_probe(
+        self, key: str, config: BreakerConfig, *, ticket: str | None, outcome: str, slow: bool, now: float,
+        probe_timeout_s: float,
+    ) -> tuple[bool, SharedState]:
+        args = self._config_args("report", config, now, probe_timeout_s)
+        return self._run(key, [*args, ticket or "", outcome, int(slow)])
 
-    def reset(self, key: str, config: BreakerConfig, now: float) -> SharedState:
-        return self._run(key, self._config_args("reset", config, now))[1]
+    def reset(self, key: str, config: BreakerConfig, now: float, reason: str = "reset by an operator") -> SharedState:
+        return self._run(key, [*self._config_args("reset", config, now), reason])[1]
 
     def _slots_key(self, key: str) -> str:
         return store_key("resilience", "{" + key + "}", "bulkhead")

@@ -1,31 +1,41 @@
 -- One breaker's shared record, changed atomically: merge a batch, read, grant a probe, report a probe, reset.
 -- The same rules as apps/resilience/machine.py (the contract suite runs both).
--- KEYS[1] state hash, KEYS[2] count-window outcome string, KEYS[3] time-window bucket hash (one hash tag).
--- ARGV: op, now, window kind, window size, bucket width, failure %, slow % (0 none), minimum calls,
---       consecutive threshold (0 rates), open s, multiplier, max open s, probes, probe timeout s, idle ttl s,
---       then per op: merge -> calls, outcomes, had_success, trailing failures, failures, then
---       (bucket, calls, failures, slow) groups;
---       report -> failed (0/1).
--- Returns {granted, state, open_until, open_count, calls, failures, slow, consecutive, from, to, reason,
---          and the calls, failures, slow, consecutive at the transition};
+-- KEYS[1] state hash, KEYS[2] count-window outcome string, KEYS[3] time-window bucket hash,
+-- KEYS[4] probe tickets still out (ticket -> granted at) (one hash tag), KEYS[5] the breaker's channel,
+-- on which every transition is published (same hash tag; processes listen with a pattern).
+-- ARGV: op, now, window kind, window size, bucket width, failure threshold and slow threshold in hundredths
+--       of a percent (0 none), minimum calls (already capped to a count window), consecutive threshold
+--       (0 rates), open s, multiplier, max open s, probes, probe timeout s, idle ttl s, half-open mode
+--       ('rates' or 'first_failure'), max wait in half-open s (0 none), automatic transition (0/1),
+--       metrics only (0/1), then per op from ARGV[20]:
+--       merge -> calls, outcomes, had_success, trailing failures, failures, then (bucket, calls, failures, slow);
+--       probe -> ticket; report -> ticket ('' the oldest), outcome, slow (0/1); reset -> reason.
+-- Returns {ok, state, open_until, open_count, calls, failures, slow, consecutive, from, to, reason,
+--          and the calls, failures, slow, consecutive at the transition}; ok is a granted ticket (probe)
+--          or an accepted report (report);
 -- floats travel as strings because Redis truncates Lua numbers to integers.
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local kind, size, width = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local rate_pct, slow_pct, min_calls = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local rate_bp, slow_bp, min_calls = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local consec_threshold = tonumber(ARGV[9])
 local open_s, mult, max_open_s = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local probes, probe_timeout, ttl = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local half_open_mode, max_wait = ARGV[16], tonumber(ARGV[17])
+local automatic, metrics_only = ARGV[18] == '1', ARGV[19] == '1'
 
-local h = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'open_count', 'granted', 'succeeded', 'grant_at', 'consec')
+local h = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'open_count', 'since', 'pcalls', 'pfail', 'pslow',
+  'consec')
 local state = h[1] or 'closed'
 local open_until = tonumber(h[2]) or 0
 local open_count = tonumber(h[3]) or 0
-local granted = tonumber(h[4]) or 0
-local succeeded = tonumber(h[5]) or 0
-local grant_at = tonumber(h[6]) or 0
-local consec = tonumber(h[7]) or 0
+local since = tonumber(h[4]) or 0
+local pcalls, pfail, pslow = tonumber(h[5]) or 0, tonumber(h[6]) or 0, tonumber(h[7]) or 0
+local consec = tonumber(h[8]) or 0
 local t_from, t_to, t_reason = '', '', ''
+local tc, tf, ts, tk = 0, 0, 0, 0
+local ok = 0
+local changed = op ~= 'read'
 
 local function figures()
   if kind == 'count' then
@@ -51,41 +61,88 @@ local function figures()
   return c, f, sl
 end
 
+local function fmt(bp)
+  return string.format('%g', bp / 100)
+end
+
+local function rates_reason(calls, failures, slow, prefix)
+  if failures * 10000 >= rate_bp * calls then
+    return string.format('%sfailure rate %.2f%% >= %s%%', prefix, 100 * failures / calls, fmt(rate_bp))
+  end
+  if slow_bp > 0 and slow * 10000 >= slow_bp * calls then
+    return string.format('%sslow-call rate %.2f%% >= %s%%', prefix, 100 * slow / calls, fmt(slow_bp))
+  end
+  return nil
+end
+
 local function open_duration(count)
   local d = open_s * math.pow(mult, math.max(0, count - 1))
   return math.min(d, math.max(max_open_s, open_s))
 end
 
-local function go_open(reason)
+local function clear_probes()
+  redis.call('DEL', KEYS[4])
+  pcalls, pfail, pslow = 0, 0, 0
+end
+
+local function go_open(reason, c, f, sl, k)
+  tc, tf, ts, tk = c, f, sl, k
   t_from, t_to, t_reason = state, 'open', reason
   state = 'open'
   open_count = open_count + 1
   open_until = now + open_duration(open_count)
-  granted, succeeded = 0, 0
+  clear_probes()
 end
 
-local function clear_window()
+local function go_half_open()
+  local c, f, sl = figures()
+  tc, tf, ts, tk = c, f, sl, consec
+  t_from, t_to, t_reason = 'open', 'half_open', 'open for ' .. open_duration(open_count) .. ' s'
+  state, since = 'half_open', now
+  clear_probes()
+  changed = true
+end
+
+local function go_closed(reason, c, f, sl, k)
+  tc, tf, ts, tk = c, f, sl, k
+  t_from, t_to, t_reason = state, 'closed', reason
+  state, open_count, open_until = 'closed', 0, 0
+  clear_probes()
   redis.call('DEL', KEYS[2], KEYS[3])
   consec = 0
 end
 
-local granted_now = 0
-local tc, tf, ts, tk = 0, 0, 0, 0
-
-local function go_open_with_figures(reason)
-  local c, f, sl = figures()
-  tc, tf, ts, tk = c, f, sl, consec
-  go_open(reason)
+-- The transitions time alone makes (machine.tick).
+local function tick()
+  if automatic and state == 'open' and now >= open_until then
+    go_half_open()
+  elseif state == 'half_open' and max_wait > 0 and now - since >= max_wait then
+    go_open('half-open for ' .. string.format('%g', max_wait) .. ' s without a verdict', pcalls, pfail, pslow, 0)
+    changed = true
+  end
 end
 
-if op == 'merge' and state == 'closed' and tonumber(ARGV[16]) > 0 then
-  if ARGV[18] == '1' then consec = tonumber(ARGV[19]) else consec = consec + tonumber(ARGV[20]) end
+local function expire_tickets()
+  local all = redis.call('HGETALL', KEYS[4])
+  local live = {}
+  for i = 1, #all, 2 do
+    if now - tonumber(all[i + 1]) >= probe_timeout then
+      redis.call('HDEL', KEYS[4], all[i])
+    else
+      live[#live + 1] = {all[i], tonumber(all[i + 1])}
+    end
+  end
+  return live
+end
+
+if op == 'merge' and (state == 'closed' or metrics_only) and tonumber(ARGV[20]) > 0 then
+  if ARGV[22] == '1' then consec = tonumber(ARGV[23]) else consec = consec + tonumber(ARGV[24]) end
   if kind == 'count' then
-    local s = (redis.call('GET', KEYS[2]) or '') .. ARGV[17]
+    local s = (redis.call('GET', KEYS[2]) or '') .. ARGV[21]
     if #s > size then s = string.sub(s, #s - size + 1) end
     redis.call('SET', KEYS[2], s, 'EX', ttl)
   else
-    for i = 21, #ARGV, 4 do
+    for i = 25, #ARGV, 4 do
       redis.call('HINCRBY', KEYS[3], 'c:' .. ARGV[i], ARGV[i + 1])
       redis.call('HINCRBY', KEYS[3], 'f:' .. ARGV[i], ARGV[i + 2])
       redis.call('HINCRBY', KEYS[3], 's:' .. ARGV[i], ARGV[i + 3])
@@ -93,57 +150,91 @@ if op == 'merge' and state == 'closed' and tonumber(ARGV[16]) > 0 then
     redis.call('EXPIRE', KEYS[3], ttl)
   end
   local calls, failures, slow = figures()
-  if consec_threshold > 0 then
+  if metrics_only then
+    -- counted, never opened
+  elseif consec_threshold > 0 then
     if consec >= consec_threshold then
-      go_open_with_figures(consec .. ' consecutive failures (threshold ' .. consec_threshold .. ')')
+      go_open(consec .. ' consecutive failures (threshold ' .. consec_threshold .. ')', calls, failures, slow, consec)
     end
   elseif calls >= min_calls then
-    if failures * 100 >= rate_pct * calls then
-      go_open_with_figures(string.format('failure rate %.2f%% >= %d%%', 100 * failures / calls, rate_pct))
-    elseif slow_pct > 0 and slow * 100 >= slow_pct * calls then
-      go_open_with_figures(string.format('slow-call rate %.2f%% >= %d%%', 100 * slow / calls, slow_pct))
-    end
+    local reason = rates_reason(calls, failures, slow, '')
+    if reason then go_open(reason, calls, failures, slow, consec) end
   end
+elseif op == 'read' then
+  tick()
 elseif op == 'probe' then
-  if state == 'open' and now >= open_until then
-    tc, tf, ts = figures()
-    tk = consec
-    t_from, t_to, t_reason = 'open', 'half_open', 'open for ' .. open_duration(open_count) .. ' s'
-    state, granted, succeeded = 'half_open', 0, 0
-  end
+  tick()
+  if state == 'open' and now >= open_until then go_half_open() end
   if state == 'half_open' then
-    if granted >= probes and now - grant_at >= probe_timeout then granted = succeeded end
-    if granted < probes then
-      granted, grant_at, granted_now = granted + 1, now, 1
+    local live = expire_tickets()
+    if #live + pcalls < probes then
+      redis.call('HSET', KEYS[4], ARGV[20], tostring(now))
+      redis.call('EXPIRE', KEYS[4], ttl)
+      ok = 1
     end
   end
--- A success counts only against a ticket still out (the report API takes `probe` from the caller).
-elseif op == 'report' and state == 'half_open' and (ARGV[16] == '1' or succeeded < granted) then
-  local failed = ARGV[16] == '1'
-  tc, tf, ts, tk = succeeded + 1, failed and 1 or 0, 0, 0
-  if failed then
-    go_open('half-open probe failed')
-  else
-    succeeded = succeeded + 1
-    if succeeded >= probes then
-      t_from, t_to, t_reason = 'half_open', 'closed', probes .. ' probe(s) succeeded'
-      state, open_count, open_until, granted, succeeded = 'closed', 0, 0, 0, 0
-      clear_window()
+elseif op == 'report' then
+  tick()
+  if state == 'half_open' then
+    local live = expire_tickets()
+    local ticket = ARGV[20]
+    local found = false
+    if ticket == '' then
+      local oldest = nil
+      for _, t in ipairs(live) do
+        if oldest == nil or t[2] < oldest[2] then oldest = t end
+      end
+      if oldest then ticket, found = oldest[1], true end
+    else
+      for _, t in ipairs(live) do
+        if t[1] == ticket then found = true end
+      end
+    end
+    if found then
+      ok = 1
+      redis.call('HDEL', KEYS[4], ticket)
+      local outcome = ARGV[21]
+      if outcome ~= 'ignored' then
+        local failed = outcome == 'failure'
+        pcalls = pcalls + 1
+        if failed then pfail = pfail + 1 end
+        if ARGV[22] == '1' then pslow = pslow + 1 end
+        if half_open_mode == 'rates' then
+          if pcalls >= probes then
+            local reason = rates_reason(pcalls, pfail, pslow, 'half-open probes: ')
+            if reason then
+              go_open(reason, pcalls, pfail, pslow, 0)
+            else
+              go_closed(probes .. ' probe(s) below the thresholds', pcalls, pfail, pslow, 0)
+            end
+          end
+        elseif failed then
+          go_open('half-open probe failed', pcalls, pfail, pslow, 0)
+        elseif pcalls >= probes then
+          go_closed(probes .. ' probe(s) succeeded', pcalls, pfail, pslow, 0)
+        end
+      end
     end
   end
 elseif op == 'reset' then
-  tc, tf, ts = figures()
-  tk = consec
-  t_from, t_to, t_reason = state, 'closed', 'reset by an operator'
-  state, open_count, open_until, granted, succeeded = 'closed', 0, 0, 0, 0
-  clear_window()
+  local c, f, sl = figures()
+  go_closed(ARGV[20], c, f, sl, consec)
 end
 
-if op ~= 'read' then
+-- Push every transition to every process (runtime's listener), rather than wait for their next sync.
+if t_to ~= '' then
+  redis.call('PUBLISH', KEYS[5], state .. ' ' .. tostring(open_until))
+end
+
+if changed then
   redis.call('HSET', KEYS[1], 'state', state, 'open_until', tostring(open_until), 'open_count', open_count,
-    'granted', granted, 'succeeded', succeeded, 'grant_at', tostring(grant_at), 'consec', consec)
+    'since', tostring(since), 'pcalls', pcalls, 'pfail', pfail, 'pslow', pslow, 'consec', consec)
   redis.call('EXPIRE', KEYS[1], ttl)
 end
-local calls, failures, slow = figures()
-return {granted_now, state, tostring(open_until), open_count, calls, failures, slow, consec,
+local calls, failures, slow, shown_consec = pcalls, pfail, pslow, 0
+if state ~= 'half_open' then
+  calls, failures, slow = figures()
+  shown_consec = consec
+end
+return {ok, state, tostring(open_until), open_count, calls, failures, slow, shown_consec,
         t_from, t_to, t_reason, tc, tf, ts, tk}
