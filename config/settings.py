@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "apps.ratelimit",
     "apps.resilience",
     "apps.caching",
+    "apps.analytics",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ api_v1 = [
     path("ratelimit/", include("apps.ratelimit.api.urls")),
     path("resilience/", include("apps.resilience.api.urls")),
     path("caching/", include("apps.caching.api.urls")),
+    path("analytics/", include("apps.analytics.api.urls")),
 ]
 
 urlpatterns = [
