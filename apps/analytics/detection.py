@@ -28,17 +28,16 @@ DAY_S = 86_400
 class DetectorConfig:
     """One configuration for every series (never tuned per series)."""
 
-    window: int = 288             # trailing rows for the expected value and its scale
+    window: int = 144             # trailing rows for the expected value and its scale
     min_history: int = 24         # rows before any score is given
-    short: int = 6                # rows averaged for the level-shift surprise
+    short: int = 2                # rows averaged for the level-shift surprise
     seasonal_days: int = 7        # previous days looked at for the same time of day
     min_seasonal_days: int = 2
-    likelihood_window: int = 1000  # rows of recent surprises the current one is judged against
-    likelihood_short: int = 3
+    likelihood_window: int = 2000  # rows of recent surprises the current one is judged against
+    likelihood_short: int = 1
     hold_halflife: int = 200      # rows: how fast the suppression peak decays
     rise_factor: float = 1.0      # a new alarm needs raw > peak * this
-    max_nines: float = 12.0
-    likelihood: int = 1
+    max_nines: float = 30.0
     stride: int = 8                # rows between recomputations of the trailing medians
 
 
@@ -125,11 +124,6 @@ def seasonal_expected(values: np.ndarray, step_s: float, config: DetectorConfig 
     return out
 
 
-def _q_tail(z: np.ndarray) -> np.ndarray:
-    """Upper tail probability of a standard normal."""
-    return ndtr(-z)
-
-
 def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> Detection:
     x = np.asarray(values, dtype=float)
     n = len(x)
@@ -147,10 +141,12 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     diffs = np.concatenate([[0.0], np.abs(np.diff(x))])
     step_scale, _ = _trailing_mean_std(diffs, config.window)
     scale = np.fmax(np.fmax(spread, scale_floor), 0.5 * np.nan_to_num(step_scale))
+    scale = np.where(np.isnan(scale), np.inf, scale)   # no history yet: no surprise
     z_point = np.abs(resid) / scale
     kernel = np.ones(config.short) / config.short
     short_mean = np.convolve(resid0, kernel)[:n]
-    z_shift = np.abs(short_mean) / scale * math.sqrt(config.short) / 2.0
+    with np.errstate(invalid="ignore"):
+        z_shift = np.abs(short_mean) / scale * math.sqrt(config.short) / 2.0
     surprise = np.nan_to_num(np.fmax(z_point, z_shift))
     surprise[: config.min_history] = 0.0
     surprise = np.log1p(surprise)
@@ -160,11 +156,9 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     recent = np.convolve(surprise, k)[:n]
     zz = (recent - np.nan_to_num(hist_mean)) / np.fmax(np.nan_to_num(hist_std), 0.05)
     # "nines" of the tail probability: 2 means p = 0.01; capped so that far tails stay comparable
-    if config.likelihood:
-        nines = np.clip(-np.log10(np.fmax(_q_tail(zz), 1e-300)), 0.0, config.max_nines)
-    else:
-        nines = np.clip(np.expm1(recent), 0.0, config.max_nines)
-    nines[: config.min_history] = 0.0
+    nines = np.clip(-np.log10(np.fmax(ndtr(-zz), 1e-300)), 0.0, config.max_nines)
+    # the likelihood needs some history of surprises of its own before it means anything
+    nines[: 3 * config.min_history] = 0.0
     nines = np.nan_to_num(nines)
     raw = nines / (nines + 2.0)
     score = suppress(nines, config)
@@ -225,8 +219,9 @@ def multivariate(matrix: np.ndarray, names: list[str], train_rows: int, *, seed:
     """IsolationForest over several signals of one endpoint (latency, error rate, rps, CPU...).
 
     Fitted on the first `train_rows` rows only; the rows after them are scored, so a score never uses the
-    future. The raw score is the share of training rows that look less anomalous (an empirical tail
-    probability, as "nines" like the univariate detector), then the same repeat suppression applies.
+    future. The forest's anomaly score is turned into a robust z-score against the training rows' scores
+    and then into "nines" of a normal tail, like the univariate detector (or the largest single-signal
+    robust z-score, if that says more); the same repeat suppression follows.
     """
     from sklearn.ensemble import IsolationForest
 
@@ -239,14 +234,18 @@ def multivariate(matrix: np.ndarray, names: list[str], train_rows: int, *, seed:
     spread = 1.4826 * np.median(np.abs(train - med), axis=0)
     spread = np.where(spread > 0, spread, np.maximum(np.abs(med) * 1e-3, 1e-9))
     forest = IsolationForest(n_estimators=100, random_state=seed).fit((train - med) / spread)
-    train_scores = np.sort(-forest.score_samples((train - med) / spread))
+    train_scores = -forest.score_samples((train - med) / spread)
     test_scores = -forest.score_samples((test - med) / spread)
-    beaten = np.searchsorted(train_scores, test_scores, side="left") / len(train_scores)
-    tail = np.clip(1.0 - beaten, 1.0 / (len(train_scores) + 1), 1.0)
-    nines = -np.log10(tail)
+    centre = np.median(train_scores)
+    width = max(1.4826 * float(np.median(np.abs(train_scores - centre))), 1e-6)
+    forest_nines = -np.log10(np.fmax(ndtr(-(test_scores - centre) / width), 1e-300))
+    # The forest is weak at a far outlier in one signal while the others are normal; the largest robust
+    # z-score of any one signal (two-sided, Bonferroni over the signals) covers that case.
+    z = (test - med) / spread
+    signal_nines = -np.log10(np.fmax(np.minimum(1.0, 2 * X.shape[1] * ndtr(-np.max(np.abs(z), axis=1))), 1e-300))
+    nines = np.clip(np.fmax(forest_nines, signal_nines), 0.0, config.max_nines)
     raw = nines / (nines + 2.0)
     final = suppress(nines, config)
-    z = (test - med) / spread
     drivers = []
     for row in z:
         order = np.argsort(-np.abs(row), kind="stable")
