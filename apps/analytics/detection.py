@@ -219,9 +219,9 @@ def multivariate(matrix: np.ndarray, names: list[str], train_rows: int, *, seed:
     """IsolationForest over several signals of one endpoint (latency, error rate, rps, CPU...).
 
     Fitted on the first `train_rows` rows only; the rows after them are scored, so a score never uses the
-    future. The forest's anomaly score is turned into a robust z-score against the training rows' scores
-    and then into "nines" of a normal tail, like the univariate detector (or the largest single-signal
-    robust z-score, if that says more); the same repeat suppression follows.
+    future. The forest's anomaly score becomes an empirical tail probability among the training rows' scores,
+    as "nines" like the univariate detector (or the largest single-signal robust z-score, if that says
+    more); the same repeat suppression follows.
     """
     from sklearn.ensemble import IsolationForest
 
@@ -234,11 +234,11 @@ def multivariate(matrix: np.ndarray, names: list[str], train_rows: int, *, seed:
     spread = 1.4826 * np.median(np.abs(train - med), axis=0)
     spread = np.where(spread > 0, spread, np.maximum(np.abs(med) * 1e-3, 1e-9))
     forest = IsolationForest(n_estimators=100, random_state=seed).fit((train - med) / spread)
-    train_scores = -forest.score_samples((train - med) / spread)
+    train_scores = np.sort(-forest.score_samples((train - med) / spread))
     test_scores = -forest.score_samples((test - med) / spread)
-    centre = np.median(train_scores)
-    width = max(1.4826 * float(np.median(np.abs(train_scores - centre))), 1e-6)
-    forest_nines = -np.log10(np.fmax(ndtr(-(test_scores - centre) / width), 1e-300))
+    # empirical tail: the share of training rows at least as anomalous (at best 1 / (n + 1))
+    at_least = len(train_scores) - np.searchsorted(train_scores, test_scores, side="left")
+    forest_nines = -np.log10((at_least + 1) / (len(train_scores) + 1))
     # The forest is weak at a far outlier in one signal while the others are normal; the largest robust
     # z-score of any one signal (two-sided, Bonferroni over the signals) covers that case.
     z = (test - med) / spread

@@ -104,8 +104,8 @@ def _naive_interval(y: np.ndarray, point: np.ndarray, season: int, level: float)
         errors = errors[-max(season * 4, 50):]
         lo, hi = np.quantile(errors, [alpha, 1 - alpha])
         sl = slice(k * season, min(horizon, (k + 1) * season))
-        lower[sl] = point[sl] + lo
-        upper[sl] = point[sl] + hi
+        lower[sl] = np.minimum(point[sl] + lo, point[sl])
+        upper[sl] = np.maximum(point[sl] + hi, point[sl])
     return lower, upper
 
 
