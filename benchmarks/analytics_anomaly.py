@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,6 +124,38 @@ def main() -> None:
     began = time.process_time()
     detection.detect(y, step_s=STEP_S)
     print(f"\ndetector on a 20,000-row series: {time.process_time() - began:.2f} s CPU (aim: under 10 s on one core)")
+    time_commands(y)
+
+
+def _command(args: list[str]) -> tuple[float, float]:
+    """(wall s, CPU s) of one `manage.py` run, Django start-up included, pinned to one core where possible."""
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    subprocess.run([*pin, sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def time_commands(y: np.ndarray) -> None:
+    """Both commands on a 20,000-row CSV (5-minute rows for detection, hourly rows for a 168 h forecast)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, step in (("five_min.csv", 300), ("hourly.csv", 3600)):
+            stamps = (1_700_000_000 + np.arange(len(y)) * step).astype("datetime64[s]").astype(str)
+            rows = "\n".join(f"{t.replace('T', ' ')},{v:.4f}" for t, v in zip(stamps, y, strict=True))
+            (folder / name).write_text("timestamp,value\n" + rows + "\n")
+        runs = {
+            "analytics_detect": ["analytics_detect", str(folder / "five_min.csv"), str(folder / "d.csv")],
+            "analytics_forecast --horizon 168": ["analytics_forecast", str(folder / "hourly.csv"),
+                                                 str(folder / "f.csv"), "--horizon", "168", "--step", "1h"],
+        }
+        print("commands on a 20,000-row CSV, one core (Django start-up included; aim: under 10 s):")
+        for label, args in runs.items():
+            wall, cpu = _command(args)
+            print(f"  manage.py {label:34s} {wall:6.2f} s wall, {cpu:6.2f} s CPU")
 
 
 if __name__ == "__main__":
