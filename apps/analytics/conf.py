@@ -27,7 +27,7 @@ analytics_settings = AppSettings(
         # an `Anomaly` (the score already carries repeat suppression: one alarm per event).
         "DETECT_STEP_S": 300,
         "DETECT_HISTORY_HOURS": 7 * 24,
-        "ANOMALY_THRESHOLD": 0.6,
+        "ANOMALY_THRESHOLD": 0.45,
         # Ingest: points per request, and points kept per ingested series (older ones are dropped).
         "INGEST_MAX_POINTS": 5000,
         "INGEST_MAX_SERIES": 200,

@@ -8,9 +8,9 @@ A score at row t uses rows 0..t only, so appending rows never changes an earlier
    (level shifts and drifts);
 3. likelihood: the surprise is judged against the series' own recent surprises (a series that is always
    noisy does not alarm all the time), giving a raw score in [0, 1];
-4. repeat suppression: a row reports its raw score only when it rises above the decaying peak of the
-   recent raw scores; otherwise 0. So one event gives one alarm (plus one more if it clearly worsens),
-   and a threshold on the final score fires once per event.
+4. repeat suppression: a row reports only by how much its raw score rises above the decaying peak of the
+   recent raw scores; otherwise 0. So one event gives one alarm (plus one more only if it clearly
+   worsens), and a threshold on the final score fires once per event.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class DetectorConfig:
     min_seasonal_days: int = 2
     likelihood_window: int = 2000  # rows of recent surprises the current one is judged against
     likelihood_short: int = 1
-    hold_halflife: int = 200      # rows: how fast the suppression peak decays
-    rise_factor: float = 1.0      # a new alarm needs raw > peak * this
+    likelihood_floor: float = 0.05  # least spread of recent surprises (log scale) the likelihood assumes
+    hold_halflife: int = 100      # rows: how fast the suppression peak decays
     max_nines: float = 30.0
     stride: int = 8                # rows between recomputations of the trailing medians
 
@@ -154,7 +154,7 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     hist_mean, hist_std = _trailing_mean_std(surprise, config.likelihood_window)
     k = np.ones(config.likelihood_short) / config.likelihood_short
     recent = np.convolve(surprise, k)[:n]
-    zz = (recent - np.nan_to_num(hist_mean)) / np.fmax(np.nan_to_num(hist_std), 0.05)
+    zz = (recent - np.nan_to_num(hist_mean)) / np.fmax(np.nan_to_num(hist_std), config.likelihood_floor)
     # "nines" of the tail probability: 2 means p = 0.01; capped so that far tails stay comparable
     nines = np.clip(-np.log10(np.fmax(ndtr(-zz), 1e-300)), 0.0, config.max_nines)
     # the likelihood needs some history of surprises of its own before it means anything
@@ -169,13 +169,15 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
 
 
 def suppress(raw: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
-    """Report a raw score only when it rises above the decaying peak of earlier raw scores (causal)."""
+    """Report only by how much a raw score rises above the decaying peak of earlier raw scores (causal):
+    the first row of an event reports nearly all of it, the rows after it report 0 (or the small rise of a
+    worsening), so one event crosses a threshold once."""
     decay = 0.5 ** (1.0 / config.hold_halflife)
     out = np.zeros_like(raw)
     peak = 0.0
     for t, r in enumerate(raw.tolist()):
-        if r > peak * config.rise_factor:
-            out[t] = r
+        if r > peak:
+            out[t] = r - peak
         peak = max(peak * decay, r)
     return out
 
