@@ -26,7 +26,8 @@ def _field_error(field: str, message: str) -> ApplicationError:
 @transaction.atomic
 def points_ingest(*, tenant, series: str, points: list[tuple[datetime, float]], now: datetime | None = None) -> int:
     """Store (or overwrite) points of an `ingested:` series; all or nothing. Returns how many were written."""
-    if sources.kind_of(series) != sources.INGESTED or not series.split(":", 1)[1:] or not series.split(":", 1)[1]:
+    kind, _, name = series.partition(":")
+    if kind != sources.INGESTED or not name:
         raise _field_error("series", "Only `ingested:<name>` series can be pushed.")
     if len(points) > analytics_settings.INGEST_MAX_POINTS:
         raise _field_error("points", f"At most {analytics_settings.INGEST_MAX_POINTS} points per request.")
