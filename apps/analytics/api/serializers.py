@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.analytics.conf import analytics_settings
@@ -26,6 +28,13 @@ class ForecastQuerySerializer(serializers.Serializer):
     threshold = FiniteFloatField(required=False, help_text="Answer the capacity question for this threshold.")
 
 
+class ForecastPointSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    forecast = serializers.FloatField()
+    lower80 = serializers.FloatField()
+    upper80 = serializers.FloatField()
+
+
 class ForecastSerializer(serializers.ModelSerializer):
     points = serializers.SerializerMethodField()
     horizon = serializers.SerializerMethodField()
@@ -44,15 +53,19 @@ class ForecastSerializer(serializers.ModelSerializer):
         horizon = self._query().get("horizon")
         return obj.points[:horizon] if horizon else obj.points
 
+    @extend_schema_field(OpenApiTypes.INT)
     def get_horizon(self, obj: Forecast) -> int:
         return len(self._points(obj))
 
+    @extend_schema_field(ForecastPointSerializer(many=True))
     def get_points(self, obj: Forecast) -> list[dict]:
         return [{"timestamp": t, "forecast": p, "lower80": lo, "upper80": hi} for t, p, lo, hi in self._points(obj)]
 
+    @extend_schema_field(OpenApiTypes.DOUBLE)
     def get_threshold(self, obj: Forecast) -> float | None:
         return self._query().get("threshold", obj.threshold)
 
+    @extend_schema_field(OpenApiTypes.DATETIME)
     def get_threshold_crossing_at(self, obj: Forecast):
         when = crossing_time(self._points(obj), self.get_threshold(obj))
         return when.isoformat() if when else None
