@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.resilience",
     "apps.caching",
     "apps.monitoring",
+    "apps.analytics",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ api_v1 = [
     path("resilience/", include("apps.resilience.api.urls")),
     path("caching/", include("apps.caching.api.urls")),
     path("monitoring/", include("apps.monitoring.api.urls")),
+    path("analytics/", include("apps.analytics.api.urls")),
 ]
 
 urlpatterns = [

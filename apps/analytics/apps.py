@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class AnalyticsConfig(AppConfig):
+    name = "apps.analytics"
+    label = "bulwark_analytics"
+    verbose_name = "Analytics"
+
+    def ready(self) -> None:
+        from apps.analytics.conf import analytics_settings
+
+        analytics_settings.validate()

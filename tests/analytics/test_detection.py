@@ -1,0 +1,76 @@
+"""The online detector: causal scores, one alarm per event, planted anomalies found (pure code, no database)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apps.analytics import detection
+from tests.analytics.series import seasonal_5min
+
+THRESHOLD = 0.45   # the default ANOMALY_THRESHOLD (about where NAB's corpus optimisation puts it)
+
+
+def test_appending_rows_never_changes_earlier_scores():
+    y = seasonal_5min(6, seed=1)
+    y[900:905] += 40
+    full = detection.detect(y, step_s=300)
+    for cut in (500, 901, 1300, 1700):
+        part = detection.detect(y[:cut], step_s=300)
+        assert np.array_equal(part.score, full.score[:cut]), cut
+        assert np.array_equal(part.raw, full.raw[:cut]), cut
+
+
+def test_a_level_shift_alarms_once_not_once_per_point():
+    y = seasonal_5min(6, seed=2)
+    y[1200:] += 30   # stays shifted for the rest of the series
+    result = detection.detect(y, step_s=300)
+    above = np.nonzero(result.score >= THRESHOLD)[0]
+    # At the shift (again only while it still climbs to a new peak), never in the days it stays shifted.
+    assert len(above) >= 1
+    assert all(1200 <= i < 1200 + 24 for i in above), above
+    assert np.sum(result.raw[1200:] >= THRESHOLD) > 2 * len(above)  # without suppression it would repeat
+    events = detection.events(result, THRESHOLD)
+    assert len(events) == 1 and events[0].start == above[0]
+
+
+def test_suppression_reports_only_new_peaks():
+    raw = np.array([0, 5, 5, 5, 4, 6, 0, 0], dtype=float)
+    out = detection.suppress(raw, detection.DetectorConfig(hold_halflife=1000))
+    assert out.tolist() == [0, 5, 0, 0, 0, pytest.approx(6 - 5 * 0.5 ** (1 / 1000)), 0, 0]
+
+
+@pytest.mark.parametrize("kind", ["spike", "shift", "dip"])
+def test_planted_anomalies_are_found_near_where_they_were_planted(kind):
+    y = seasonal_5min(7, seed=3)
+    at = 1500
+    if kind == "spike":
+        y[at:at + 2] += 35
+    elif kind == "shift":
+        y[at:] *= 1.5
+    else:
+        y[at:at + 24] = 0.0
+    events = detection.events(detection.detect(y, step_s=300), THRESHOLD)
+    assert any(at <= e.start <= at + 12 for e in events), events
+    assert len(events) <= 2, events   # the event, at most one false alarm over a week of noise
+
+
+def test_daily_peaks_of_a_seasonal_series_are_not_anomalies():
+    y = seasonal_5min(7, seed=4)
+    result = detection.detect(y, step_s=300)
+    assert len(detection.events(result, THRESHOLD)) <= 1
+    # the expected range follows the daily shape
+    t = np.arange(4 * 288, 7 * 288)
+    assert np.mean((y[t] >= result.lower[t]) & (y[t] <= result.upper[t])) > 0.97
+
+
+def test_multivariate_names_the_signal_that_moved():
+    rng = np.random.default_rng(5)
+    n = 600
+    matrix = np.column_stack([rng.normal(100, 5, n), rng.normal(0.01, 0.002, n), rng.normal(50, 3, n)])
+    matrix[550, 0] = 400     # latency jumps, the rest stays normal
+    result = detection.multivariate(matrix, ["p95", "errors", "rps"], train_rows=500)
+    assert int(np.argmax(result.score)) == 50
+    assert result.score[50] >= THRESHOLD
+    assert result.drivers[50][0]["signal"] == "p95"
+    again = detection.multivariate(matrix, ["p95", "errors", "rps"], train_rows=500)
+    assert np.array_equal(again.score, result.score)   # seeded

@@ -1,0 +1,59 @@
+"""Forecast model selection, intervals and fallbacks (pure code)."""
+from __future__ import annotations
+
+import numpy as np
+
+from apps.analytics import forecasting
+from tests.analytics.series import HOUR, MONDAY, seasonal_hourly
+
+
+def test_the_boosted_model_wins_on_a_noisy_seasonal_series_and_beats_seasonal_naive():
+    y = seasonal_hourly(7, seed=1, noise=0.1)
+    past, future = y[:-24], y[-24:]
+    result = forecasting.forecast(past, start_s=MONDAY, step_s=HOUR, horizon=24)
+    assert result.model == forecasting.GRADIENT_BOOSTING
+    assert result.backtest["mase_model"] < result.backtest["mase_seasonal_naive"]
+    naive = forecasting.seasonal_naive(past, 24, 168)
+    assert np.mean(np.abs(future - result.point)) < np.mean(np.abs(future - naive))
+
+
+def test_it_falls_back_to_seasonal_naive_where_the_week_repeats_exactly():
+    y = seasonal_hourly(6, seed=2, noise=0.0)
+    result = forecasting.forecast(y, start_s=MONDAY, step_s=HOUR, horizon=24)
+    assert result.model == forecasting.SEASONAL_NAIVE
+    assert result.backtest["mase_seasonal_naive"] <= result.backtest["mase_model"]
+    assert np.allclose(result.point, y[-168:-144])
+
+
+def test_under_four_weeks_it_is_seasonal_naive_without_a_backtest():
+    y = seasonal_hourly(3, seed=3)
+    result = forecasting.forecast(y, start_s=MONDAY, step_s=HOUR, horizon=48)
+    assert result.model == forecasting.SEASONAL_NAIVE
+    assert "mase_model" not in result.backtest
+    assert result.backtest["season_steps"] == 168
+    short = forecasting.forecast(y[:72], start_s=MONDAY, step_s=HOUR, horizon=5)
+    assert short.backtest["season_steps"] == 24    # under two weeks: the daily season
+    assert np.all(short.lower <= short.point) and np.all(short.point <= short.upper)
+
+
+def test_80_percent_intervals_cover_about_80_percent_of_what_follows():
+    inside = total = 0
+    for seed in (11, 12):
+        y = seasonal_hourly(6, seed=seed, noise=0.1)
+        past, future = y[:-168], y[-168:]
+        result = forecasting.forecast(past, start_s=MONDAY, step_s=HOUR, horizon=168)
+        inside += int(np.sum((future >= result.lower) & (future <= result.upper)))
+        total += len(future)
+    assert 0.65 <= inside / total <= 0.95, inside / total
+
+
+def test_the_same_input_gives_the_same_forecast():
+    y = seasonal_hourly(5, seed=4)
+    a = forecasting.forecast(y, start_s=MONDAY, step_s=HOUR, horizon=24)
+    b = forecasting.forecast(y, start_s=MONDAY, step_s=HOUR, horizon=24)
+    assert np.array_equal(a.point, b.point) and np.array_equal(a.lower, b.lower) and a.backtest == b.backtest
+
+
+def test_crossing_index_is_the_first_step_at_or_above_the_threshold():
+    assert forecasting.crossing_index(np.array([1.0, 2.0, 5.0, 3.0, 6.0]), 5.0) == 2
+    assert forecasting.crossing_index(np.array([1.0, 2.0]), 5.0) is None
