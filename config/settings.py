@@ -227,9 +227,6 @@ BULWARK: dict = {
         "TRUSTED_PROXIES": env_list("BULWARK_TRUSTED_PROXIES", []),
         "ANONYMOUS_TENANT": _ANONYMOUS_TENANT,
     },
-    "RATELIMIT": {
-        "ANONYMOUS_TENANT": _ANONYMOUS_TENANT,  # until rate limiting reads the core setting
-    },
 }
 
 if not DEBUG:

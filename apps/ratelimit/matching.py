@@ -1,17 +1,14 @@
-"""The compiled policy matcher of one tenant, served from an in-process snapshot (no query per request)."""
+"""The compiled policy matcher of one tenant (`snapshot.py` serves it from an in-process snapshot)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from apps.core.snapshot import CompiledSnapshot
 from apps.ratelimit.algorithms import Limit
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
-from apps.tenancy.selectors import active_tenant_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,35 +81,6 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
         fail_closed=policy.failure_mode == RateLimitPolicy.FailureMode.CLOSED,
         priority=policy.priority,
     )
-
-
-def _build(tenant_id: Hashable) -> PolicySet:
-    rows = list(RateLimitPolicy.objects.for_tenant(tenant_id).order_by("priority", "name"))
-    enabled = [compile_policy(p) for p in rows if p.enabled]
-    return PolicySet(
-        tenant_id=tenant_id,
-        policies=tuple(p for p in enabled if p.match_kind != RateLimitPolicy.MatchKind.NAMED),
-        by_name={p.name: p for p in enabled},
-        disabled_names=frozenset(p.name for p in rows if not p.enabled),
-    )
-
-
-policy_snapshot: CompiledSnapshot[PolicySet] = CompiledSnapshot("ratelimit", _build)
-
-
-def policies_for_tenant(tenant_id: int) -> PolicySet:
-    return policy_snapshot.get(tenant_id)
-
-
-def policies_for_anonymous(slug: str) -> PolicySet:
-    """The policies governing requests without a tenant: those of the tenant named by ANONYMOUS_TENANT."""
-    tenant_id = active_tenant_id(slug=slug)
-    return EMPTY if tenant_id is None else policy_snapshot.get(tenant_id)
-
-
-def on_policy_change(sender, instance: RateLimitPolicy, **kwargs) -> None:
-    """post_save/post_delete, so admin, API, fixtures and the shell all reach every process."""
-    policy_snapshot.invalidate(instance.tenant_id)
 
 
 def _walk_names(patterns, namespace: str = ""):
