@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from apps.caching.responses import PLAN_ATTR, REFRESH_ATTR, response_cache
 from apps.caching.snapshot import policies_for_request
-from apps.core.requests import request_route
+from apps.core.requests import is_probe, request_route
 
 DECORATED_ATTR = "_bulwark_cache_policy"
 
@@ -29,6 +29,7 @@ class CacheMiddleware:
             request.method not in ("GET", "HEAD")
             or getattr(request, REFRESH_ATTR, False)
             or getattr(view_func, DECORATED_ATTR, None)
+            or is_probe(view_func)
         ):
             return None
         policies, anonymous = policies_for_request(request)

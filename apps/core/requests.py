@@ -20,6 +20,7 @@ from django.urls.exceptions import Resolver404
 from apps.core.conf import AppSettings, core_settings
 
 ROUTE_ATTR = "_bulwark_route"
+PROBE_ATTR = "bulwark_probe"  # set on a view that is a liveness/readiness probe
 _UNRESOLVED = object()
 
 
@@ -74,6 +75,11 @@ def _forget_routes(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_forget_routes, dispatch_uid="core-request-route-reset")
+
+
+def is_probe(view_func: object) -> bool:
+    """A health probe answers live: no cache serves it and nothing does I/O on its way in."""
+    return getattr(view_func, PROBE_ATTR, False)
 
 
 def route_pattern(request: HttpRequest) -> str | None:
