@@ -28,9 +28,8 @@ def _served(app: str, tenant_id: int) -> dict:
         from apps.caching.snapshot import policy_snapshot
 
         return {name: p.ttl_s for name, p in policy_snapshot.get(tenant_id).by_name.items()}
-    from apps.resilience.snapshot import policy_snapshot
-
     from apps.resilience.runtime import registry
+    from apps.resilience.snapshot import policy_snapshot
 
     policies = policy_snapshot.get(tenant_id)
     served = {f"retry:{name}": r.max_attempts for name, r in policies.retries.items()}
@@ -100,9 +99,11 @@ class PolicyWatcher:
 def assert_every_door_reaches(
     watcher: PolicyWatcher, *, admin, changelist: str, served_key: Callable[[object], str],
     served_value: Callable[[object], object], orm, bulk, shell, field: str, new_value: object,
+    bulk_change: tuple[str, object] | None = None,
 ) -> None:
-    """Change and delete one policy through each door (ORM, the admin's bulk "Delete selected", the shell):
-    after each, the watching process serves the new state within 2 s. `admin` is a signed-in test client."""
+    """Change and delete one policy through each door (ORM, the admin's bulk actions, the shell): after each,
+    the watching process serves the new state within 2 s. `admin` is a signed-in test client; `bulk_change`
+    is (admin action, the value it serves after) when the admin has a bulk action that changes a policy."""
     model = type(orm)
     expected = watcher.next_seen()["value"]
     assert expected == {served_key(p): served_value(p) for p in (orm, bulk, shell)}
@@ -115,6 +116,12 @@ def assert_every_door_reaches(
     del expected[served_key(orm)]
     assert watcher.seen_within(time.time()) == expected
 
+    if bulk_change is not None:
+        action, served_after = bulk_change
+        response = admin.post(changelist, {"action": action, "_selected_action": [bulk.pk]})
+        assert response.status_code == 302
+        expected[served_key(bulk)] = served_after
+        assert watcher.seen_within(time.time()) == expected
     response = admin.post(changelist, {"action": "delete_selected", "post": "yes", "_selected_action": [bulk.pk]})
     assert response.status_code == 302 and not model._base_manager.filter(pk=bulk.pk).exists()
     del expected[served_key(bulk)]

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute
 from apps.resilience.runtime import get_breaker
-from apps.resilience.scorecard import merge_histograms, quantile_ms
+from apps.resilience.stats import merge_histograms, quantile_ms
 from apps.tenancy.models import Tenant
 
 

@@ -1,4 +1,6 @@
-"""Every write and decision of the resilience app: policies, operator actions, and the decision API."""
+"""Every write and decision of the resilience app: policies, operator actions, and the decision API.
+
+The policy snapshot follows both policy models by itself (`snapshot.py`): no write here invalidates it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -15,7 +17,7 @@ from apps.core.services import integrity_as_field_error, model_create, model_del
 from apps.resilience.errors import BreakerOpen
 from apps.resilience.machine import FAILURE, IGNORED, SUCCESS, SharedState
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
-from apps.resilience.runtime import Permit, get_breaker, policy_snapshot
+from apps.resilience.runtime import Permit, get_breaker
 from apps.tenancy.models import Tenant
 
 FORCE_ACTIONS = {
@@ -33,24 +35,18 @@ Policy = BreakerPolicy | RetryPolicy
 def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any]) -> Policy:
     """Create a breaker or retry policy; every process compiles it within the snapshot interval."""
     with integrity_as_field_error(field="name", message="A policy with this name already exists."):
-        policy = model_create(model=model, data=data, tenant=tenant)
-    policy_snapshot.invalidate(tenant.pk)
-    return policy
+        return model_create(model=model, data=data, tenant=tenant)
 
 
 @transaction.atomic
 def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
     with integrity_as_field_error(field="name", message="A policy with this name already exists."):
-        policy = model_update(instance=policy, data=data)
-    policy_snapshot.invalidate(policy.tenant_id)
-    return policy
+        return model_update(instance=policy, data=data)
 
 
 @transaction.atomic
 def policy_delete(*, policy: Policy) -> None:
-    tenant_id = policy.tenant_id
     model_delete(instance=policy)
-    policy_snapshot.invalidate(tenant_id)
 
 
 @transaction.atomic
@@ -60,7 +56,6 @@ def breaker_force(*, policy: BreakerPolicy, forced_state: str) -> BreakerPolicy:
     policy.forced_state = forced_state
     policy.save(update_fields=["forced_state", "updated_at"])
     record(action=FORCE_ACTIONS[forced_state], obj=policy, changes={"forced_state": [previous, forced_state]})
-    policy_snapshot.invalidate(policy.tenant_id)
     return policy
 
 
@@ -75,7 +70,6 @@ def breaker_reset(*, policy: BreakerPolicy) -> SharedState:
         action="breaker.reset", obj=policy,
         changes={"forced_state": [previous, ForcedState.NONE], "state": [shared.transition.from_state, "closed"]},
     )
-    policy_snapshot.invalidate(policy.tenant_id)
     return shared
 
 
