@@ -67,7 +67,7 @@ def main() -> None:
         for _ in range(ROUNDS):
             with_rl.append(wrk(f"{base_with}/bench/ping"))
             without_rl.append(wrk(f"{base_without}/bench/ping"))
-        check_rps = wrk(f"{base_with}/api/v1/ratelimit/check", script=lua.name)
+        check_rps = wrk(f"{base_with}/api/v1/ratelimit/check/", script=lua.name)
     Path(lua.name).unlink()
 
     ratio = statistics.median(with_rl) / statistics.median(without_rl)
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"  without it:                             {', '.join(f'{r:7.0f}' for r in without_rl)} req/s")
     print(f"  ratio, median of the paired rounds:     {paired:.1%}")
     print(f"  ratio, median with / median without:    {ratio:.1%}")
-    print(f"check API (POST /api/v1/ratelimit/check, bearer token, 1 descriptor): {check_rps:.0f} req/s")
+    print(f"check API (POST /api/v1/ratelimit/check/, bearer token, 1 descriptor): {check_rps:.0f} req/s")
 
 
 if __name__ == "__main__":

@@ -68,10 +68,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.core.middleware.ApiRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.tenancy.login_limit.LoginLimitMiddleware",
     "apps.tenancy.middleware.TenantMiddleware",
     "apps.ratelimit.middleware.RateLimitMiddleware",
     "apps.caching.middleware.CacheMiddleware",
@@ -99,8 +101,21 @@ TEMPLATES = [
     },
 ]
 
+DB_POOL_MAX_SIZE = int(os.environ.get("BULWARK_DB_POOL_MAX_SIZE", "10"))
+DB_POOL_MIN_SIZE = min(int(os.environ.get("BULWARK_DB_POOL_MIN_SIZE", "1")), DB_POOL_MAX_SIZE)
+DB_POOL_TIMEOUT_S = float(os.environ.get("BULWARK_DB_POOL_TIMEOUT_S", "5"))
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
+        # One bounded psycopg pool per process (Django's built-in pooling, which requires CONN_MAX_AGE=0):
+        # ASGI runs each request on its own thread, so without it every thread opened its own connection
+        # and two workers under load ran PostgreSQL out of connections. A request that waits longer than
+        # the timeout for a slot answers 503 with Retry-After (apps.core.middleware / api.errors).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_S,
+        }
 else:
     DATABASES = {
         "default": {
@@ -147,6 +162,10 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# Django's ModelBackend behind the platform login limit, which refuses locked-out IPs and usernames before any
+# password is checked. Other backends (LDAP, SSO) go after it.
+AUTHENTICATION_BACKENDS = ["apps.tenancy.login_limit.LoginLimitBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -204,7 +223,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.schema.document_error_responses",
+    ],
 }
+
+# Mail (tenancy's invitations): printed to the console while developing, SMTP otherwise.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "bulwark@localhost")
 
 LOGGING = {
     "version": 1,
@@ -226,6 +258,10 @@ BULWARK: dict = {
     "CORE": {
         "TRUSTED_PROXIES": env_list("BULWARK_TRUSTED_PROXIES", []),
         "ANONYMOUS_TENANT": _ANONYMOUS_TENANT,
+        "HEALTH_REQUIRE_STORE": env_bool("BULWARK_HEALTH_REQUIRE_STORE", False),
+    },
+    "LOGIN_LIMIT": {
+        "ENABLED": env_bool("BULWARK_LOGIN_LIMIT", True),
     },
 }
 

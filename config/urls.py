@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
+handler400 = "apps.core.api.errors.bad_request"
 handler404 = "apps.core.api.errors.page_not_found"
 handler500 = "apps.core.api.errors.server_error"

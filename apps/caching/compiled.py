@@ -1,8 +1,9 @@
 """The compiled policies of a tenant (`snapshot.py` serves them from an in-process snapshot, never per request)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from apps.core.patterns import compile_pattern
 
 
 @dataclass(frozen=True)
@@ -11,7 +12,7 @@ class CompiledPolicy:
     tenant_id: int
     name: str
     route_name: str
-    path_regex: re.Pattern | None
+    path_regex: object | None  # a compiled RE2 pattern (apps.core.patterns): linear-time search
     methods: frozenset[str]
     ttl_s: int
     vary_on: str
@@ -58,7 +59,7 @@ def compile_policy(policy) -> CompiledPolicy:
         tenant_id=policy.tenant_id,
         name=policy.name,
         route_name=policy.route_name,
-        path_regex=re.compile(policy.path_pattern) if policy.path_pattern else None,
+        path_regex=compile_pattern(policy.path_pattern) if policy.path_pattern else None,
         methods=frozenset(policy.methods or ("GET", "HEAD")),
         ttl_s=policy.ttl_s,
         vary_on=policy.vary_on,

@@ -15,6 +15,7 @@ from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
 from apps.core.audited import audited
+from apps.core.patterns import pattern_error
 from apps.tenancy.models import TenantOwned
 
 SAFE_METHODS = ("GET", "HEAD")
@@ -48,6 +49,15 @@ class VaryOn(models.TextChoices):
     ANONYMOUS = "anonymous", "Anonymous (one shared copy for anonymous requests; signed-in requests bypass)"
 
 
+VARY_ON_HELP = (
+    "Who shares one cached copy of a signed-in request. user (the default): each user or token gets its own "
+    "copy, nobody is ever served someone else's answer. role: every member and token of the tenant with the "
+    "same role gets the copy the first of them caused; tenant: every member and token of the tenant does. "
+    "Choose role or tenant only for responses that do not depend on who asks (a report, a list every member "
+    "sees the same). Responses marked Cache-Control: private (such as /api/v1/me) are stored only per user."
+)
+
+
 @audited()
 class CachePolicy(TenantOwned):
     name = models.SlugField(max_length=63, help_text="Used by @cache_policy(\"name\") and in statistics.")
@@ -59,7 +69,7 @@ class CachePolicy(TenantOwned):
     )
     methods = models.JSONField(default=list, blank=True, help_text='Subset of ["GET", "HEAD"]; empty means both.')
     ttl_s = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(86_400)])
-    vary_on = models.CharField(max_length=16, choices=VaryOn.choices, default=VaryOn.ROLE)
+    vary_on = models.CharField(max_length=16, choices=VaryOn.choices, default=VaryOn.USER, help_text=VARY_ON_HELP)
     vary_headers = models.JSONField(default=list, blank=True, help_text="Request headers whose values enter the key.")
     ignored_query_params = models.JSONField(
         default=list, blank=True, help_text="Query parameters left out of the key (e.g. utm_source); all others count."
@@ -111,11 +121,8 @@ class CachePolicy(TenantOwned):
         errors: dict[str, str] = {}
         if not self.route_name and not self.path_pattern:
             errors["route_name"] = "Give a route name or a path pattern."
-        if self.path_pattern:
-            try:
-                re.compile(self.path_pattern)
-            except re.error as exc:
-                errors["path_pattern"] = f"Not a regular expression: {exc}."
+        if self.path_pattern and (reason := pattern_error(self.path_pattern)) is not None:
+            errors["path_pattern"] = reason
         self._check_list(errors, "methods", lambda m: m in SAFE_METHODS, "Only GET and HEAD responses are cached.")
         self._check_list(errors, "vary_headers", lambda h: bool(_HEADER_NAME.match(h)), "Not a header name.")
         self._check_list(errors, "ignored_query_params", lambda p: 0 < len(p) <= 100, "Empty or too long.")

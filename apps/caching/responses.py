@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.utils.cache import cc_delim_re
@@ -29,6 +30,7 @@ from apps.caching.entries import Entry, adaptive_ttl_s, etag_matches, etag_of
 from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.requests import is_anonymous
 from apps.core.store import StoreGuard, StoreUnavailable
+from apps.tenancy import tokens
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +345,31 @@ class ResponseCache:
             return "vary"
         if len(response.content) > policy.max_body_bytes:
             return "too-large"
+        if _names_a_credential(request, response.content):
+            return "credential"
         return ""
+
+
+MIN_CREDENTIAL_CHARS = 16
+
+
+def _credentials_of(request: HttpRequest) -> list[bytes]:
+    """The secrets the request authenticates with: the Authorization credentials (and a Bulwark token's
+    secret part alone) and the session key. Short values are skipped: they would match by chance."""
+    found = []
+    credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")[2].strip()
+    parts = tokens.parse(credentials)
+    for value in (credentials, parts.secret if parts else "",
+                  request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")):
+        if len(value) >= MIN_CREDENTIAL_CHARS:
+            found.append(value.encode())
+    return found
+
+
+def _names_a_credential(request: HttpRequest, body: bytes) -> bool:
+    """A body that echoes the asker's token or session key is never stored, whoever the policy would serve
+    it to: a later bug in keying would hand out a credential. Bounded by `max_body_bytes`, checked first."""
+    return any(secret in body for secret in _credentials_of(request))
 
 
 def _covered_by_key(request: HttpRequest, policy: CompiledPolicy) -> set[str]:

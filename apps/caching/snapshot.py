@@ -3,6 +3,7 @@ follow `CachePolicy`: every save and delete, from any door (admin, bulk admin de
 the versions after commit, so every process recompiles within the snapshot interval."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from operator import attrgetter
 
@@ -12,16 +13,24 @@ from django.http import HttpRequest
 from apps.caching.compiled import TenantPolicies, compile_policy
 from apps.caching.conf import caching_settings
 from apps.caching.models import CachePolicy
+from apps.core.patterns import PatternError
 from apps.core.requests import anonymous_tenant, is_anonymous
 from apps.core.snapshot import CompiledSnapshot
 from apps.tenancy.selectors import active_tenant_id
 
 WATCHES_KEY = "all"
+log = logging.getLogger(__name__)
 
 
 def _build(tenant_id: Hashable) -> TenantPolicies:
+    policies = []
+    for row in CachePolicy.objects.for_tenant(tenant_id).filter(enabled=True):
+        try:
+            policies.append(compile_policy(row))
+        except PatternError as exc:
+            # A pattern stored before RE2 was required: skip this policy (never cache by it), keep the rest.
+            log.warning("cache policy %s (tenant %s) is broken and not applied: %s", row.pk, tenant_id, exc)
     # Route-name policies first: an exact route beats a broad path pattern.
-    policies = [compile_policy(p) for p in CachePolicy.objects.for_tenant(tenant_id).filter(enabled=True)]
     policies.sort(key=lambda p: (not p.route_name, p.name))
     return TenantPolicies(ordered=tuple(policies), by_name={p.name: p for p in policies})
 

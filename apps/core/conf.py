@@ -101,11 +101,22 @@ core_settings = AppSettings(
         "OUTAGE_LOG_INTERVAL_S": 60.0,
         # Slug of the tenant whose policies govern requests without a tenant (rate limits, caching, ...).
         "ANONYMOUS_TENANT": None,
+        # Longest regular expression a tenant may store (rate-limit and cache path patterns, ...).
+        "PATTERN_MAX_LENGTH": 512,
+        # Retry-After (whole seconds) of the 503 answered when no database connection was free in time.
+        "DB_BUSY_RETRY_AFTER_S": 1,
+        # /readyz answers 503 when the shared store is down (instead of 200 "degraded").
+        "HEALTH_REQUIRE_STORE": False,
+        # Deepest nesting of arrays/objects a JSON request body may have (400 beyond, before any serializer).
+        "MAX_JSON_DEPTH": 32,
     },
     validators={
         "SNAPSHOT_CHECK_INTERVAL_S": positive_number,
         "STORE_RETRY_INTERVAL_S": positive_number,
         "OUTAGE_LOG_INTERVAL_S": positive_number,
         "ANONYMOUS_TENANT": optional_slug,
+        "PATTERN_MAX_LENGTH": positive_number,
+        "DB_BUSY_RETRY_AFTER_S": positive_number,
+        "MAX_JSON_DEPTH": positive_number,
     },
 )

@@ -73,14 +73,22 @@ def check_store() -> tuple[str, str]:
 
 
 def readiness_report() -> tuple[bool, dict]:
+    """Ready unless something the process cannot serve without fails: the database, any registered check,
+    and the shared store only when HEALTH_REQUIRE_STORE says so. Without the store every app degrades
+    (limits fail open or closed per policy, the cache is bypassed, breakers go local), so by default an
+    outage answers 200 "degraded" naming the store instead of pulling every process out of the balancer."""
     checks = {"database": check_database(), "store": check_store()}
     for name, check in _checks.items():
         try:
             checks[name] = check()
         except Exception as exc:
             checks[name] = (FAIL, f"{exc.__class__.__name__}: {exc}"[:300])
-    ready = all(status != FAIL for status, _ in checks.values())
+    optional = set() if core_settings.HEALTH_REQUIRE_STORE else {"store"}
+    ready = all(status != FAIL for name, (status, _) in checks.items() if name not in optional)
     degraded = degraded_components()
+    for name in optional:
+        if checks[name][0] == FAIL:
+            degraded[name] = checks[name][1]
     overall = "fail" if not ready else ("degraded" if degraded or any(s == DEGRADED for s, _ in checks.values()) else "ok")
     body = {
         "status": overall,

@@ -32,10 +32,17 @@ class PolicyDecision:
     key: str
     outcome: Outcome
     degraded: bool = False  # decided by the policy's failure mode because the store was unreachable
+    reason: str | None = None  # why no wait would ever make it pass (a cost above what the policy allows)
+    descriptor: int | None = None  # the check API's descriptor this answers (its index)
 
     @property
     def shadow(self) -> bool:
         return not self.policy.enforce
+
+    @property
+    def retry_after_exact_s(self) -> float | None:
+        """Seconds until this would pass, unrounded (the check API); None when it never will."""
+        return None if self.reason is not None else self.outcome.retry_after_us / 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +56,17 @@ class Decision:
 
     @property
     def retry_after_s(self) -> int:
-        return 0 if self.allowed or self.deciding is None else max(1, self.deciding.outcome.retry_after_s)
+        """Whole seconds, rounded up: the Retry-After header."""
+        return 0 if self.allowed or self.deciding is None else self.deciding.outcome.retry_after_s
+
+    @property
+    def retry_after_exact_s(self) -> float | None:
+        """Seconds as a float (the check API): 0.5 where a header would say 1; None when no wait helps."""
+        return 0.0 if self.allowed or self.deciding is None else self.deciding.retry_after_exact_s
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.allowed or self.deciding is None else self.deciding.reason
 
     @property
     def enforced(self) -> list[PolicyDecision]:
@@ -66,10 +83,18 @@ class Target:
     policy: CompiledPolicy
     key: str
     cost: int = 1
+    descriptor: int | None = None
 
 
-def decide(*, targets: Sequence[Target], backend: RateLimitBackend | None = None) -> Decision:
-    """Apply every target in one atomic backend call; count each policy's verdict in the per-minute stats."""
+def decide(
+    *, targets: Sequence[Target], backend: RateLimitBackend | None = None, dry_run: bool = False
+) -> Decision:
+    """Apply every target in one atomic backend call; count each policy's verdict in the per-minute stats.
+
+    A target costing more than its policy can ever allow is refused with a `reason` (no wait helps) while
+    the others are decided in the same call; as with any enforcing refusal, nothing is consumed. A
+    `dry_run` decides the same way, stores nothing and counts nothing.
+    """
     if not targets:
         return ALLOW_ALL
     backend = backend or get_backend()
@@ -88,11 +113,18 @@ def decide(*, targets: Sequence[Target], backend: RateLimitBackend | None = None
         slot[skey] = len(hits)
         hits.append(Hit(skey, target.policy.limit, target.cost, target.policy.enforce))
         hit_policies.append(target.policy)
-    outcomes, degraded = _decide_guarded(backend, hits, hit_policies)
+    outcomes, degraded = _decide_guarded(backend, hits, hit_policies, dry_run=dry_run)
+    reasons = [
+        f"{hit.cost} units exceed the {hit.limit.capacity} that policy {policy.name!r} can ever allow at once."
+        if hit.cost > hit.limit.capacity else None
+        for hit, policy in zip(hits, hit_policies, strict=True)
+    ]
     decisions = tuple(
-        PolicyDecision(t.policy, t.key, outcomes[slot[skey]], degraded) for t, skey in zip(targets, keys, strict=True)
+        PolicyDecision(t.policy, t.key, outcomes[slot[skey]], degraded, reasons[slot[skey]], t.descriptor)
+        for t, skey in zip(targets, keys, strict=True)
     )
-    stats.count(decisions)
+    if not dry_run:  # a dry run or a peek (hits 0) is a question, not traffic: it stays out of the stats
+        stats.count([d for d, t in zip(decisions, targets, strict=True) if t.cost > 0])
     return _combine(decisions)
 
 
@@ -100,7 +132,7 @@ def _combine(decisions: tuple[PolicyDecision, ...]) -> Decision:
     enforced = [d for d in decisions if d.policy.enforce]
     refused = [d for d in enforced if not d.outcome.allowed]
     if refused:
-        deciding = max(refused, key=lambda d: (d.outcome.retry_after_us, -d.policy.priority))
+        deciding = max(refused, key=lambda d: (d.reason is not None, d.outcome.retry_after_us, -d.policy.priority))
         return Decision(False, decisions, deciding)
     deciding = min(enforced, key=lambda d: (d.outcome.remaining, d.policy.priority)) if enforced else None
     return Decision(True, decisions, deciding)
@@ -122,9 +154,9 @@ def store_guard(backend: RateLimitBackend) -> StoreGuard:
 
 
 def _decide_guarded(
-    backend: RateLimitBackend, hits: list[Hit], policies: list[CompiledPolicy]
+    backend: RateLimitBackend, hits: list[Hit], policies: list[CompiledPolicy], *, dry_run: bool = False
 ) -> tuple[list[Outcome], bool]:
-    outcomes = store_guard(backend).run(lambda: backend.decide(hits), lambda: None)
+    outcomes = store_guard(backend).run(lambda: backend.decide(hits, dry_run=dry_run), lambda: None)
     if outcomes is not None:
         return outcomes, False
     retry_us = int(ratelimit_settings.FAIL_CLOSED_RETRY_AFTER_S * 1_000_000)
@@ -171,7 +203,12 @@ def decide_request(
 @dataclass(frozen=True, slots=True)
 class Descriptor:
     """What another service asks about: a policy by name, or the attributes of its request; the key value
-    (e.g. its client's id) and the units to take."""
+    (e.g. its client's id) and the units to take (0: read the state without taking any).
+
+    Keys follow one scheme with the middleware and the reset-key action, so a service and the middleware
+    share a counter when they name it the same way: `ip:<address>`, `user:<user id>`, `token:<token id>`,
+    `header:<header value>`, `tenant:<tenant id>`. Any other string is a counter of the service's own.
+    """
 
     key: str
     hits: int = 1
@@ -182,7 +219,10 @@ class Descriptor:
     role: str = ANONYMOUS_ROLE
 
 
-def check(*, tenant: Tenant, descriptors: Sequence[Descriptor], backend: RateLimitBackend | None = None) -> Decision:
+def check(
+    *, tenant: Tenant, descriptors: Sequence[Descriptor], dry_run: bool = False,
+    backend: RateLimitBackend | None = None,
+) -> Decision:
     policy_set = policies_for_tenant(tenant.pk)
     targets, errors = [], {}
     for i, descriptor in enumerate(descriptors):
@@ -197,13 +237,7 @@ def check(*, tenant: Tenant, descriptors: Sequence[Descriptor], backend: RateLim
             policies = policy_set.matching(
                 route=descriptor.route, path=descriptor.path, method=descriptor.method.upper(), role=descriptor.role
             )
-        for policy in policies:
-            if descriptor.hits > policy.limit.capacity:
-                # More units than the policy ever grants at once: no wait would make it pass, so say so
-                # instead of answering a Retry-After the client would wait out in vain.
-                errors[str(i)] = {"hits": [f"{descriptor.hits} exceeds the {policy.limit.capacity} that policy "
-                                           f"{policy.name!r} can ever allow at once."]}
-            targets.append(Target(policy, descriptor.key, descriptor.hits))
+        targets.extend(Target(policy, descriptor.key, descriptor.hits, i) for policy in policies)
     if errors:
         raise ApplicationError("Invalid descriptors.", extra={"errors": {"descriptors": errors}})
-    return decide(targets=targets, backend=backend)
+    return decide(targets=targets, backend=backend, dry_run=dry_run)

@@ -1,12 +1,14 @@
-"""RateLimit header fields, as specified by draft-ietf-httpapi-ratelimit-headers-09 (March 2025).
+"""RateLimit header fields, as specified by draft-ietf-httpapi-ratelimit-headers-11.
 
     RateLimit-Policy: "default";q=100;w=60
-    RateLimit: "default";r=42;t=18
+    RateLimit: "default";r=42;t=1
 
 Both are Structured Field Lists (RFC 9651) with one String item per enforcing policy that applied,
 the deciding policy first: `q` the quota, `w` the window in seconds in which the quota is granted
-afresh, `r` the remaining quota and `t` the seconds until the quota is whole again. Shadow policies
-never appear: a client must not learn of limits that do not apply to it.
+afresh, `r` the available quota and `t` the effective window (-11, 4.1.2): the seconds within which
+no more than `r` units can pass. On a refusal `t` names the same moment as Retry-After (-11, section 6:
+Retry-After must not point earlier than the end of the effective window); both are rounded up. Shadow
+policies never appear: a client must not learn of limits that do not apply to it.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Iterable
 
 from apps.ratelimit.decision import Decision, PolicyDecision
 
-DRAFT = "draft-ietf-httpapi-ratelimit-headers-09"
+DRAFT = "draft-ietf-httpapi-ratelimit-headers-11"
 
 
 def _ordered(decisions: Iterable[Decision]) -> list[PolicyDecision]:
@@ -40,5 +42,5 @@ def header_fields(decisions: Iterable[Decision]) -> dict[str, str]:
         "RateLimit-Policy": ", ".join(
             f'"{d.policy.name}";q={d.outcome.limit};w={d.policy.limit.quota_window_s}' for d in ordered
         ),
-        "RateLimit": ", ".join(f'"{d.policy.name}";r={d.outcome.remaining};t={d.outcome.reset_s}' for d in ordered),
+        "RateLimit": ", ".join(f'"{d.policy.name}";r={d.outcome.remaining};t={d.outcome.window_s}' for d in ordered),
     }

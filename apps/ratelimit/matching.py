@@ -1,14 +1,18 @@
 """The compiled policy matcher of one tenant (`snapshot.py` serves it from an in-process snapshot)."""
 from __future__ import annotations
 
-import re
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from apps.core.patterns import PatternError, compile_pattern
 from apps.ratelimit.algorithms import Limit
+from apps.ratelimit.conf import ratelimit_settings
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +22,7 @@ class CompiledPolicy:
     name: str
     match_kind: str
     routes: frozenset[str]
-    path_regex: re.Pattern | None
+    path_regex: object | None  # a compiled RE2 pattern (apps.core.patterns): linear-time search
     methods: frozenset[str]  # empty: every method
     roles: frozenset[str]  # empty: every role
     key_kind: str
@@ -53,7 +57,15 @@ class PolicySet:
     disabled_names: frozenset[str]
 
     def matching(self, *, route: str | None, path: str, method: str, role: str) -> list[CompiledPolicy]:
-        return [p for p in self.policies if p.matches(route=route, path=path, method=method, role=role)]
+        # Decision endpoints (the check API, breaker acquire/report) are other services' hot path: a
+        # match-any policy is meant for the requests they decide about, not for asking. A policy that
+        # names them (route, path) still applies.
+        skip_any = route is not None and route in ratelimit_settings.DECISION_ROUTES
+        return [
+            p for p in self.policies
+            if not (skip_any and p.match_kind == RateLimitPolicy.MatchKind.ANY)
+            and p.matches(route=route, path=path, method=method, role=role)
+        ]
 
 
 EMPTY = PolicySet(None, (), {}, frozenset())
@@ -63,6 +75,8 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
     period_s = PERIOD_S[policy.period]
     if policy.algorithm == RateLimitPolicy.Algorithm.GCRA:
         limit = Limit.gcra(rate=policy.rate, period_s=period_s, burst=policy.effective_burst)
+    elif policy.algorithm == RateLimitPolicy.Algorithm.MOVING_WINDOW:
+        limit = Limit.moving_window(rate=policy.rate, period_s=period_s)
     else:
         limit = Limit.sliding_window(rate=policy.rate, period_s=period_s)
     return CompiledPolicy(
@@ -71,7 +85,7 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
         name=policy.name,
         match_kind=policy.match_kind,
         routes=frozenset(policy.route_list) if policy.match_kind == RateLimitPolicy.MatchKind.ROUTE else frozenset(),
-        path_regex=re.compile(policy.match_value) if policy.match_kind == RateLimitPolicy.MatchKind.PATH else None,
+        path_regex=compile_pattern(policy.match_value) if policy.match_kind == RateLimitPolicy.MatchKind.PATH else None,
         methods=frozenset(policy.method_list),
         roles=frozenset(policy.role_list),
         key_kind=policy.key_kind,
@@ -81,6 +95,16 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
         fail_closed=policy.failure_mode == RateLimitPolicy.FailureMode.CLOSED,
         priority=policy.priority,
     )
+
+
+def compile_usable(policy: RateLimitPolicy) -> CompiledPolicy | None:
+    try:
+        return compile_policy(policy)
+    except PatternError as exc:
+        # Stored before patterns were compiled with RE2 (or the length cap was lowered): the policy is
+        # skipped and shown as broken in the API, instead of failing the tenant's whole snapshot.
+        log.warning("rate-limit policy %s (tenant %s) is broken and not applied: %s", policy.pk, policy.tenant_id, exc)
+        return None
 
 
 def _walk_names(patterns, namespace: str = ""):

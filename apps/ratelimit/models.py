@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.audited import audited
+from apps.core.patterns import pattern_error
 from apps.tenancy.models import TenantOwned
 from apps.tenancy.roles import Role
 
@@ -39,8 +40,9 @@ class RateLimitPolicy(TenantOwned):
         HEADER = "header", "Request header"
 
     class Algorithm(models.TextChoices):
-        GCRA = "gcra", "GCRA / token bucket with burst"
-        SLIDING_WINDOW = "sliding_window", "Sliding window"
+        GCRA = "gcra", "GCRA / token bucket with burst (strict; the default)"
+        SLIDING_WINDOW = "sliding_window", "Sliding window (approximate; use GCRA for a strict limit)"
+        MOVING_WINDOW = "moving_window", "Moving window (exact rolling cap; per-key log, small limits)"
 
     class Period(models.TextChoices):
         SECOND = "second"
@@ -72,11 +74,17 @@ class RateLimitPolicy(TenantOwned):
     )
     key_kind = models.CharField(max_length=8, choices=KeyKind.choices, default=KeyKind.USER)
     key_header = models.CharField(max_length=64, blank=True, help_text="Header name when the key is a header.")
-    algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default=Algorithm.GCRA)
+    algorithm = models.CharField(
+        max_length=16, choices=Algorithm.choices, default=Algorithm.GCRA,
+        help_text="GCRA: strict, O(1). Sliding window: a weighted estimate that can let up to about twice the "
+                  "rate through within one rolling period; use GCRA for a strict limit. Moving window: an exact "
+                  "cap on every rolling period, keeping one entry per admitted unit (rate at most "
+                  "RATELIMIT.MOVING_WINDOW_MAX_RATE).",
+    )
     rate = models.IntegerField(help_text="Requests allowed per period.")
     period = models.CharField(max_length=8, choices=Period.choices, default=Period.MINUTE)
     burst = models.IntegerField(
-        null=True, blank=True, help_text="GCRA: requests allowed at once (blank: the rate). Ignored by sliding window."
+        null=True, blank=True, help_text="GCRA: requests allowed at once (blank: the rate). Ignored by the window algorithms."
     )
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.ENFORCE)
     failure_mode = models.CharField(max_length=8, choices=FailureMode.choices, default=FailureMode.OPEN)
@@ -107,6 +115,13 @@ class RateLimitPolicy(TenantOwned):
         return _csv(self.match_value)
 
     @property
+    def broken(self) -> str | None:
+        """Why this policy cannot be applied (a path pattern stored before the RE2 rules); None when fine."""
+        if self.match_kind == self.MatchKind.PATH:
+            return pattern_error(self.match_value)
+        return None
+
+    @property
     def effective_burst(self) -> int:
         return self.burst if self.burst is not None else self.rate
 
@@ -120,6 +135,7 @@ class RateLimitPolicy(TenantOwned):
                 raise ValidationError({"name": "A policy with this name already exists in this tenant."})
 
     def clean(self) -> None:
+        from apps.ratelimit.conf import ratelimit_settings
         from apps.ratelimit.matching import known_route_names
 
         errors: dict[str, str] = {}
@@ -127,6 +143,10 @@ class RateLimitPolicy(TenantOwned):
             errors["rate"] = "The rate must be at least 1 request per period."
         if self.burst is not None and self.burst < 1:
             errors["burst"] = "The burst must be at least 1."
+        max_logged = ratelimit_settings.MOVING_WINDOW_MAX_RATE
+        if self.algorithm == self.Algorithm.MOVING_WINDOW and self.rate is not None and self.rate > max_logged:
+            errors["rate"] = (f"The moving window keeps one entry per request: at most {max_logged} per period. "
+                              "Use GCRA for larger limits.")
         if self.match_kind == self.MatchKind.ROUTE:
             routes = self.route_list
             unknown = sorted(set(routes) - known_route_names())
@@ -135,12 +155,10 @@ class RateLimitPolicy(TenantOwned):
             elif unknown:
                 errors["match_value"] = f"Unknown URL name(s): {', '.join(unknown)}."
         elif self.match_kind == self.MatchKind.PATH:
-            try:
-                re.compile(self.match_value)
-            except re.error as exc:
-                errors["match_value"] = f"Not a valid regular expression: {exc}."
             if not self.match_value:
-                errors.setdefault("match_value", "Give a regular expression matched against the URL path.")
+                errors["match_value"] = "Give a regular expression matched against the URL path."
+            elif (reason := pattern_error(self.match_value)) is not None:
+                errors["match_value"] = reason
         elif self.match_value:
             errors["match_value"] = f"Leave empty when the match is {self.match_kind!r}."
         bad_methods = sorted(set(self.method_list) - set(HTTP_METHODS))

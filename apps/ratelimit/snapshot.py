@@ -9,14 +9,14 @@ from collections.abc import Hashable
 from operator import attrgetter
 
 from apps.core.snapshot import CompiledSnapshot
-from apps.ratelimit.matching import EMPTY, PolicySet, compile_policy
+from apps.ratelimit.matching import EMPTY, PolicySet, compile_usable
 from apps.ratelimit.models import RateLimitPolicy
 from apps.tenancy.selectors import active_tenant_id
 
 
 def _build(tenant_id: Hashable) -> PolicySet:
     rows = list(RateLimitPolicy.objects.for_tenant(tenant_id).order_by("priority", "name"))
-    enabled = [compile_policy(p) for p in rows if p.enabled]
+    enabled = [c for c in (compile_usable(p) for p in rows if p.enabled) if c is not None]
     return PolicySet(
         tenant_id=tenant_id,
         policies=tuple(p for p in enabled if p.match_kind != RateLimitPolicy.MatchKind.NAMED),

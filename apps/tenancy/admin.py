@@ -4,11 +4,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from apps.core.errors import ApplicationError
 from apps.tenancy import services
 from apps.tenancy.admin_base import BoundedLookupsMixin, TenantScopedAdmin
-from apps.tenancy.models import ApiToken, Membership, Tenant
+from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Tenant
 from apps.tenancy.roles import Role
 
 
@@ -47,7 +48,8 @@ class TenantAdmin(BoundedLookupsMixin, admin.ModelAdmin):
 
 
 class MembershipForm(forms.ModelForm):
-    """Members are named by username, so a tenant admin never browses other tenants' users."""
+    """Only platform superusers add existing accounts here (tenant admins send invitations); members are
+    named by username so nobody browses the list of every account."""
 
     username = forms.CharField(max_length=150)
     active_tenant = None  # set per request by MembershipAdmin.get_form; a superuser's form has a tenant field
@@ -95,8 +97,12 @@ class MembershipAdmin(TenantScopedAdmin):
     form = MembershipForm
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role"]
-    search_fields = ["user__username", "user__email", "tenant__slug"]
+    search_fields = ["user__username", "tenant__slug"]
     list_select_related = ["user", "tenant"]
+
+    def has_add_permission(self, request) -> bool:
+        # A tenant admin enrolling an existing account by username could pull in anyone: they invite instead.
+        return request.user.is_superuser
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if request.user.is_superuser:
@@ -213,3 +219,75 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def has_revoke_tokens_permission(self, request) -> bool:
         return self._role_allows(request, self.write_role)
+
+
+class InvitationAddForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["email", "username", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("email")) == bool(cleaned.get("username")):
+            self.add_error(None, "Give an email or a username (one of them).")
+        return cleaned
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Invite by email or username; the invitee accepts while signed in. Nothing about accounts is shown."""
+
+    list_display = ["__str__", "tenant", "role", "status", "invited_by", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["status", "role"]
+    search_fields = ["email", "username"]
+    readonly_fields = ["status", "invited_by", "created_at", "expires_at", "accepted_at"]
+    actions = ["revoke_invitations"]
+    list_select_related = ["tenant", "invited_by"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._role_allows(request, Role.ADMIN)
+
+    def has_module_permission(self, request) -> bool:
+        return self._role_allows(request, Role.ADMIN)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = InvitationAddForm
+            if request.user.is_superuser:
+                kwargs["fields"] = ["tenant", "email", "username", "role"]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return [*self.readonly_fields, "tenant", "email", "username", "role"]
+        return []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        tenant = obj.tenant if request.user.is_superuser and obj.tenant_id else request.tenant
+        accept_url = request.build_absolute_uri(reverse("admin:accept_invitation"))
+        invitation, token = services.invitation_create(
+            tenant=tenant, email=obj.email, username=obj.username, role=obj.role, invited_by=request.user,
+            accept_url=accept_url,
+        )
+        form.instance = invitation
+        obj.pk = invitation.pk
+        messages.warning(request, f"Invitation created; it is mailed where an address is known. Its accept link, "
+                                  f"shown once: {accept_url}?token={token}")
+
+    @admin.action(description="Revoke selected invitations", permissions=["revoke_invitations"])
+    def revoke_invitations(self, request, queryset) -> None:
+        revoked = 0
+        for invitation in queryset.filter(status=InvitationStatus.PENDING):
+            services.invitation_revoke(invitation=invitation)
+            revoked += 1
+        messages.success(request, f"Revoked {revoked} invitation(s).")
+
+    def has_revoke_invitations_permission(self, request) -> bool:
+        return self._role_allows(request, self.write_role)
+

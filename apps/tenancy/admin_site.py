@@ -4,11 +4,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import path, reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from apps.core.errors import ApplicationError
+from apps.tenancy import services
 from apps.tenancy.admin_base import BoundedLookupsMixin
 from apps.tenancy.middleware import SESSION_TENANT_KEY
 
@@ -47,7 +52,30 @@ class BulwarkAdminSite(admin.AdminSite):
         return user.is_superuser or getattr(request, "tenant", None) is not None
 
     def get_urls(self):
-        return [path("switch-tenant/", self.admin_view(require_POST(self.switch_tenant)), name="switch_tenant"), *super().get_urls()]
+        # Not admin_view: an invitee may be a member of no tenant yet, so signs in at the API's login page.
+        accept = login_required(self.accept_invitation, login_url=reverse_lazy("rest_framework:login"))
+        return [
+            path("switch-tenant/", self.admin_view(require_POST(self.switch_tenant)), name="switch_tenant"),
+            path("accept-invitation/", accept, name="accept_invitation"),
+            *super().get_urls(),
+        ]
+
+    def accept_invitation(self, request: HttpRequest):
+        """The link of an invitation mail: a confirmation page, then the accept service on POST."""
+        token = (request.POST if request.method == "POST" else request.GET).get("token", "")[:100]
+        error = ""
+        if request.method == "POST":
+            try:
+                membership = services.invitation_accept(token=token, user=request.user)
+            except (ApplicationError, ValidationError) as exc:
+                error = getattr(exc, "message", None) or "; ".join(exc.messages)
+            else:
+                request.session[SESSION_TENANT_KEY] = membership.tenant_id
+                messages.success(request, f"You joined {membership.tenant.name} as {membership.role}.")
+                return HttpResponseRedirect(reverse("admin:index"))
+        context = {**self.each_context(request), "title": "Accept an invitation", "token": token, "error": error}
+        return TemplateResponse(request, "admin/bulwark_tenancy/accept_invitation.html", context,
+                                status=400 if error else 200)
 
     def switch_tenant(self, request: HttpRequest) -> HttpResponseRedirect:
         target = request.POST.get("tenant", "")

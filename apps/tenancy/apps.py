@@ -9,7 +9,7 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from apps.tenancy import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from apps.tenancy import checks, login_limit, schema  # noqa: F401  (system checks, signal receivers, OpenAPI auth)
         from apps.tenancy.models import ApiToken, Tenant
         from apps.tenancy.selectors import tenant_slug_invalidate, token_cache_invalidate
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from apps.core import context
 from apps.core.api.errors import error_body
 from apps.core.context import ANONYMOUS, Actor
+from apps.tenancy.login_limit import locked_out_response, login_failure_record, login_locked_out
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import Role
 from apps.tenancy.selectors import TokenRejected, memberships_for_user, token_resolve
@@ -31,6 +32,12 @@ class TenantRefused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+class TokenLockedOut(Exception):
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(wait_s)
+        self.wait_s = wait_s
 
 
 def resolve_session_tenant(request: HttpRequest, user) -> tuple[Tenant | None, str | None, list]:
@@ -72,6 +79,8 @@ class TenantMiddleware:
             self._resolve(request)
         except TenantRefused as refused:
             return _refuse(refused.status, refused.code, refused.message)
+        except TokenLockedOut as locked:
+            return locked_out_response(request, locked.wait_s)
         context.update(actor=request.actor, tenant=request.tenant)
         return self.get_response(request)
 
@@ -82,6 +91,11 @@ class TenantMiddleware:
             try:
                 token = token_resolve(raw=credentials)
             except TokenRejected as rejected:
+                # A rejected token is a failed sign-in of the client IP; only failures pay the store round trip.
+                ip = getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR")
+                login_failure_record(ip=ip, username=None)
+                if (wait_s := login_locked_out(ip=ip, username=None)) is not None:
+                    raise TokenLockedOut(wait_s) from None
                 raise TenantRefused(rejected.status, rejected.code, rejected.message) from None
             request.api_token = token
             request.tenant = token.tenant

@@ -103,3 +103,41 @@ class ApiToken(TenantOwned):
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+
+
+@audited(secret=("token_hash",))
+class Invitation(TenantOwned):
+    """An invitation to join a tenant, accepted by the invited user while signed in.
+
+    It names the invitee by email or username, as the inviting admin typed it; nothing about the account
+    (whether it exists, its email) is shown to the tenant. Only a SHA-256 of the single-use token is stored.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True, help_text="The invitee's email (or give a username).")
+    username = models.CharField(max_length=150, blank=True, help_text="The invitee's username (or give an email).")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.PENDING,
+                              editable=False)
+    expires_at = models.DateTimeField()
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.username} ({self.role})"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at <= (now or timezone.now())

@@ -1,22 +1,29 @@
 """Every write of tenancy: tenants, memberships and tokens."""
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, ConflictError
-from apps.core.services import model_update
+from apps.core.services import integrity_as_field_error, model_update
 from apps.tenancy import tokens
-from apps.tenancy.models import ApiToken, Membership, Tenant
+from apps.tenancy.conf import tenancy_settings
+from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Tenant
 from apps.tenancy.roles import Role, role_at_least
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -33,24 +40,32 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any]) -> Tenant:
 
 
 ALREADY_MEMBER = "This user is already a member of the tenant."
+USERNAME_UNAVAILABLE = (
+    "This username is not available for a new account. To add someone who already has an account, "
+    "send an invitation (/api/v1/members/invitations/)."
+)
 
 
 @transaction.atomic
-def membership_create(
-    *, tenant: Tenant, username: str, role: str, password: str | None = None, email: str = ""
-) -> Membership:
+def membership_create(*, tenant: Tenant, username: str, role: str, password: str, email: str = "") -> Membership:
+    """Create a brand-new account and make it a member. Existing accounts are never enrolled here: they are
+    invited (`invitation_create`) and accept themselves, so a tenant admin cannot pull in another tenant's
+    user or read anything about them."""
     User = get_user_model()
-    user = User.objects.filter(username=username).first()
-    if user is None:
-        if not password:
-            raise ValidationError({"username": ["No such user. Give a password to create the account."]})
-        user = User(username=username, email=email)
-        try:
-            validate_password(password, user)
-        except ValidationError as exc:  # the validators name no field; the caller should see which one
-            raise ValidationError({"password": exc.messages}) from None
-        user.set_password(password)
+    user = User(username=username, email=email)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:  # the validators name no field; the caller should see which one
+        raise ValidationError({"password": exc.messages}) from None
+    user.set_password(password)
+    try:
         user.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict
+        if any(error.code == "unique" for error in exc.error_dict.get("username", [])):
+            errors["username"] = [USERNAME_UNAVAILABLE]
+        raise ValidationError(errors) from None
+    with integrity_as_field_error(field="username", message=USERNAME_UNAVAILABLE):
         user.save()
     membership_check_new(tenant=tenant, user=user)
     membership = Membership(tenant=tenant, user=user, role=role)
@@ -153,3 +168,110 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     return token
+
+
+def _invitation_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _invitation_recipient(invitation: Invitation) -> str:
+    """Where the invitation is mailed: the typed email, or the email of the named account. Nobody when the
+    account does not exist, has no email or is a platform superuser; the inviter is told none of this."""
+    if invitation.email:
+        return invitation.email
+    user = get_user_model().objects.filter(username=invitation.username, is_active=True).first()
+    if user is None or user.is_superuser or not user.email:
+        return ""
+    return user.email
+
+
+def _invitation_mail(*, invitation: Invitation, recipient: str, accept_url: str, token: str) -> None:
+    inviter = invitation.invited_by.get_username() if invitation.invited_by else "An administrator"
+    body = (
+        f"{inviter} invites you to join {invitation.tenant.name} on Bulwark as {invitation.role}.\n\n"
+        f"Sign in with your own account, then accept:\n{accept_url}\n\n"
+        f"or POST {{\"token\": \"{token}\"}} to /api/v1/members/invitations/accept/ while signed in.\n"
+        f"The invitation works once and expires at {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+    )
+    try:
+        send_mail(f"Invitation to {invitation.tenant.name} on Bulwark", body, None, [recipient])
+    except Exception:  # after commit: the invitation stands, and its token was shown to the inviter
+        log.warning("invitation %s: mail to its recipient failed", invitation.pk, exc_info=True)
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    tenant: Tenant,
+    role: str,
+    email: str = "",
+    username: str = "",
+    invited_by=None,
+    accept_url: str = "",
+    now: datetime | None = None,
+) -> tuple[Invitation, str]:
+    """Invite someone by email or username; returns the invitation and its token (shown once).
+
+    The answer is the same whether or not such an account exists. The mail with the accept link goes out
+    after commit (`accept_url` gets `?token=` appended).
+    """
+    if bool(email) == bool(username):
+        raise ValidationError({"email": ["Give an email or a username (one of them)."]})
+    now = now or timezone.now()
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        tenant=tenant, role=role, email=email.strip(), username=username.strip(),
+        invited_by=invited_by if getattr(invited_by, "pk", None) else None,
+        expires_at=now + timedelta(seconds=tenancy_settings.INVITATION_TTL_S),
+    )
+    invitation.token_hash = _invitation_hash(token)
+    invitation.full_clean()
+    invitation.save()
+    recipient = _invitation_recipient(invitation)
+    if recipient:
+        link = f"{accept_url}?token={token}" if accept_url else ""
+        transaction.on_commit(
+            lambda: _invitation_mail(invitation=invitation, recipient=recipient, accept_url=link, token=token)
+        )
+    return invitation, token
+
+
+def _invitee_matches(invitation: Invitation, user) -> bool:
+    if invitation.username:
+        return user.get_username() == invitation.username
+    return bool(user.email) and user.email.strip().lower() == invitation.email.lower()
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user, now: datetime | None = None) -> Membership:
+    """The signed-in invitee accepts: the membership exists (audited) and the invitation is used up."""
+    now = now or timezone.now()
+    invitation = (
+        Invitation.objects.select_for_update().select_related("tenant")
+        .filter(token_hash=_invitation_hash(token)).first()
+    )
+    if invitation is None:
+        raise ApplicationError("No such invitation.", code="not_found", status=404)
+    if invitation.status != InvitationStatus.PENDING:
+        raise ConflictError(f"This invitation is {invitation.status}; it works once.", code="invitation_used")
+    if invitation.is_expired(now):
+        raise ConflictError("This invitation has expired; ask for a new one.", code="invitation_expired")
+    if not invitation.tenant.is_active:
+        raise ApplicationError("This tenant is disabled.", code="tenant_disabled", status=403)
+    if not _invitee_matches(invitation, user):
+        raise ApplicationError("This invitation is for another account.", code="wrong_user", status=403)
+    if user.is_superuser:
+        raise ApplicationError("Platform superusers are not enrolled by tenants.", code="superuser", status=403)
+    membership_check_new(tenant=invitation.tenant, user=user)
+    membership = Membership(tenant=invitation.tenant, user=user, role=invitation.role)
+    membership.full_clean()
+    membership.save()
+    model_update(instance=invitation, data={"status": InvitationStatus.ACCEPTED, "accepted_at": now})
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    if invitation.status != InvitationStatus.PENDING:
+        raise ConflictError(f"This invitation is already {invitation.status}.", code="invitation_used")
+    return model_update(instance=invitation, data={"status": InvitationStatus.REVOKED})

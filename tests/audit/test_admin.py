@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import record
-from apps.tenancy.models import Membership
+from apps.tenancy.models import Invitation, Membership
 from tests.audit.factories import AuditEventFactory
 from tests.factories import MembershipFactory, UserFactory
 
@@ -18,11 +18,13 @@ def test_change_in_the_admin_is_recorded_with_the_user_and_request(tenant_a, mak
     admin_user = make_member(tenant_a, "admin")
     client.force_login(admin_user)
     UserFactory(username="joiner")
-    response = client.post(reverse("admin:bulwark_tenancy_membership_add"), {"username": "joiner", "role": "operator"},
-                           HTTP_X_REQUEST_ID="req-admin-1")
+    # Tenant admins invite existing accounts (issue 13, item 3): the invitation is what the admin creates.
+    response = client.post(reverse("admin:bulwark_tenancy_invitation_add"),
+                           {"email": "", "username": "joiner", "role": "operator"}, HTTP_X_REQUEST_ID="req-admin-1")
     assert response.status_code == 302
-    member = Membership.objects.get(user__username="joiner")
-    event = AuditEvent.objects.get(action="create", object_type="bulwark_tenancy.membership", object_id=str(member.pk))
+    invitation = Invitation.objects.get(username="joiner")
+    event = AuditEvent.objects.get(action="create", object_type="bulwark_tenancy.invitation",
+                                   object_id=str(invitation.pk))
     assert (event.actor_kind, event.actor_id, event.actor_display) == ("user", str(admin_user.pk), admin_user.username)
     assert (event.request_id, event.client_ip, event.tenant) == ("req-admin-1", "127.0.0.1", tenant_a)
     assert event.changes["role"] == [None, "operator"]

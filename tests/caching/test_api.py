@@ -34,6 +34,8 @@ def test_admin_creates_a_policy_and_it_is_audited(tenant_a, token_client):
 @pytest.mark.parametrize("payload, field", [
     ({"name": "x", "path_pattern": "^/a/", "methods": ["POST"]}, "methods"),
     ({"name": "x", "path_pattern": "(unclosed"}, "path_pattern"),
+    ({"name": "x", "path_pattern": r"^/(a)\1$"}, "path_pattern"),
+    ({"name": "x", "path_pattern": "^/(?!private)"}, "path_pattern"),
     ({"name": "x"}, "route_name"),
     ({"name": "x", "path_pattern": "^/a/", "ttl_s": 0}, "ttl_s"),
     ({"name": "x", "path_pattern": "^/a/", "cacheable_statuses": [99]}, "cacheable_statuses"),
@@ -204,3 +206,17 @@ def test_unflushed_counts_are_not_lost_between_requests(tenant_a):
     stats.record(policy, hits=3)
     stats.counters().flush_now()
     assert policy.stat_minutes.get().hits == 3
+
+
+def test_cache_path_patterns_run_on_re2_and_a_stored_pattern_it_refuses_is_skipped(tenant_a, caplog):
+    from apps.caching.snapshot import policy_snapshot
+    from tests.core.test_patterns import ATTACK_PATH, CATASTROPHIC, hang_guard
+
+    CachePolicyFactory(tenant=tenant_a, name="evil", path_pattern=CATASTROPHIC)
+    CachePolicyFactory(tenant=tenant_a, name="old", path_pattern=r"^/(items)/\1")  # saved before RE2 was required
+    policies = policy_snapshot.get(tenant_a.pk)
+    assert sorted(policies.by_name) == ["evil"]
+    assert "is broken and not applied" in caplog.text
+    with hang_guard():
+        assert policies.match(method="GET", path=ATTACK_PATH, route_names=()) is None
+    assert policies.match(method="GET", path="/aaa", route_names=()).name == "evil"

@@ -27,7 +27,7 @@ def execute(run: JobRun) -> JobRun:
 
 
 def test_operator_warms_a_policy_through_the_job(tenant_a, token_client):
-    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/"])
     response = token_client(tenant_a, "operator").post(WARM, {"policy": policy.pk}, format="json")
     assert response.status_code == 202, response.json()
     run = JobRun.objects.get(pk=response.json()["job"])
@@ -54,26 +54,26 @@ def test_warm_input_is_validated(tenant_a, token_client, payload, field):
 
 
 def test_another_tenants_policy_cannot_be_warmed(tenant_a, tenant_b, token_client):
-    other = CachePolicyFactory(tenant=tenant_b, warm_urls=["/items/1/"])
+    other = CachePolicyFactory(tenant=tenant_b, vary_on="role", warm_urls=["/items/1/"])
     response = token_client(tenant_a, "operator").post(WARM, {"policy": other.pk}, format="json")
     assert response.status_code == 400
     assert not JobRun.objects.exists()
 
 
 def test_a_policy_without_warm_urls_is_refused(tenant_a, token_client):
-    policy = CachePolicyFactory(tenant=tenant_a)
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role")
     response = token_client(tenant_a, "operator").post(WARM, {"policy": policy.pk}, format="json")
     assert response.status_code == 400
     assert "policy" in response.json()["errors"]
 
 
 def test_viewer_cannot_warm(tenant_a, token_client):
-    policy = CachePolicyFactory(tenant=tenant_a, warm_urls=["/items/1/"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", warm_urls=["/items/1/"])
     assert token_client(tenant_a, "viewer").post(WARM, {"policy": policy.pk}, format="json").status_code == 403
 
 
 def test_a_run_for_a_deleted_policy_fails_without_retries(tenant_a):
-    policy = CachePolicyFactory(tenant=tenant_a, warm_urls=["/items/1/"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", warm_urls=["/items/1/"])
     run = job_submit(type="cache.warm", params={"policy": policy.pk}, tenant=tenant_a)
     policy.delete()
     run = execute(run)
@@ -82,7 +82,7 @@ def test_a_run_for_a_deleted_policy_fails_without_retries(tenant_a):
 
 
 def test_admin_action_queues_the_job(tenant_a, make_member, client):
-    policy = CachePolicyFactory(tenant=tenant_a, warm_urls=["/items/1/"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", warm_urls=["/items/1/"])
     client.force_login(make_member(tenant_a, "operator"))
     response = client.post(reverse("admin:bulwark_caching_cachepolicy_changelist"),
                            {"action": "warm_policies", "_selected_action": [policy.pk]})

@@ -16,7 +16,7 @@ def _warm_on_testserver(settings):
 
 
 def test_warmed_urls_are_hits_for_the_first_client(tenant_a, token_client):
-    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/?b=2&a=1"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/?b=2&a=1"])
     progress = []
     result = services.warm_policy(policy=policy, progress=lambda percent, message: progress.append(percent))
     assert result == {"policy": policy.name, "warmed": 2, "failed": []}
@@ -30,7 +30,7 @@ def test_warmed_urls_are_hits_for_the_first_client(tenant_a, token_client):
 
 
 def test_warming_reaches_views_that_need_a_tenant_role(tenant_a, token_client):
-    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/api/v1/caching/policies/",
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", path_pattern="^/api/v1/caching/policies/",
                                 warm_urls=["/api/v1/caching/policies/"])
     assert services.warm_policy(policy=policy)["warmed"] == 1
     response = token_client(tenant_a, "viewer").get("/api/v1/caching/policies/", HTTP_ACCEPT="application/json")
@@ -39,7 +39,7 @@ def test_warming_reaches_views_that_need_a_tenant_role(tenant_a, token_client):
 
 
 def test_unknown_routes_and_uncacheable_answers_are_reported(tenant_a):
-    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/(items|error)/",
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", path_pattern="^/(items|error)/",
                                 warm_urls=["/nowhere/", "/error/", "/items/3/"])
     result = services.warm_policy(policy=policy)
     assert result["warmed"] == 1
@@ -55,7 +55,7 @@ def test_per_user_policies_are_not_warmed(tenant_a):
 
 
 def test_warming_refreshes_an_existing_entry(tenant_a, token_client):
-    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/items/", warm_urls=["/items/1/"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", path_pattern="^/items/", warm_urls=["/items/1/"])
     client = token_client(tenant_a, "viewer")
     client.get("/items/1/", HTTP_ACCEPT="application/json")
     views.state["version"] = "v2"
@@ -64,7 +64,7 @@ def test_warming_refreshes_an_existing_entry(tenant_a, token_client):
 
 
 def test_a_url_of_a_host_outside_allowed_hosts_is_reported_and_the_rest_warmed(tenant_a, settings):
-    policy = CachePolicyFactory(tenant=tenant_a, path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/"])
+    policy = CachePolicyFactory(tenant=tenant_a, vary_on="role", path_pattern="^/items/", warm_urls=["/items/1/", "/items/2/"])
     # As if saved while the host was allowed: ALLOWED_HOSTS comes from the environment and may change.
     policy.warm_urls = ["http://gone.example.com/items/1/", "/items/2/"]
     result = services.warm_policy(policy=policy)

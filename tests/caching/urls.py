@@ -11,6 +11,7 @@ urlpatterns = [
     path("cookie/", views.cookie, name="cookie"),
     path("private/", views.private, name="private"),
     path("big/", views.big, name="big"),
+    path("echo-credentials/", views.echo_credentials, name="echo-credentials"),
     path("localised/", views.localised, name="localised"),
     path("boom/", views.boom, name="boom"),
     path("decorated/", views.decorated, name="decorated"),

@@ -64,6 +64,13 @@ def private(request):
     return response
 
 
+def echo_credentials(request):
+    """A careless view that hands the asker's credentials back (a debug page, a token exchange)."""
+    _count("echo")
+    return JsonResponse({"authorization": request.headers.get("Authorization", ""),
+                         "session": request.session.session_key or ""})
+
+
 def localised(request):
     _count("localised")
     response = JsonResponse({"greeting": "bonjour" if "fr" in request.headers.get("Accept-Language", "") else "hello"})

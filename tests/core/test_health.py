@@ -6,6 +6,13 @@ import pytest
 from django.conf import settings
 
 from apps.core import health
+from benchmarks.ratelimit_harness import port
+
+
+@pytest.fixture
+def store_down(settings, redis_url):
+    """The store cache pointed at a loopback port where nothing listens: a real refused connection."""
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port(52)}/0"}}
 
 
 @pytest.mark.django_db
@@ -32,6 +39,33 @@ def test_readyz_503_when_a_check_fails(client):
         health._checks.pop("broken")
     assert response.status_code == 503
     assert response.json()["checks"]["broken"] == {"status": "fail", "detail": "down on purpose"}
+
+
+@pytest.mark.django_db
+def test_store_outage_is_200_degraded_naming_the_store(client, store_down):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["store"]["status"] == "fail"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert "store" in body["degraded"]
+
+
+@pytest.mark.django_db
+def test_store_outage_is_503_when_the_store_is_required(client, store_down, settings):
+    settings.BULWARK = {**settings.BULWARK, "CORE": {**settings.BULWARK["CORE"], "HEALTH_REQUIRE_STORE": True}}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "fail"
+
+
+@pytest.mark.django_db
+def test_database_failure_is_503(client, monkeypatch):
+    monkeypatch.setattr(health, "check_database", lambda: (health.FAIL, "OperationalError: down"))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {"status": "fail", "detail": "OperationalError: down"}
 
 
 @pytest.mark.django_db

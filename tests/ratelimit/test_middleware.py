@@ -158,3 +158,52 @@ def test_drf_throttle_applies_the_named_policy(tenant_a):
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert responses[2]["Retry-After"] == "30"
     assert responses[2].data["code"] == "throttled" and responses[2].data["retry_after_s"] == 30.0
+
+
+def test_a_catastrophic_path_pattern_runs_in_linear_time_on_the_request_path(tenant_a, token_client):
+    from tests.core.test_patterns import ATTACK_PATH, CATASTROPHIC, hang_guard
+
+    RateLimitPolicyFactory(tenant=tenant_a, name="evil", match_kind="path", match_value=CATASTROPHIC, rate=1)
+    client = token_client(tenant_a, "viewer")
+    with hang_guard():
+        answers = [client.get(ATTACK_PATH) for _ in range(3)]
+    assert [a.status_code for a in answers] == [404, 404, 404]  # not matched, so never limited
+    assert all("RateLimit" not in a for a in answers)
+    matched = [client.get("/aaaa").status_code for _ in range(2)]
+    assert matched == [404, 429]
+
+
+def test_a_stored_pattern_re2_refuses_is_skipped_not_fatal(tenant_a, token_client, caplog):
+    # Saved before RE2 was required (the factory bypasses validation, as an old row would).
+    RateLimitPolicyFactory(tenant=tenant_a, name="old", match_kind="path", match_value=r"^/api/(v1)/\1", rate=1)
+    RateLimitPolicyFactory(tenant=tenant_a, name="default", match_kind="any", rate=10)
+    client = token_client(tenant_a, "viewer")
+    response = client.get(ME)
+    assert response.status_code == 200
+    assert response["RateLimit-Policy"] == '"default";q=10;w=60'
+    assert "is broken and not applied" in caplog.text
+    listed = {p["name"]: p["broken"] for p in token_client(tenant_a, "admin").get(
+        "/api/v1/ratelimit/policies").json()["results"]}
+    assert listed["default"] is None and "Backreferences" in listed["old"]
+
+
+@pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "moving_window"])
+def test_on_a_refusal_t_names_the_same_moment_as_retry_after(tenant_a, token_client, algorithm):
+    # draft-ietf-httpapi-ratelimit-headers-11, section 6; with a burst of 2 at 2/min, -09's t said 60
+    # (until the bucket is whole) while Retry-After said 30.
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=2, algorithm=algorithm)
+    client = token_client(tenant_a, "viewer")
+    assert [client.get(ME).status_code for _ in range(2)] == [200, 200]
+    refused = client.get(ME)
+    assert refused.status_code == 429
+    retry_after = int(refused["Retry-After"])
+    assert refused["RateLimit"] == f'"default";r=0;t={retry_after}'
+    assert refused.json()["retry_after_s"] == retry_after
+
+
+def test_an_allowed_answer_gives_the_effective_window_of_the_remaining_quota(tenant_a, token_client):
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=60, burst=3)
+    client = token_client(tenant_a, "viewer")
+    fields = [client.get(ME)["RateLimit"] for _ in range(3)]
+    # One unit drips back every second: within t=1 s no more than r can pass (not "until the bucket is whole").
+    assert fields == ['"default";r=2;t=1', '"default";r=1;t=1', '"default";r=0;t=1']

@@ -33,14 +33,15 @@ def test_admin_adds_token_and_sees_secret_once(tenant_a, make_member, client):
     assert f"bwk_{token.prefix}_" not in client.get(reverse("admin:bulwark_tenancy_apitoken_change", args=[token.pk])).content.decode().split("bwk_")[0]
 
 
-def test_membership_added_in_admin_gets_the_active_tenant(tenant_a, make_member, client):
+def test_a_tenant_admin_cannot_enrol_an_existing_account_in_admin(tenant_a, make_member, client):
     from tests.factories import UserFactory
 
     client.force_login(make_member(tenant_a, "admin"))
     UserFactory(username="joiner")
-    response = client.post(reverse("admin:bulwark_tenancy_membership_add"), {"username": "joiner", "role": "operator"})
-    assert response.status_code == 302
-    assert Membership.objects.get(user__username="joiner").tenant == tenant_a
+    url = reverse("admin:bulwark_tenancy_membership_add")
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"username": "joiner", "role": "operator"}).status_code == 403
+    assert not Membership.objects.filter(user__username="joiner").exists()
 
 
 def test_tenant_switcher_shown_and_works(tenant_a, tenant_b, make_member, client):
@@ -66,10 +67,13 @@ def test_revoke_action(tenant_a, make_member, client):
     assert token.revoked_at is not None
 
 
-def test_adding_an_existing_member_in_admin_is_a_form_error(tenant_a, make_member, client):
-    client.force_login(make_member(tenant_a, "admin"))
+def test_a_superuser_adding_an_existing_member_in_admin_gets_a_form_error(tenant_a, make_member, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
     member = make_member(tenant_a, "viewer")
-    page = client.post(reverse("admin:bulwark_tenancy_membership_add"), {"username": member.username, "role": "admin"})
+    page = client.post(reverse("admin:bulwark_tenancy_membership_add"),
+                       {"username": member.username, "tenant": tenant_a.pk, "role": "admin"})
     assert page.status_code == 200
     assert "already a member" in page.content.decode()
     assert Membership.objects.get(user=member).role == "viewer"

@@ -7,6 +7,6 @@ router = SimpleRouter(trailing_slash=True)
 router.register("events", views.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
-    path("export", views.AuditExportView.as_view(), name="audit-export"),
+    path("export/", views.AuditExportView.as_view(), name="audit-export"),
     *router.urls,
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.caching.models import STAT_FIELDS, CachePolicy, VaryOn
+from apps.caching.models import STAT_FIELDS, VARY_ON_HELP, CachePolicy, VaryOn
 from apps.caching.services import POLICY_FIELDS
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
 
@@ -16,7 +16,7 @@ def _strings(max_length: int, **kwargs) -> serializers.ListField:
 class CachePolicyInputSerializer(StrictModelSerializer):
     methods = serializers.ListField(child=serializers.ChoiceField(choices=["GET", "HEAD"]), max_length=2,
                                     required=False)
-    vary_on = serializers.ChoiceField(choices=VaryOn.choices, required=False)
+    vary_on = serializers.ChoiceField(choices=VaryOn.choices, required=False, help_text=VARY_ON_HELP)
     vary_headers = _strings(64)
     ignored_query_params = _strings(100)
     tags = _strings(100)

@@ -72,7 +72,7 @@ class JobRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
                            status.HTTP_201_CREATED)
 
     @extend_schema(responses=JobTypeSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)  # a plain list, as the schema now says
     def types(self, request):
         return Response(JobTypeSerializer(selectors.job_types(), many=True).data)
 

@@ -24,9 +24,14 @@ class PolicyInputSerializer(StrictModelSerializer):
 
 
 class PolicyOutputSerializer(serializers.ModelSerializer):
+    broken = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="Why the policy is not applied (a path pattern RE2 refuses, stored before that rule); null when fine.",
+    )
+
     class Meta:
         model = RateLimitPolicy
-        fields = ["id", *POLICY_INPUT_FIELDS, "created_at", "updated_at"]
+        fields = ["id", *POLICY_INPUT_FIELDS, "broken", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -62,9 +67,20 @@ class ResetKeyOutputSerializer(serializers.Serializer):
     existed = serializers.BooleanField()
 
 
+KEY_SCHEME = (
+    "The value limited. To share a counter with the middleware (and the reset-key action), name it as the "
+    "middleware does for the policy's key kind: ip:<client address>, user:<user id>, token:<API token id>, "
+    "header:<header value>, tenant:<tenant id>. Any other string (e.g. your customer's id) is a counter of "
+    "its own."
+)
+
+
 class DescriptorSerializer(StrictSerializer):
-    key = serializers.CharField(max_length=500, help_text="The value limited, e.g. your client's id or IP.")
-    hits = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    key = serializers.CharField(max_length=500, help_text=KEY_SCHEME)
+    hits = serializers.IntegerField(
+        min_value=0, max_value=1_000_000, default=1,
+        help_text="Units to take; 0 reads the state (remaining, reset) without taking any.",
+    )
     policy = serializers.CharField(max_length=64, required=False, help_text="A policy name; or give match attributes.")
     route = serializers.CharField(max_length=200, required=False)
     path = serializers.CharField(max_length=2000, required=False)
@@ -88,9 +104,18 @@ class DescriptorSerializer(StrictSerializer):
 
 class CheckInputSerializer(StrictSerializer):
     descriptors = DescriptorSerializer(many=True, allow_empty=False, max_length=20)
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Decide as usual but take nothing and count nothing: would these hits pass now?"
+    )
+
+
+RETRY_AFTER_HELP = ("Seconds until the refused hits would pass, as a float (the Retry-After header of the "
+                    "middleware rounds up to whole seconds); 0 when allowed; null when no wait helps (see reason).")
+REASON_HELP = "Why no wait would make it pass (more units than the policy ever allows at once); null otherwise."
 
 
 class PolicyDecisionSerializer(serializers.Serializer):
+    descriptor = serializers.IntegerField(help_text="Index of the descriptor this answers.")
     policy = serializers.CharField(source="policy.name")
     key = serializers.CharField()
     allowed = serializers.BooleanField(source="outcome.allowed")
@@ -99,7 +124,8 @@ class PolicyDecisionSerializer(serializers.Serializer):
     limit = serializers.IntegerField(source="outcome.limit")
     remaining = serializers.IntegerField(source="outcome.remaining")
     reset_s = serializers.IntegerField(source="outcome.reset_s")
-    retry_after_s = serializers.IntegerField(source="outcome.retry_after_s")
+    retry_after_s = serializers.FloatField(source="retry_after_exact_s", allow_null=True, help_text=RETRY_AFTER_HELP)
+    reason = serializers.CharField(allow_null=True, help_text=REASON_HELP)
 
 
 class CheckOutputSerializer(serializers.Serializer):
@@ -108,5 +134,6 @@ class CheckOutputSerializer(serializers.Serializer):
     limit = serializers.IntegerField(source="deciding.outcome.limit", allow_null=True, default=None)
     remaining = serializers.IntegerField(source="deciding.outcome.remaining", allow_null=True, default=None)
     reset_s = serializers.IntegerField(source="deciding.outcome.reset_s", allow_null=True, default=None)
-    retry_after_s = serializers.IntegerField()
+    retry_after_s = serializers.FloatField(source="retry_after_exact_s", allow_null=True, help_text=RETRY_AFTER_HELP)
+    reason = serializers.CharField(allow_null=True, help_text=REASON_HELP)
     decisions = PolicyDecisionSerializer(source="policies", many=True)

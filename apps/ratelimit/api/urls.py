@@ -3,10 +3,10 @@ from rest_framework.routers import SimpleRouter
 
 from apps.ratelimit.api import views
 
-router = SimpleRouter(trailing_slash=False)  # the paths the issue names: policies/{id}/stats, check
+router = SimpleRouter(trailing_slash=True)
 router.register("policies", views.PolicyViewSet, basename="ratelimit-policy")
 
 urlpatterns = [
-    path("check", views.CheckView.as_view(), name="ratelimit-check"),
+    path("check/", views.CheckView.as_view(), name="ratelimit-check"),
     *router.urls,
 ]

@@ -82,5 +82,7 @@ class CheckView(APIView):
         serializer = s.CheckInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         descriptors = [decision.Descriptor(**d) for d in serializer.validated_data["descriptors"]]
-        verdict = decision.check(tenant=request.tenant, descriptors=descriptors)
+        verdict = decision.check(
+            tenant=request.tenant, descriptors=descriptors, dry_run=serializer.validated_data["dry_run"]
+        )
         return Response(s.CheckOutputSerializer(verdict).data, status=status.HTTP_200_OK)

@@ -24,14 +24,15 @@ class RateLimitBackend:
 
     `decide(hits)` returns one Outcome per hit, in order, and stores the new state of every allowed hit
     if and only if no enforcing hit was refused: a request that is turned away consumes nothing, so a
-    strict policy does not drain a lenient one. It raises core's StoreUnavailable when the store is unreachable.
+    strict policy does not drain a lenient one. A hit of cost 0 (a peek) and a `dry_run` decide the same
+    way and store nothing. It raises core's StoreUnavailable when the store is unreachable.
     """
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         # The algorithms read `clock.time_us()`; None means the backend's own time source (Redis: the server's).
         self.clock = clock
 
-    def decide(self, hits: Sequence[Hit]) -> list[Outcome]:
+    def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:
         raise NotImplementedError
 
     def reset(self, key: str) -> bool:

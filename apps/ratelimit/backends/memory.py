@@ -19,7 +19,7 @@ class MemoryBackend(RateLimitBackend):
         self._lock = threading.Lock()
         self._next_sweep_us = 0
 
-    def decide(self, hits: Sequence[Hit]) -> list[Outcome]:
+    def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:
         now_us = self._time_us()
         with self._lock:
             self._sweep(now_us)
@@ -28,9 +28,10 @@ class MemoryBackend(RateLimitBackend):
                 stored = self._states.get(hit.key)
                 state = stored[0] if stored is not None and stored[1] > now_us else None
                 results.append(evaluate(hit.limit, state, now_us, hit.cost))
-            if all(outcome.allowed for (outcome, _), hit in zip(results, hits, strict=True) if hit.enforce):
+            admitted = all(outcome.allowed for (outcome, _), hit in zip(results, hits, strict=True) if hit.enforce)
+            if admitted and not dry_run:
                 for (outcome, new_state), hit in zip(results, hits, strict=True):
-                    if outcome.allowed:
+                    if outcome.allowed and hit.cost > 0:
                         self._states[hit.key] = (new_state, now_us + state_ttl_us(hit.limit, new_state, now_us))
         return [outcome for outcome, _ in results]
 

@@ -9,11 +9,11 @@ import redis
 
 from apps.core.clock import Clock
 from apps.core.store import StoreUnavailable, redis_client
-from apps.ratelimit.algorithms import GCRA, Outcome, State, evaluate
+from apps.ratelimit.algorithms import GCRA, MOVING_WINDOW, SLIDING_WINDOW, Outcome, State, evaluate
 from apps.ratelimit.backends.base import Hit, RateLimitBackend
 
 DECIDE_LUA = (Path(__file__).parent / "lua" / "decide.lua").read_text()
-_ALGORITHM_CODES = {GCRA: 1, "sliding_window": 2}
+_ALGORITHM_CODES = {GCRA: 1, SLIDING_WINDOW: 2, MOVING_WINDOW: 3}
 
 
 def _parse_state(raw: bytes | str) -> State | None:
@@ -39,8 +39,8 @@ class RedisBackend(RateLimitBackend):
             raise ValueError("RedisBackend needs Redis: set REDIS_URL or pass client= / url=")
         self._decide = self.client.register_script(DECIDE_LUA)
 
-    def decide(self, hits: Sequence[Hit]) -> list[Outcome]:
-        args: list[Any] = ["" if self.clock is None else self.clock.time_us()]
+    def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:
+        args: list[Any] = ["" if self.clock is None else self.clock.time_us(), int(dry_run)]
         for hit in hits:
             limit = hit.limit
             args += [_ALGORITHM_CODES[limit.algorithm], limit.capacity, limit.interval_us, hit.cost, int(hit.enforce)]

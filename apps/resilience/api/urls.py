@@ -10,6 +10,6 @@ router.register("events", views.BreakerEventViewSet, basename="breaker-event")
 router.register("breakers", views.BreakerViewSet, basename="breaker")
 
 urlpatterns = [
-    path("dependencies/<str:name>/scorecard", views.ScorecardView.as_view(), name="dependency-scorecard"),
+    path("dependencies/<str:name>/scorecard/", views.ScorecardView.as_view(), name="dependency-scorecard"),
     *router.urls,
 ]

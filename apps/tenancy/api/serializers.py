@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
-from apps.tenancy.models import ApiToken, Membership, Tenant
+from apps.tenancy.models import ApiToken, Invitation, Membership, Tenant
 from apps.tenancy.roles import Role
 
 
@@ -16,9 +16,11 @@ class TenantSerializer(StrictModelSerializer):
 
 
 class UserBriefSerializer(serializers.ModelSerializer):
+    """No email: an account may belong to several tenants, and its email is not any one tenant's to read."""
+
     class Meta:
         model = get_user_model()
-        fields = ["id", "username", "email"]
+        fields = ["id", "username"]
 
 
 class MembershipOutputSerializer(serializers.ModelSerializer):
@@ -30,10 +32,48 @@ class MembershipOutputSerializer(serializers.ModelSerializer):
 
 
 class MembershipCreateSerializer(StrictSerializer):
+    """A brand-new account and its membership. Existing accounts are invited instead."""
+
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=Role.choices)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
-    password = serializers.CharField(required=False, write_only=True, max_length=128, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, max_length=128, style={"input_type": "password"},
+        help_text="Required: this creates a new account. To add an existing account, send an invitation.",
+    )
+
+
+class InvitationOutputSerializer(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.username", default=None, read_only=True, allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "username", "role", "status", "expires_at", "invited_by", "created_at",
+                  "accepted_at"]
+
+
+class InvitationCreatedSerializer(InvitationOutputSerializer):
+    token = serializers.SerializerMethodField(help_text="The single-use token. Shown once, never again.")
+    accept_url = serializers.SerializerMethodField()
+
+    class Meta(InvitationOutputSerializer.Meta):
+        fields = [*InvitationOutputSerializer.Meta.fields, "token", "accept_url"]
+
+    def get_token(self, invitation: Invitation) -> str:
+        return self.context["token"]
+
+    def get_accept_url(self, invitation: Invitation) -> str:
+        return self.context["accept_url"]
+
+
+class InvitationCreateSerializer(StrictSerializer):
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    username = serializers.CharField(required=False, allow_blank=True, default="", max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
+
+
+class InvitationAcceptSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=100)
 
 
 class MembershipUpdateSerializer(StrictSerializer):
@@ -41,7 +81,8 @@ class MembershipUpdateSerializer(StrictSerializer):
 
 
 class TokenOutputSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    # Null for a token created by a token (no user behind it).
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True, allow_null=True)
     display_prefix = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -7,15 +8,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import ApplicationError
+from apps.core.private import PrivateResponseMixin
 from apps.tenancy import services
 from apps.tenancy.api import serializers as s
 from apps.tenancy.api.viewsets import TenantModelViewSet, TenantScopedViewSet
 from apps.tenancy.middleware import SESSION_TENANT_KEY, TenantRefused, resolve_session_tenant
-from apps.tenancy.models import ApiToken, Membership, Tenant
+from apps.tenancy.models import ApiToken, Invitation, Membership, Tenant
 from apps.tenancy.permissions import IsAuthenticatedPrincipal, IsSuperuser
+from apps.tenancy.roles import Role
 
 
-class MeView(APIView):
+class MeView(PrivateResponseMixin, APIView):
+    """Who asks: the body differs per principal, so it is `Cache-Control: private`."""
+
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(responses={200: dict})
@@ -34,7 +39,7 @@ class MeView(APIView):
         )
 
 
-class SwitchTenantView(APIView):
+class SwitchTenantView(PrivateResponseMixin, APIView):
     """Choose the active tenant of a session; tokens are bound to one tenant and cannot switch."""
 
     permission_classes = [IsAuthenticatedPrincipal]
@@ -76,7 +81,7 @@ class MembershipViewSet(TenantModelViewSet):
     input_serializer_class = s.MembershipCreateSerializer
     update_serializer_class = s.MembershipUpdateSerializer
     filterset_fields = ["role"]
-    search_fields = ["user__username", "user__email"]
+    search_fields = ["user__username"]
     ordering_fields = ["created_at", "role"]
 
     def create_object(self, *, data: dict):
@@ -117,4 +122,48 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         return self.output(token)
 
 
+class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Invitations of the active tenant (admins): the token is in the create response only."""
+
+    queryset = Invitation.objects.select_related("invited_by")
+    serializer_class = s.InvitationOutputSerializer
+    input_serializer_class = s.InvitationCreateSerializer
+    read_role = Role.ADMIN
+    filterset_fields = ["status", "role"]
+    search_fields = ["email", "username"]
+    ordering_fields = ["created_at", "expires_at"]
+
+    @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationCreatedSerializer})
+    def create(self, request):
+        serializer = self.get_input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accept_url = request.build_absolute_uri(reverse("admin:accept_invitation"))
+        invitation, token = services.invitation_create(
+            tenant=request.tenant, invited_by=request.user, accept_url=accept_url, **serializer.validated_data
+        )
+        body = s.InvitationCreatedSerializer(
+            invitation, context={"token": token, "accept_url": f"{accept_url}?token={token}"}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: s.InvitationOutputSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return self.output(services.invitation_revoke(invitation=self.get_object()))
+
+
+class AcceptInvitationView(PrivateResponseMixin, APIView):
+    """The invitee, signed in with their own account (a session, not a tenant's token), accepts."""
+
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(request=s.InvitationAcceptSerializer, responses={201: s.MembershipBriefSerializer})
+    def post(self, request):
+        if getattr(request, "api_token", None) is not None or not getattr(request.user, "pk", None):
+            raise ApplicationError("Accept an invitation signed in as yourself, not with a tenant's API token.",
+                                   code="token_bound", status=403)
+        serializer = s.InvitationAcceptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.invitation_accept(token=serializer.validated_data["token"], user=request.user)
+        return Response(s.MembershipBriefSerializer(membership).data, status=status.HTTP_201_CREATED)
 

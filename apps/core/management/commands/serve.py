@@ -8,7 +8,23 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from apps.core.conf import core_settings
+
 STOP_GRACE_S = 10
+
+
+def proxy_header_args() -> list[str]:
+    """uvicorn's proxy-header flags that agree with BULWARK["CORE"]["TRUSTED_PROXIES"].
+
+    By default uvicorn believes X-Forwarded-For from 127.0.0.1 and rewrites the client address before Django
+    sees it, so a local client could pick its own per-IP bucket even with no trusted proxy. With none trusted,
+    proxy headers are off; otherwise uvicorn trusts exactly the proxies Bulwark trusts (both walk the header
+    from the right, so they name the same client).
+    """
+    proxies = list(core_settings.TRUSTED_PROXIES)
+    if not proxies:
+        return ["--no-proxy-headers"]
+    return ["--proxy-headers", "--forwarded-allow-ips", ",".join(proxies)]
 
 
 class Command(BaseCommand):
@@ -25,6 +41,7 @@ class Command(BaseCommand):
             "web": [
                 sys.executable, "-m", "uvicorn", "config.asgi:application",
                 "--host", host, "--port", str(port), "--workers", str(workers), "--lifespan", "off",
+                *proxy_header_args(),
             ],
         }
         if not no_worker:
