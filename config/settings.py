@@ -62,9 +62,12 @@ INSTALLED_APPS = [
     "apps.ratelimit",
     "apps.resilience",
     "apps.caching",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
+    # First, so rate-limited, cached and refused responses are measured too.
+    "apps.monitoring.middleware.MonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestContextMiddleware",

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.health import healthz, readyz
+from apps.monitoring.api.views import metrics
 
 api_v1 = [
     path("", include("apps.tenancy.api.urls")),
@@ -12,11 +13,13 @@ api_v1 = [
     path("ratelimit/", include("apps.ratelimit.api.urls")),
     path("resilience/", include("apps.resilience.api.urls")),
     path("caching/", include("apps.caching.api.urls")),
+    path("monitoring/", include("apps.monitoring.api.urls")),
 ]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/auth/", include("rest_framework.urls", namespace="rest_framework")),

@@ -109,6 +109,8 @@ core_settings = AppSettings(
         "HEALTH_REQUIRE_STORE": False,
         # Deepest nesting of arrays/objects a JSON request body may have (400 beyond, before any serializer).
         "MAX_JSON_DEPTH": 32,
+        # How often the one stats flusher of each process drains every registered sink (apps.core.stats).
+        "STATS_FLUSH_INTERVAL_S": 5.0,
     },
     validators={
         "SNAPSHOT_CHECK_INTERVAL_S": positive_number,
@@ -118,5 +120,6 @@ core_settings = AppSettings(
         "PATTERN_MAX_LENGTH": positive_number,
         "DB_BUSY_RETRY_AFTER_S": positive_number,
         "MAX_JSON_DEPTH": positive_number,
+        "STATS_FLUSH_INTERVAL_S": positive_number,
     },
 )

@@ -1,0 +1,118 @@
+"""The Redis store: one hash per (tenant, route, method, minute), merged by every process in one pipeline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from apps.core.store import redis_client, store_key
+from apps.monitoring.aggregate import MinuteAgg
+from apps.monitoring.backends.base import Key, MetricsStore
+from apps.monitoring.conf import monitoring_settings
+
+_MERGE = (Path(__file__).parent / "lua" / "merge.lua").read_text()
+SEP = "\x1f"
+
+
+def _tag(tenant_id: int | None) -> str:
+    return "{m" + ("p" if tenant_id is None else str(tenant_id)) + "}"
+
+
+def _tenant_of(text: str) -> int | None:
+    return None if text == "p" else int(text)
+
+
+class RedisMetricsStore(MetricsStore):
+    def __init__(self, client=None) -> None:
+        self._client = client
+
+    @property
+    def client(self):
+        return self._client or redis_client()
+
+    def _hash(self, tenant_id, minute, member) -> str:
+        return store_key("monitoring", _tag(tenant_id), "m", minute, member)
+
+    def _index(self, tenant_id, minute) -> str:
+        return store_key("monitoring", _tag(tenant_id), "idx", minute)
+
+    @property
+    def _pending(self) -> str:
+        return store_key("monitoring", "pending")
+
+    @property
+    def _totals(self) -> str:
+        return store_key("monitoring", "totals")
+
+    def merge(self, batch: dict[Key, MinuteAgg]) -> None:
+        client = self.client
+        ttl = int(monitoring_settings.LIVE_TTL_S)
+        script = client.register_script(_MERGE)
+        pipe = client.pipeline(transaction=False)
+        totals: dict[str, float] = {}
+        for (tenant_id, route, method, minute), agg in batch.items():
+            member = f"{method} {route}"
+            args = [ttl, agg.duration_ms_min, agg.duration_ms_max]
+            for field, value in agg.to_fields().items():
+                args += [field, value]
+            script(keys=[self._hash(tenant_id, minute, member)], args=args, client=pipe)
+            pipe.sadd(self._index(tenant_id, minute), member)
+            pipe.expire(self._index(tenant_id, minute), ttl)
+            pipe.zadd(self._pending, {f"{'p' if tenant_id is None else tenant_id}:{minute}": minute})
+            prefix = SEP.join(("p" if tenant_id is None else str(tenant_id), route, method)) + SEP
+            for field, value in agg.to_fields().items():
+                totals[prefix + field] = totals.get(prefix + field, 0) + value
+        for field, value in totals.items():
+            pipe.hincrbyfloat(self._totals, field, value)
+        pipe.execute()
+
+    def _read(self, tenant_id: int | None, minutes: list[int], *, take: bool) -> dict[Key, MinuteAgg]:
+        if not minutes:
+            return {}
+        client = self.client
+        pipe = client.pipeline(transaction=False)
+        for minute in minutes:
+            pipe.smembers(self._index(tenant_id, minute))
+        members = pipe.execute()
+        wanted = [(minute, m.decode() if isinstance(m, bytes) else m)
+                  for minute, ms in zip(minutes, members, strict=True) for m in ms]
+        if not wanted:
+            if take:
+                client.zrem(self._pending, *[f"{'p' if tenant_id is None else tenant_id}:{m}" for m in minutes])
+            return {}
+        pipe = client.pipeline(transaction=take)
+        for minute, member in wanted:
+            pipe.hgetall(self._hash(tenant_id, minute, member))
+            if take:
+                pipe.delete(self._hash(tenant_id, minute, member))
+                pipe.srem(self._index(tenant_id, minute), member)
+        if take:
+            pipe.zrem(self._pending, *[f"{'p' if tenant_id is None else tenant_id}:{m}" for m in minutes])
+        replies = pipe.execute()
+        step = 3 if take else 1
+        found: dict[Key, MinuteAgg] = {}
+        for i, (minute, member) in enumerate(wanted):
+            fields = replies[i * step]
+            if not fields:
+                continue
+            method, _, route = member.partition(" ")
+            found[(tenant_id, route, method, minute)] = MinuteAgg.from_fields(fields)
+        return found
+
+    def _minutes(self, tenant_id: int | None, low: float, high: float) -> list[int]:
+        prefix = f"{'p' if tenant_id is None else tenant_id}:"
+        raw = self.client.zrangebyscore(self._pending, low, high)
+        names = [r.decode() if isinstance(r, bytes) else r for r in raw]
+        return [int(n.split(":", 1)[1]) for n in names if n.startswith(prefix)]
+
+    def live(self, *, tenant_id: int | None, start_minute: int, end_minute: int) -> dict[Key, MinuteAgg]:
+        return self._read(tenant_id, self._minutes(tenant_id, start_minute, end_minute), take=False)
+
+    def fold(self, *, tenant_id: int | None, before_minute: int) -> dict[Key, MinuteAgg]:
+        return self._read(tenant_id, self._minutes(tenant_id, "-inf", f"({before_minute}"), take=True)
+
+    def totals(self) -> dict[tuple, MinuteAgg]:
+        grouped: dict[tuple, dict[str, bytes]] = {}
+        for raw_field, value in self.client.hgetall(self._totals).items():
+            field = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+            tenant, route, method, name = field.split(SEP)
+            grouped.setdefault((_tenant_of(tenant), route, method), {})[name] = value
+        return {key: MinuteAgg.from_fields(fields) for key, fields in grouped.items()}

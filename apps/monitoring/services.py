@@ -1,0 +1,279 @@
+"""Every write of monitoring: rollups, downsampling, ingest, thresholds and system samples."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.services import record as audit_record
+from apps.core.context import Actor
+from apps.core.errors import ApplicationError
+from apps.core.services import model_update
+from apps.monitoring import histogram
+from apps.monitoring.aggregate import STATUS_CLASSES, MinuteAgg
+from apps.monitoring.backends.base import Key, MetricsStore
+from apps.monitoring.conf import monitoring_settings
+from apps.monitoring.models import Endpoint, EndpointRollup, Thresholds
+from apps.tenancy.models import Tenant
+
+MINUTE, HOUR = EndpointRollup.Resolution.MINUTE, EndpointRollup.Resolution.HOUR
+
+
+# --- rollup rows ----------------------------------------------------------------------------------------------
+
+def endpoint_for(*, tenant_id: int | None, route: str, method: str) -> Endpoint:
+    lookup = {"tenant_id": tenant_id, "route": route[:255], "method": method[:10]}
+    endpoint = Endpoint.objects.filter(**lookup).first()
+    if endpoint is not None:
+        return endpoint
+    try:
+        with transaction.atomic():
+            return Endpoint.objects.create(**lookup)
+    except IntegrityError:  # another process created it first
+        return Endpoint.objects.get(**lookup)
+
+
+def agg_of_row(row: EndpointRollup) -> MinuteAgg:
+    agg = MinuteAgg()
+    agg.classes = [0, row.count_1xx, row.count_2xx, row.count_3xx, row.count_4xx, row.count_5xx]
+    agg.duration_ms_sum = row.duration_ms_sum
+    agg.duration_ms_min = row.duration_ms_min if row.duration_ms_min is not None else math.inf
+    agg.duration_ms_max = row.duration_ms_max or 0.0
+    agg.db_ms_sum = row.db_ms_sum
+    agg.queries_sum = row.queries_sum
+    agg.bytes_sum = row.bytes_sum
+    agg.hist = {int(b): int(n) for b, n in row.histogram.items()}
+    return agg
+
+
+def _add_to_row(row: EndpointRollup, agg: MinuteAgg) -> None:
+    total = agg_of_row(row).merge(agg)
+    for i in STATUS_CLASSES:
+        setattr(row, f"count_{i}xx", total.classes[i])
+    row.duration_ms_sum = total.duration_ms_sum
+    row.duration_ms_min = total.duration_ms_min if total.duration_ms_min != math.inf else None
+    row.duration_ms_max = total.duration_ms_max
+    row.db_ms_sum = total.db_ms_sum
+    row.queries_sum = total.queries_sum
+    row.bytes_sum = total.bytes_sum
+    row.histogram = {str(b): n for b, n in sorted(total.hist.items())}
+
+
+def _add(endpoint: Endpoint, resolution_s: int, start: datetime, agg: MinuteAgg) -> None:
+    row, _ = EndpointRollup.objects.select_for_update().get_or_create(
+        endpoint=endpoint, resolution_s=resolution_s, start=start)
+    _add_to_row(row, agg)
+    row.save()
+
+
+@transaction.atomic
+def rollup_add(*, batch: Mapping[Key, MinuteAgg]) -> int:
+    """Add per-minute figures to the minute rows (creating endpoints as they appear)."""
+    for (tenant_id, route, method, minute), agg in batch.items():
+        endpoint = endpoint_for(tenant_id=tenant_id, route=route, method=method)
+        _add(endpoint, MINUTE, datetime.fromtimestamp(minute * 60, tz=UTC), agg)
+    return len(batch)
+
+
+def rollup_fold(*, tenant: Tenant | None, store: MetricsStore | None = None, now: float | None = None) -> dict:
+    """Fold the tenant's closed minutes (and the platform's) out of the store into minute rows.
+
+    A minute is closed once it ended `ROLLUP_GRACE_S` ago. The store hands each minute out atomically,
+    so two rollups running at once never fold the same figures twice; a failed write puts them back.
+    """
+    from apps.monitoring.recorder import sink
+
+    store = store or sink.store
+    now = time.time() if now is None else now
+    before_minute = int((now - float(monitoring_settings.ROLLUP_GRACE_S)) // 60)
+    folded = 0
+    for tenant_id in ({tenant.pk, None} if tenant is not None else {None}):
+        batch = store.fold(tenant_id=tenant_id, before_minute=before_minute)
+        if not batch:
+            continue
+        try:
+            folded += rollup_add(batch=batch)
+        except Exception:
+            store.merge(batch)
+            raise
+    return {"folded": folded, "before_minute": before_minute}
+
+
+def rollup_downsample(*, now: datetime | None = None, actor: Actor | None = None) -> dict:
+    """Minute rows older than MINUTE_RETENTION_HOURS become hour rows; hour rows past HOUR_RETENTION_DAYS go.
+
+    Platform-wide; one audit event (`monitoring.retention`) says what moved and what was deleted.
+    """
+    now = now or timezone.now()
+    minute_cutoff = now - timedelta(hours=float(monitoring_settings.MINUTE_RETENTION_HOURS))
+    hour_cutoff = now - timedelta(days=float(monitoring_settings.HOUR_RETENTION_DAYS))
+    with transaction.atomic():
+        old = list(EndpointRollup.objects.select_for_update()
+                   .filter(resolution_s=MINUTE, start__lt=minute_cutoff).order_by("endpoint_id", "start"))
+        hours: dict[tuple[int, datetime], MinuteAgg] = {}
+        for row in old:
+            hour = row.start.replace(minute=0, second=0, microsecond=0)
+            hours.setdefault((row.endpoint_id, hour), MinuteAgg()).merge(agg_of_row(row))
+        for (endpoint_id, hour), agg in hours.items():
+            row, _ = EndpointRollup.objects.select_for_update().get_or_create(
+                endpoint_id=endpoint_id, resolution_s=HOUR, start=hour)
+            _add_to_row(row, agg)
+            row.save()
+        EndpointRollup.objects.filter(pk__in=[row.pk for row in old]).delete()
+        dropped, _ = EndpointRollup.objects.filter(resolution_s=HOUR, start__lt=hour_cutoff).delete()
+        changes = {"minutes_downsampled": len(old), "hours_written": len(hours), "hours_deleted": dropped,
+                   "minute_cutoff": minute_cutoff.isoformat(), "hour_cutoff": hour_cutoff.isoformat()}
+        audit_record(action="monitoring.retention", actor=actor, object_type="bulwark_monitoring.endpointrollup",
+                     changes=changes)
+    return changes
+
+
+# --- ingest ---------------------------------------------------------------------------------------------------
+
+def _dedup_key(tenant: Tenant, batch_id: str) -> str:
+    from apps.core.store import store_key
+
+    return store_key("monitoring", f"{{m{tenant.pk}}}", "batch", batch_id)
+
+
+def _claim_batch(tenant: Tenant, batch_id: str) -> bool:
+    """True the first time a tenant sends this batch id (SET NX in the store; the cache on the embedded default)."""
+    from django.core.cache import caches
+
+    from apps.core.conf import core_settings
+    from apps.core.store import redis_client
+
+    ttl = int(monitoring_settings.INGEST_DEDUP_TTL_S)
+    client = redis_client()
+    if client is not None:
+        return bool(client.set(_dedup_key(tenant, batch_id), "1", nx=True, ex=ttl))
+    return caches[core_settings.STORE_CACHE_ALIAS].add(_dedup_key(tenant, batch_id), "1", ttl)
+
+
+def _release_batch(tenant: Tenant, batch_id: str) -> None:
+    from django.core.cache import caches
+
+    from apps.core.conf import core_settings
+    from apps.core.store import redis_client
+
+    client = redis_client()
+    if client is not None:
+        client.delete(_dedup_key(tenant, batch_id))
+    else:
+        caches[core_settings.STORE_CACHE_ALIAS].delete(_dedup_key(tenant, batch_id))
+
+
+def _bound_routes(tenant: Tenant, data: dict[str, Any]) -> None:
+    """A tenant has at most MAX_ROUTES_PER_TENANT endpoints: routes beyond fold into `<other>`, so pushed
+    data cannot grow rows, Redis keys or /metrics labels without bound."""
+    from apps.monitoring.models import OTHER_ROUTE
+
+    limit = int(monitoring_settings.MAX_ROUTES_PER_TENANT)
+    known = set(Endpoint.objects.filter(tenant=tenant).values_list("route", "method")[:limit + 1])
+    for item in [*data.get("records", []), *data.get("histograms", [])]:
+        pair = (item["route"], item["method"])
+        if pair in known:
+            continue
+        if len(known) >= limit:
+            item["route"] = OTHER_ROUTE
+            continue
+        endpoint_for(tenant_id=tenant.pk, route=item["route"], method=item["method"])
+        known.add(pair)
+
+
+def ingest_batch(*, tenant: Tenant, data: dict[str, Any], store: MetricsStore | None = None) -> dict:
+    """Add a validated batch (records and wire histograms) to the same store request metrics go to.
+
+    Idempotent per `batch_id`: a repeat changes nothing and answers `duplicate`. Everything of the batch is
+    merged in one store call, so a batch lands whole or (the store failing) not at all, and can be resent.
+    """
+    from apps.monitoring.recorder import sink
+
+    store = store or sink.store
+    _bound_routes(tenant, data)
+    batch: dict[Key, MinuteAgg] = {}
+    for item in data.get("records", []):
+        minute = int(item["timestamp"].timestamp() // 60)
+        key = (tenant.pk, item["route"], item["method"], minute)
+        status_class = item["status"] // 100
+        batch.setdefault(key, MinuteAgg()).add(status_class, item["duration_ms"], 0.0, 0, 0)
+    for item in data.get("histograms", []):
+        minute = int(item["timestamp"].timestamp() // 60)
+        key = (tenant.pk, item["route"], item["method"], minute)
+        agg = MinuteAgg()
+        for name, n in item["status_counts"].items():
+            agg.classes[int(name[0])] += n
+        agg.hist = histogram.from_wire(item)
+        agg.duration_ms_sum = item["sum_ms"]
+        buckets = sorted(agg.hist)
+        agg.duration_ms_min = item.get("min_ms") or histogram.bucket_value_ms(buckets[0])
+        agg.duration_ms_max = item.get("max_ms") or histogram.bucket_value_ms(buckets[-1])
+        batch.setdefault(key, MinuteAgg()).merge(agg)
+    if not _claim_batch(tenant, data["batch_id"]):
+        return {"batch_id": data["batch_id"], "duplicate": True, "accepted": 0}
+    try:
+        if batch:
+            store.merge(batch)
+    except Exception as exc:
+        _release_batch(tenant, data["batch_id"])
+        raise ApplicationError("The metrics store is unavailable; send the batch again.", code="store_unavailable",
+                               status=503) from exc
+    accepted = len(data.get("records", [])) + sum(sum(h["status_counts"].values()) for h in data.get("histograms", []))
+    return {"batch_id": data["batch_id"], "duplicate": False, "accepted": accepted}
+
+
+# --- thresholds -----------------------------------------------------------------------------------------------
+
+def thresholds_get(*, tenant: Tenant) -> Thresholds:
+    """The tenant's thresholds; the defaults (unsaved) until an admin edits them."""
+    return Thresholds.objects.for_tenant(tenant).first() or Thresholds(tenant=tenant)
+
+
+@transaction.atomic
+def thresholds_update(*, tenant: Tenant, data: dict[str, Any]) -> Thresholds:
+    current = Thresholds.objects.for_tenant(tenant).select_for_update().first()
+    if current is None:
+        current = Thresholds(tenant=tenant)
+        for field, value in data.items():
+            setattr(current, field, value)
+        current.full_clean()
+        current.save()
+        return current
+    return model_update(instance=current, data=data)
+
+
+# --- system samples -------------------------------------------------------------------------------------------
+
+def sample_slot_claim(*, host: str, slot: int, ttl_s: int) -> bool:
+    """One sample per host and slot, however many runs of the platform schedule land on the host."""
+    from django.core.cache import caches
+
+    from apps.core.conf import core_settings
+    from apps.core.store import redis_client, store_key
+
+    key = store_key("monitoring", "sample", host, slot)
+    client = redis_client()
+    if client is not None:
+        return bool(client.set(key, "1", nx=True, ex=ttl_s))
+    return caches[core_settings.STORE_CACHE_ALIAS].add(key, "1", ttl_s)
+
+
+def sample_record(*, host: str, figures: dict[str, Any], taken_at: datetime | None = None):
+    from apps.monitoring.models import SystemSample
+
+    rest = {k: v for k, v in figures.items() if k not in ("cpu_percent", "memory_percent", "disk_percent")}
+    return SystemSample.objects.create(
+        host=host, taken_at=taken_at or timezone.now(), cpu_percent=figures["cpu_percent"],
+        memory_percent=figures["memory_percent"], disk_percent=figures["disk_percent"], data=rest)
+
+
+def samples_purge(*, older_than: datetime) -> int:
+    from apps.monitoring.models import SystemSample
+
+    deleted, _ = SystemSample.objects.filter(taken_at__lt=older_than).delete()
+    return deleted

@@ -1,0 +1,100 @@
+"""The request door: route-pattern keys, bounded cardinality, timing headers, database figures, and
+responses refused before the view (rate limited, bad token) measured too."""
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+
+from apps.monitoring.models import OTHER_ROUTE, UNMATCHED_ROUTE
+
+pytestmark = pytest.mark.django_db
+ME = "/api/v1/me"
+
+
+def routes(sink) -> dict:
+    return {(key[0], key[1], key[2]): agg for key, agg in sink.take().items()}
+
+
+def test_keys_are_route_patterns_with_tenant_and_method_never_raw_paths(sink, tenant_a, tenant_b, token_client):
+    from tests.factories import ApiTokenFactory
+
+    client = token_client(tenant_a, "admin")
+    mine = ApiTokenFactory(tenant=tenant_a)
+    assert client.get(f"/api/v1/tokens/{mine.pk}/").status_code == 200
+    assert client.get("/api/v1/tokens/987654/").status_code == 404
+    assert client.get(ME).status_code == 200
+    recorded = routes(sink)
+    token_route = "api/v1/tokens/(?P<pk>[^/.]+)/$"
+    assert recorded[(tenant_a.pk, token_route, "GET")].count == 2
+    assert recorded[(tenant_a.pk, token_route, "GET")].classes[4] == 1
+    assert recorded[(tenant_a.pk, "api/v1/me", "GET")].count == 1
+    assert not any(str(mine.pk) in key[1] or "987654" in key[1] for key in recorded)
+
+
+def test_a_scan_of_random_urls_and_verbs_folds_into_few_keys(sink, client):
+    rng = random.Random(7)
+    for _ in range(300):
+        path = "/" + "/".join("".join(rng.choices(string.ascii_lowercase + string.digits, k=8)) for _ in range(3))
+        client.generic(rng.choice(["GET", "POST", "FOO", "PROPFIND"]), path)
+    recorded = routes(sink)
+    assert {key[1] for key in recorded} == {UNMATCHED_ROUTE}
+    assert {key[2] for key in recorded} <= {"GET", "POST", "OTHER"}
+    assert sum(agg.count for agg in recorded.values()) == 300
+
+
+def test_distinct_routes_per_tenant_are_capped_per_minute(store, clock):
+    from apps.monitoring.recorder import RequestSink
+
+    capped = RequestSink(store, max_routes=5)
+    for i in range(50):
+        capped.record(None, f"route-{i}", "GET", 200, 1.0, now=clock.time())
+    recorded = capped.take()
+    assert len(recorded) == 6
+    assert recorded[(None, OTHER_ROUTE, "GET", int(clock.time() // 60))].count == 45
+
+
+def test_timing_headers_and_database_figures(sink, tenant_a, token_client):
+    response = token_client(tenant_a, "viewer").get(ME)
+    assert response["X-Response-Time"].endswith("ms")
+    parts = dict(part.strip().split(";dur=") for part in response["Server-Timing"].split(","))
+    assert set(parts) == {"db", "app", "total"}
+    assert float(parts["total"]) >= float(parts["db"]) > 0
+    assert float(response["X-Response-Time"][:-2]) == pytest.approx(float(parts["total"]), abs=0.002)
+    agg = routes(sink)[(tenant_a.pk, "api/v1/me", "GET")]
+    assert agg.queries_sum >= 1 and agg.db_ms_sum > 0
+    assert agg.bytes_sum == len(response.content)
+
+
+def test_server_timing_can_be_turned_off(sink, settings, client):
+    settings.BULWARK = {**settings.BULWARK, "MONITORING": {"SERVER_TIMING": False}}
+    response = client.get("/healthz")
+    assert "Server-Timing" not in response and "X-Response-Time" in response
+
+
+def test_a_refused_token_is_measured_under_its_route_before_any_view_runs(sink, client):
+    response = client.get(ME, HTTP_AUTHORIZATION="Bearer bwk_nope_nope")
+    assert response.status_code == 401
+    assert routes(sink)[(None, "api/v1/me", "GET")].classes[4] == 1
+
+
+@pytest.fixture
+def fresh_ratelimit():
+    from apps.ratelimit import services
+
+    services._backend = None
+    yield
+    services._backend = None
+    services.stats_counters.take()  # no pending stats left for the flusher after the test database is gone
+
+
+def test_rate_limited_responses_are_measured(sink, tenant_a, token_client, fresh_ratelimit):
+    from tests.ratelimit.factories import RateLimitPolicyFactory
+
+    RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=2)
+    client = token_client(tenant_a, "viewer")
+    statuses = [client.get(ME).status_code for _ in range(4)]
+    assert statuses.count(429) == 2
+    agg = routes(sink)[(tenant_a.pk, "api/v1/me", "GET")]
+    assert (agg.classes[2], agg.classes[4]) == (2, 2)
