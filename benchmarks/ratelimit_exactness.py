@@ -50,7 +50,8 @@ def main() -> None:
     setup_django()
     from django.core.cache import cache
 
-    from apps.ratelimit import services
+    from apps.ratelimit.backends import get_backend
+    from apps.ratelimit.keys import state_key
 
     tenant = bench_tenant()
     limit = {"key_kind": "ip", "algorithm": "gcra", "rate": 100, "burst": None, "mode": "enforce", "enabled": True}
@@ -60,7 +61,7 @@ def main() -> None:
         "match_kind": "route", "match_value": "bench-exact-hour", "period": "hour", **limit})
     disable_other_policies(tenant=tenant, keep=[per_minute.pk, per_hour.pk])
     for policy in (per_minute, per_hour):
-        services.get_backend().reset(services.state_key(
+        get_backend().reset(state_key(
             tenant_id=tenant.pk, policy_id=policy.pk, algorithm=policy.algorithm, key="ip:127.0.0.1"))
     cache.delete("throttle_anon_127.0.0.1")  # DRF's key for this client
 

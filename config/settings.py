@@ -267,9 +267,6 @@ BULWARK: dict = {
     "LOGIN_LIMIT": {
         "ENABLED": env_bool("BULWARK_LOGIN_LIMIT", True),
     },
-    "RATELIMIT": {
-        "ANONYMOUS_TENANT": _ANONYMOUS_TENANT,  # until rate limiting reads the core setting
-    },
 }
 
 if not DEBUG:

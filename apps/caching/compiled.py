@@ -1,17 +1,9 @@
-"""The compiled policies of a tenant, read on the hot path from an in-process snapshot, never per request."""
+"""The compiled policies of a tenant (`snapshot.py` serves them from an in-process snapshot, never per request)."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from django.http import HttpRequest
-
-from apps.caching.conf import caching_settings
-from apps.core.patterns import PatternError, compile_pattern
-from apps.core.snapshot import CompiledSnapshot
-from apps.tenancy.selectors import active_tenant_id
-
-log = logging.getLogger(__name__)
+from apps.core.patterns import compile_pattern
 
 
 @dataclass(frozen=True)
@@ -83,72 +75,3 @@ def compile_policy(policy) -> CompiledPolicy:
         ttl_max_s=policy.ttl_max_s,
         early_refresh_beta=policy.early_refresh_beta,
     )
-
-
-def _build(tenant_id) -> TenantPolicies:
-    from apps.caching.models import CachePolicy
-
-    policies = []
-    for row in CachePolicy.objects.for_tenant(tenant_id).filter(enabled=True):
-        try:
-            policies.append(compile_policy(row))
-        except PatternError as exc:
-            # A pattern stored before RE2 was required: skip this policy (never cache by it), keep the rest.
-            log.warning("cache policy %s (tenant %s) is broken and not applied: %s", row.pk, tenant_id, exc)
-    # Route-name policies first: an exact route beats a broad path pattern.
-    policies.sort(key=lambda p: (not p.route_name, p.name))
-    return TenantPolicies(ordered=tuple(policies), by_name={p.name: p for p in policies})
-
-
-policy_snapshot: CompiledSnapshot[TenantPolicies] = CompiledSnapshot("caching", _build)
-
-
-def is_anonymous(request: HttpRequest) -> bool:
-    """No principal at all: no tenant, nobody signed in, and no Authorization header that a view's own
-    authentication (DRF Basic, a custom scheme) could still turn into a user after the lookup."""
-    return (
-        getattr(request, "tenant", None) is None
-        and getattr(getattr(request, "actor", None), "kind", "anonymous") == "anonymous"
-        and "HTTP_AUTHORIZATION" not in request.META
-    )
-
-
-def policies_for_request(request: HttpRequest) -> tuple[TenantPolicies | None, bool]:
-    """The policies governing a request and whether it is anonymous.
-
-    A tenant's requests follow its own policies; anonymous ones those of `ANONYMOUS_TENANT`, as in the rate
-    limiter (tenancy's slug-to-tenant snapshot); other requests without a tenant (a signed-in user with no
-    membership) are never cached.
-    """
-    tenant = getattr(request, "tenant", None)
-    if tenant is not None:
-        return policy_snapshot.get(tenant.pk), False
-    slug = caching_settings.ANONYMOUS_TENANT
-    if not slug or not is_anonymous(request):
-        return None, False
-    tenant_id = active_tenant_id(slug=slug)
-    return (None if tenant_id is None else policy_snapshot.get(tenant_id)), True
-
-
-def _build_watches(_key) -> dict[str, list[tuple[int, int, tuple[str, ...]]]]:
-    """model label (lower) -> [(tenant id, policy id, tag templates)] of every enabled policy that watches it."""
-    from django.db import DatabaseError, transaction
-
-    from apps.caching.models import CachePolicy
-
-    watches: dict[str, list[tuple[int, int, tuple[str, ...]]]] = {}
-    try:
-        # In a savepoint: a save during `migrate`, before this table exists, must not break its transaction.
-        with transaction.atomic():
-            rows = list(CachePolicy.objects.filter(enabled=True).exclude(invalidate_on_models=[])
-                        .values_list("tenant_id", "pk", "tags", "invalidate_on_models"))
-    except DatabaseError:
-        return watches
-    for tenant_id, policy_id, tags, labels in rows:
-        for label in labels:
-            watches.setdefault(label.lower(), []).append((tenant_id, policy_id, tuple(tags)))
-    return watches
-
-
-WATCHES_KEY = "all"
-watch_snapshot: CompiledSnapshot[dict] = CompiledSnapshot("caching-watches", _build_watches)

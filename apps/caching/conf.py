@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core.conf import AppSettings, positive_number
+from apps.core.conf import AppSettings, optional_positive_number, optional_slug, positive_number
 
 
 def _optional_dotted_path(value: Any) -> None:
@@ -14,11 +14,6 @@ def _optional_dotted_path(value: Any) -> None:
 def _positive_int(value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"must be a positive integer, got {value!r}")
-
-
-def _optional_slug(value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(f"must be a tenant slug or None, got {value!r}")
 
 
 def _base_url(value: Any) -> None:
@@ -33,8 +28,7 @@ caching_settings = AppSettings(
         "BACKEND": None,
         # Upper bound of the in-process memory backend (bytes of stored values); LRU beyond it.
         "MEMORY_MAX_BYTES": 64 * 1024 * 1024,
-        # Slug of the tenant whose policies cache requests without a tenant (no session, no token).
-        # None: anonymous requests are never cached.
+        # Deprecated (read while set): BULWARK["CORE"]["ANONYMOUS_TENANT"] is the one setting.
         "ANONYMOUS_TENANT": None,
         # The one origin call of a stampede holds a lock this long at most (a crashed leader frees it).
         "LOCK_TTL_MS": 10_000,
@@ -42,8 +36,8 @@ caching_settings = AppSettings(
         "LOCK_WAIT_MS": 3_000,
         # How often a waiting request looks for the leader's response.
         "LOCK_POLL_MS": 15,
-        # After a failed call to the store, bypass the cache for this long before trying again.
-        "STORE_RETRY_S": 1.0,
+        # Deprecated (read while set): BULWARK["CORE"]["STORE_RETRY_INTERVAL_S"] is the one retry setting.
+        "STORE_RETRY_S": None,
         # Tag versions live this long after an invalidation; entries never outlive it (policy validation).
         "TAG_VERSION_TTL_S": 7 * 24 * 3600,
         # Hit statistics are flushed to the database this often.
@@ -57,15 +51,19 @@ caching_settings = AppSettings(
     },
     validators={
         "BACKEND": _optional_dotted_path,
-        "ANONYMOUS_TENANT": _optional_slug,
+        "ANONYMOUS_TENANT": optional_slug,
         "MEMORY_MAX_BYTES": _positive_int,
         "LOCK_TTL_MS": _positive_int,
         "LOCK_WAIT_MS": _positive_int,
         "LOCK_POLL_MS": _positive_int,
-        "STORE_RETRY_S": positive_number,
+        "STORE_RETRY_S": optional_positive_number,
         "TAG_VERSION_TTL_S": _positive_int,
         "STATS_FLUSH_INTERVAL_S": positive_number,
         "MEMORY_REPORT_MAX_KEYS": _positive_int,
         "WARM_BASE_URL": _base_url,
+    },
+    deprecated={
+        "ANONYMOUS_TENANT": 'BULWARK["CORE"]["ANONYMOUS_TENANT"]',
+        "STORE_RETRY_S": 'BULWARK["CORE"]["STORE_RETRY_INTERVAL_S"]',
     },
 )

@@ -6,9 +6,9 @@ import logging
 
 from django.http import HttpRequest, HttpResponseServerError
 
-from apps.caching.compiled import policies_for_request
 from apps.caching.middleware import DECORATED_ATTR
 from apps.caching.responses import response_cache
+from apps.caching.snapshot import policies_for_request
 
 log = logging.getLogger(__name__)
 

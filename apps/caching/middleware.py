@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponseBase
 
-from apps.caching.compiled import policies_for_request
 from apps.caching.responses import PLAN_ATTR, REFRESH_ATTR, response_cache
+from apps.caching.snapshot import policies_for_request
+from apps.core.requests import is_probe, request_route
 
 DECORATED_ATTR = "_bulwark_cache_policy"
 
@@ -28,12 +29,13 @@ class CacheMiddleware:
             request.method not in ("GET", "HEAD")
             or getattr(request, REFRESH_ATTR, False)
             or getattr(view_func, DECORATED_ATTR, None)
+            or is_probe(view_func)
         ):
             return None
         policies, anonymous = policies_for_request(request)
         if policies is None:
             return None
-        match = request.resolver_match
+        match = request_route(request)
         route_names = (match.view_name, match.url_name or "") if match is not None else ()
         policy = policies.match(method=request.method, path=request.path, route_names=route_names,
                                 anonymous=anonymous)

@@ -12,10 +12,9 @@ import hashlib
 import logging
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connections
@@ -24,11 +23,13 @@ from django.utils.cache import cc_delim_re
 
 from apps.caching import keys, stats
 from apps.caching.backends import get_backend
-from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, CacheBackend, StoreUnavailable
-from apps.caching.compiled import CompiledPolicy, is_anonymous
+from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, CacheBackend
+from apps.caching.compiled import CompiledPolicy
 from apps.caching.conf import caching_settings
 from apps.caching.entries import Entry, adaptive_ttl_s, etag_matches, etag_of
-from apps.core import health
+from apps.core.clock import SYSTEM_CLOCK, Clock
+from apps.core.requests import is_anonymous
+from apps.core.store import StoreGuard, StoreUnavailable
 from apps.tenancy import tokens
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,10 @@ MAX_POLL_S = 0.1
 _UNSTORED_HEADERS = {"set-cookie", "content-length", "date", "age", "cache-status", "x-request-id", "etag"}
 
 
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
+def new_store_guard(clock: Clock = SYSTEM_CLOCK) -> StoreGuard:
+    """The cache's outage guard: while the store is down, requests bypass the cache (one probe per interval)."""
+    return StoreGuard(HEALTH_COMPONENT, clock=clock, description="cache store (bypassing the cache)",
+                      aliases={"STORE_RETRY_INTERVAL_S": (caching_settings, "STORE_RETRY_S")})
 
 
 def _in_thread(fn: Callable[[], None]) -> None:
@@ -74,7 +76,7 @@ class Plan:
     previous: Entry | None = None
     refresh: bool = False
     bypass: str = ""
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # monotonic seconds when the origin call began
 
 
 def tag_names(policy: CompiledPolicy, view_kwargs: dict) -> list[str]:
@@ -91,25 +93,18 @@ def tag_names(policy: CompiledPolicy, view_kwargs: dict) -> list[str]:
 
 
 class ResponseCache:
-    def __init__(self, *, backend: CacheBackend | None = None, clock=None, rand: random.Random | None = None,
-                 spawn: Callable[[Callable[[], None]], None] = _in_thread) -> None:
+    def __init__(self, *, backend: CacheBackend | None = None, clock: Clock = SYSTEM_CLOCK,
+                 rand: random.Random | None = None, spawn: Callable[[Callable[[], None]], None] = _in_thread,
+                 guard: StoreGuard | None = None) -> None:
         self._backend = backend
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.rand = rand or random.Random()
         self.spawn = spawn
-        self._down_until = 0.0
+        self.guard = guard or new_store_guard(clock)
 
     @property
     def backend(self) -> CacheBackend:
         return self._backend or get_backend()
-
-    # -- store health ---------------------------------------------------------------------------------
-    def _store_failed(self, exc: Exception) -> None:
-        self._down_until = time.monotonic() + caching_settings.STORE_RETRY_S
-        health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
-
-    def store_is_down(self) -> bool:
-        return time.monotonic() < self._down_until
 
     # -- before the view ------------------------------------------------------------------------------
     def plan_for(self, request: HttpRequest, policy: CompiledPolicy, view_kwargs: dict,
@@ -127,6 +122,7 @@ class ResponseCache:
         plan = Plan(policy=policy, key=key, lock_key=keys.lock_key(key),
                     tag_keys=[keys.tag_key(tenant_id=policy.tenant_id, tag=n) for n in names],
                     tag_versions={}, token=uuid.uuid4().hex, origin=origin)
+        plan.started = self.clock.monotonic()
         setattr(request, PLAN_ATTR, plan)
         return plan
 
@@ -135,21 +131,19 @@ class ResponseCache:
         if getattr(request, REFRESH_ATTR, False):
             return None
         plan = self.plan_for(request, policy, view_kwargs, origin)
-        if self.store_is_down():
-            plan.bypass = "store-unavailable"
-            return None
         storing = request.method == "GET"
-        try:
-            found = self.backend.lookup(key=plan.key, tag_keys=plan.tag_keys, lock_key=plan.lock_key, token=plan.token,
-                                        lock_ttl_ms=caching_settings.LOCK_TTL_MS, lock_on_miss=storing)
-        except StoreUnavailable as exc:
-            self._store_failed(exc)
+        found = self.guard.run(
+            lambda: self.backend.lookup(key=plan.key, tag_keys=plan.tag_keys, lock_key=plan.lock_key,
+                                        token=plan.token, lock_ttl_ms=caching_settings.LOCK_TTL_MS,
+                                        lock_on_miss=storing),
+            lambda: None,
+        )
+        if found is None:
             plan.bypass = "store-unavailable"
             return None
-        health.mark_ok(HEALTH_COMPONENT)
         plan.tag_versions = dict(zip(plan.tag_keys, found.tag_versions, strict=True))
         entry = self._valid(found.value, plan)
-        now = self.clock.now()
+        now = self.clock.time()
         if entry is not None:
             if entry.is_fresh(now):
                 if entry.wants_early_refresh(now, policy.early_refresh_beta, self.rand):
@@ -177,7 +171,7 @@ class ResponseCache:
         try:
             return call()
         except StoreUnavailable as exc:
-            self._store_failed(exc)
+            self.guard.failed(exc)
             return None
 
     def _valid(self, raw: bytes | None, plan: Plan) -> Entry | None:
@@ -190,10 +184,11 @@ class ResponseCache:
         return entry
 
     def _wait_for_leader(self, request: HttpRequest, plan: Plan) -> HttpResponseBase | None:
-        deadline = time.monotonic() + caching_settings.LOCK_WAIT_MS / 1000
+        clock = self.clock
+        deadline = clock.monotonic() + caching_settings.LOCK_WAIT_MS / 1000
         poll_s = caching_settings.LOCK_POLL_MS / 1000
-        while time.monotonic() < deadline:
-            time.sleep(poll_s)
+        while clock.monotonic() < deadline:
+            clock.sleep(poll_s)
             # Back off: hundreds of waiters polling at a fixed short interval would starve the leader's CPU.
             poll_s = min(poll_s * 1.5, MAX_POLL_S)
             try:
@@ -201,18 +196,18 @@ class ResponseCache:
                                             token=plan.token, lock_ttl_ms=caching_settings.LOCK_TTL_MS,
                                             lock_on_miss=False)
             except StoreUnavailable as exc:
-                self._store_failed(exc)
+                self.guard.failed(exc)
                 plan.bypass = "store-unavailable"
                 return None
             entry = self._valid(found.value, plan)
-            now = self.clock.now()
+            now = clock.time()
             if entry is not None and entry.is_fresh(now):
                 return self._hit(request, plan, entry, now, "hit; collapsed")
             if found.lock == LOCK_FREE:
                 # The leader finished without storing (an error or an uncacheable answer): go to the origin.
                 return None
         if plan.previous is not None:
-            return self._hit(request, plan, plan.previous, self.clock.now(), "hit; detail=lock-timeout", stat="stale")
+            return self._hit(request, plan, plan.previous, clock.time(), "hit; detail=lock-timeout", stat="stale")
         return None
 
     def _refresh_in_background(self, request: HttpRequest, plan: Plan, entry: Entry) -> None:
@@ -229,7 +224,7 @@ class ResponseCache:
         setattr(clone, PLAN_ATTR, refresh_plan)
 
         def run() -> None:
-            refresh_plan.started = time.monotonic()
+            refresh_plan.started = self.clock.monotonic()
             try:
                 self.after(clone, plan.origin(clone))
             except Exception:
@@ -283,7 +278,7 @@ class ResponseCache:
         if plan.bypass:
             response["Cache-Status"] = f"Bulwark; fwd=bypass; detail={plan.bypass}"
             return response
-        now = self.clock.now()
+        now = self.clock.time()
         if response.status_code >= 500 and plan.previous is not None and plan.previous.within_stale_if_error(now):
             if plan.refresh:
                 return response
@@ -302,7 +297,7 @@ class ResponseCache:
         try:
             self.backend.set(key=plan.key, value=entry.encode(), ttl_ms=entry.store_ttl_ms)
         except StoreUnavailable as exc:
-            self._store_failed(exc)
+            self.guard.failed(exc)
             response["Cache-Status"] = f"Bulwark; fwd={fwd}; detail=store-unavailable"
             return response
         plan.stored = True
@@ -323,7 +318,7 @@ class ResponseCache:
             status=response.status_code,
             headers=[(k, v) for k, v in response.items() if k.lower() not in _UNSTORED_HEADERS],
             body=body, etag=etag, stored_at=now, ttl_s=ttl_s, swr_s=policy.swr_s, sie_s=policy.sie_s,
-            tag_versions=plan.tag_versions, origin_ms=(time.monotonic() - plan.started) * 1000,
+            tag_versions=plan.tag_versions, origin_ms=(self.clock.monotonic() - plan.started) * 1000,
         )
 
     @staticmethod

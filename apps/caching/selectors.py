@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from apps.caching import keys, stats
 from apps.caching.backends import get_backend
-from apps.caching.backends.base import StoreUnavailable
 from apps.caching.conf import caching_settings
 from apps.caching.models import STAT_FIELDS, CachePolicy, CacheStatMinute
+from apps.core.store import StoreUnavailable
 
 
 def cache_memory(*, tenant_id: int) -> dict[str, Any]:

@@ -1,14 +1,13 @@
-"""Every write and decision of the caching app: policies, invalidation, application-data caching, warming, stats."""
+"""Every write and decision of the caching app: policies, invalidation, application-data caching, warming.
+
+The policy snapshots follow `CachePolicy` by themselves (`snapshot.py`); counting is in `stats.py`."""
 from __future__ import annotations
 
 import io
 import logging
 import pickle
-import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -16,22 +15,23 @@ from urllib.parse import urljoin, urlsplit
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import IntegrityError, models, transaction
-from django.db.models import F
+from django.db import models, transaction
 from django.urls import Resolver404, resolve
 
 from apps.audit.services import record
 from apps.caching import keys
 from apps.caching.backends import get_backend
-from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, StoreUnavailable
-from apps.caching.compiled import WATCHES_KEY, compile_policy, policy_snapshot, watch_snapshot
+from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE
+from apps.caching.compiled import compile_policy
 from apps.caching.conf import caching_settings
-from apps.caching.models import STAT_FIELDS, CachePolicy, CacheStatMinute
-from apps.caching.responses import HEALTH_COMPONENT, response_cache
-from apps.core import context, health
+from apps.caching.models import CachePolicy
+from apps.caching.responses import response_cache
+from apps.caching.snapshot import WATCHES_KEY, watch_snapshot
+from apps.core import context
 from apps.core.context import Actor
 from apps.core.errors import ApplicationError
 from apps.core.services import integrity_as_field_error, model_create, model_update
+from apps.core.store import StoreUnavailable
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import Role
 
@@ -50,15 +50,12 @@ class StoreUnavailableError(ApplicationError):
 
 
 # -- policies ---------------------------------------------------------------------------------------------
-def on_policy_change(sender: type[CachePolicy], instance: CachePolicy, **kwargs: Any) -> None:
-    """post_save / post_delete of a policy, from any door: recompile everywhere after commit, and retire
-    the policy's entries, whose rules may have changed."""
+def retire_policy_entries(sender: type[CachePolicy], instance: CachePolicy, **kwargs: Any) -> None:
+    """post_save / post_delete of a policy, from any door: retire the policy's entries after commit, whose
+    rules may have changed (the snapshots recompile by themselves: they follow the model)."""
     if kwargs.get("raw"):
         return
-    policy = instance
-    policy_snapshot.invalidate(policy.tenant_id)
-    watch_snapshot.invalidate(WATCHES_KEY)
-    tenant_id, policy_id = policy.tenant_id, policy.pk
+    tenant_id, policy_id = instance.tenant_id, instance.pk
     transaction.on_commit(lambda: _bump(tenant_id=tenant_id, tags=[keys.policy_tag(policy_id)], strict=False))
 
 
@@ -90,13 +87,16 @@ def policy_delete(*, policy: CachePolicy) -> None:
 # -- invalidation -----------------------------------------------------------------------------------------
 def _bump(*, tenant_id: int | None, tags: Iterable[str], strict: bool) -> None:
     tag_keys = [keys.tag_key(tenant_id=tenant_id, tag=tag) for tag in tags]
-    try:
+    guard = response_cache.guard
+    try:  # always tried, even while requests bypass the store: an invalidation must not be skipped
         get_backend().bump_tags(tag_keys=tag_keys, ttl_s=caching_settings.TAG_VERSION_TTL_S)
     except StoreUnavailable as exc:
-        health.mark_degraded(HEALTH_COMPONENT, f"invalidation failed, store unreachable: {exc}"[:200])
+        guard.failed(exc)
         if strict:
             raise StoreUnavailableError("The cache store is unreachable; nothing was invalidated.") from exc
         log.warning("could not invalidate %s of tenant %s", tag_keys, tenant_id)
+    else:
+        guard.succeeded()
 
 
 def invalidate(*, tags: Iterable[str], tenant: Tenant | int | None = None) -> None:
@@ -182,11 +182,13 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
     """
     tenant = tenant if tenant is not None else context.current().tenant
     tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
-    backend = get_backend()
+    backend, guard, clock = get_backend(), response_cache.guard, response_cache.clock
+    if not guard.available():
+        return fn()
     entry_key = keys.data_key(tenant_id=tenant_id, key=key)
     tag_keys = [keys.tag_key(tenant_id=tenant_id, tag=t) for t in (keys.TENANT_TAG, *tags)]
     lock_key, token = keys.lock_key(entry_key), uuid.uuid4().hex
-    deadline = time.monotonic() + caching_settings.LOCK_WAIT_MS / 1000
+    deadline = clock.monotonic() + caching_settings.LOCK_WAIT_MS / 1000
     try:
         found = backend.lookup(key=entry_key, tag_keys=tag_keys, lock_key=lock_key, token=token,
                                lock_ttl_ms=caching_settings.LOCK_TTL_MS, lock_on_miss=True)
@@ -209,13 +211,13 @@ def get_or_set(key: str, fn: Callable[[], Any], ttl_s: int, tags: Iterable[str] 
                                  ttl_ms=ttl_s * 1000))
                 _quietly(partial(backend.release, lock_key=lock_key, token=token))
                 return value
-            if found.lock == LOCK_FREE or time.monotonic() >= deadline:
+            if found.lock == LOCK_FREE or clock.monotonic() >= deadline:
                 return fn()
-            time.sleep(caching_settings.LOCK_POLL_MS / 1000)
+            clock.sleep(caching_settings.LOCK_POLL_MS / 1000)
             found = backend.lookup(key=entry_key, tag_keys=tag_keys, lock_key=lock_key, token=token,
                                    lock_ttl_ms=caching_settings.LOCK_TTL_MS, lock_on_miss=True)
     except StoreUnavailable as exc:
-        health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
+        guard.failed(exc)
         return fn()
 
 
@@ -223,7 +225,7 @@ def _quietly(call: Callable[[], object]) -> None:
     try:
         call()
     except StoreUnavailable as exc:
-        health.mark_degraded(HEALTH_COMPONENT, f"cache store unreachable, bypassing: {exc}"[:200])
+        response_cache.guard.failed(exc)
 
 
 # -- warming ----------------------------------------------------------------------------------------------
@@ -300,25 +302,3 @@ def cache_warm_submit(*, policy: CachePolicy, actor: Actor | None = None) -> Any
     run = job_submit(job_type="cache.warm", params={"policy": policy.pk}, tenant=policy.tenant, submitted_by=actor)
     record(action="cache.warm", obj=policy, actor=actor, changes={"urls": list(policy.warm_urls), "job": run.pk})
     return run
-
-
-# -- statistics -------------------------------------------------------------------------------------------
-def stats_flush(*, batch: dict[Hashable, Counter]) -> None:
-    """Add a batch of {(tenant id, policy id, minute epoch): counts} to the per-minute rows (any process)."""
-    known = set(CachePolicy.objects.filter(pk__in={key[1] for key in batch}).values_list("pk", flat=True))
-    for (tenant_id, policy_id, minute_epoch), counts in batch.items():
-        if policy_id not in known:
-            continue  # deleted since: its counts have nowhere to go
-        minute = datetime.fromtimestamp(minute_epoch, tz=UTC)
-        increments = {name: F(name) + counts.get(name, 0) for name in STAT_FIELDS if counts.get(name)}
-        if not increments:
-            continue
-        rows = CacheStatMinute.objects.filter(policy_id=policy_id, minute=minute)
-        if rows.update(**increments):
-            continue
-        try:
-            with transaction.atomic():
-                CacheStatMinute.objects.create(tenant_id=tenant_id, policy_id=policy_id, minute=minute,
-                                               **{name: counts.get(name, 0) for name in STAT_FIELDS})
-        except IntegrityError:  # another process created the row first
-            rows.update(**increments)

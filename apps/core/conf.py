@@ -1,6 +1,7 @@
 """Bulwark's settings namespace: `settings.BULWARK[SECTION][KEY]`, with defaults and validation per section."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,7 +14,8 @@ from django.core.validators import slug_re as SLUG_RE
 class AppSettings:
     """One section of `settings.BULWARK`, read once, validated loudly, reloaded when tests override settings.
 
-    `validators` maps a key to a callable that raises ValueError with a human reason.
+    `validators` maps a key to a callable that raises ValueError with a human reason. `deprecated` maps an
+    earlier key, still read, to the setting that replaces it; setting it warns (DeprecationWarning).
     """
 
     def __init__(
@@ -21,10 +23,12 @@ class AppSettings:
         section: str,
         defaults: Mapping[str, Any],
         validators: Mapping[str, Callable[[Any], None]] | None = None,
+        deprecated: Mapping[str, str] | None = None,
     ) -> None:
         self.section = section
         self.defaults = dict(defaults)
         self.validators = dict(validators or {})
+        self.deprecated = dict(deprecated or {})
         self._values: dict[str, Any] | None = None
         setting_changed.connect(self._on_setting_changed, weak=False)
 
@@ -36,6 +40,9 @@ class AppSettings:
                 f"Unknown setting(s) BULWARK[{self.section!r}]: {', '.join(sorted(unknown))}. "
                 f"Known: {', '.join(sorted(self.defaults))}"
             )
+        for key in sorted(set(user) & set(self.deprecated)):
+            warnings.warn(f"BULWARK[{self.section!r}][{key!r}] is deprecated; use {self.deprecated[key]}",
+                          DeprecationWarning, stacklevel=2)
         values = {**self.defaults, **user}
         for key, validate in self.validators.items():
             try:
@@ -45,7 +52,7 @@ class AppSettings:
         return values
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("_") or key in {"section", "defaults", "validators"}:
+        if key.startswith("_") or key in {"section", "defaults", "validators", "deprecated"}:
             raise AttributeError(key)
         if self._values is None:
             self._values = self._load()
@@ -65,6 +72,11 @@ class AppSettings:
 def positive_number(value: Any) -> None:
     if not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"must be a positive number, got {value!r}")
+
+
+def optional_positive_number(value: Any) -> None:
+    if value is not None:
+        positive_number(value)
 
 
 def optional_slug(value: Any) -> None:

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core.conf import core_settings
+from apps.core.requests import PROBE_ATTR
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +109,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, body = readiness_report()
     return JsonResponse(body, status=200 if ready else 503)
+
+
+for _probe in (healthz, readyz):
+    setattr(_probe, PROBE_ATTR, True)  # answered live: never served from the response cache

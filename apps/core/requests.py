@@ -8,17 +8,28 @@
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.http import HttpRequest
 from django.urls import ResolverMatch, get_resolver
 from django.urls.exceptions import Resolver404
 
-from apps.core.conf import core_settings
+from apps.core.conf import AppSettings, core_settings
 
 ROUTE_ATTR = "_bulwark_route"
+PROBE_ATTR = "bulwark_probe"  # set on a view that is a liveness/readiness probe
 _UNRESOLVED = object()
 
 
-def anonymous_tenant() -> str | None:
+def anonymous_tenant(section: AppSettings | None = None) -> str | None:
+    """The one setting; `section` is an app whose earlier, deprecated `ANONYMOUS_TENANT` still wins when set."""
+    if section is not None:
+        earlier = section.ANONYMOUS_TENANT
+        if earlier:
+            return earlier
     return core_settings.ANONYMOUS_TENANT
 
 
@@ -36,7 +47,8 @@ def request_route(request: HttpRequest) -> ResolverMatch | None:
     """The request's ResolverMatch (None when no URL pattern matches), resolved at most once per request.
 
     Django's own `request.resolver_match` is used when it is already there (inside views); before the view
-    (middleware) the match is resolved here with the request's urlconf, as Django does, and cached.
+    (middleware) the match is resolved here with the request's urlconf, as Django does, and kept on the
+    request. Matches are memoised per (urlconf, path) in a bounded LRU, so a busy path costs a dict lookup.
     """
     match = getattr(request, "resolver_match", None)
     if match is not None:
@@ -44,12 +56,30 @@ def request_route(request: HttpRequest) -> ResolverMatch | None:
     cached = request.__dict__.get(ROUTE_ATTR, _UNRESOLVED)
     if cached is not _UNRESOLVED:
         return cached
-    try:
-        match = get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
-    except Resolver404:
-        match = None
+    match = _resolve(getattr(request, "urlconf", None) or settings.ROOT_URLCONF, request.path_info)
     setattr(request, ROUTE_ATTR, match)
     return match
+
+
+@lru_cache(maxsize=4096)
+def _resolve(urlconf: str, path: str) -> ResolverMatch | None:
+    try:
+        return get_resolver(urlconf).resolve(path)
+    except Resolver404:
+        return None
+
+
+def _forget_routes(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":
+        _resolve.cache_clear()
+
+
+setting_changed.connect(_forget_routes, dispatch_uid="core-request-route-reset")
+
+
+def is_probe(view_func: object) -> bool:
+    """A health probe answers live: no cache serves it and nothing does I/O on its way in."""
+    return getattr(view_func, PROBE_ATTR, False)
 
 
 def route_pattern(request: HttpRequest) -> str | None:

@@ -110,6 +110,11 @@ class CompiledSnapshot(Generic[T]):
             self._entries[key] = _Entry(value, version, now)
         return value
 
+    def checked_at(self, key: Hashable) -> float:
+        """When (this snapshot's monotonic clock) the key's copy last checked the shared version; now if none."""
+        entry = self._entries.get(key)
+        return entry.checked_at if entry is not None else self._monotonic()
+
     def invalidate(self, key: Hashable) -> None:
         """Bump the key's version once the surrounding transaction commits."""
         bump_on_commit(self.name, key)

@@ -7,8 +7,7 @@ at process exit, and can be called by hand (`flush_all(now=...)`, tests and jobs
 arrived since the last flush: at most one interval. A sink whose store fails keeps its batch for the next
 flush (`CounterSink` does), so a short outage loses nothing.
 
-Time is read through `clock` (an object with `time()`): swap the default for `apps.core.clock.Clock`
-once core has it.
+Time is read through `clock`, core's `Clock` (default `SYSTEM_CLOCK`).
 """
 from __future__ import annotations
 
@@ -16,10 +15,11 @@ import atexit
 import logging
 import os
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from typing import Protocol
+
+from apps.core.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +29,12 @@ class Sink(Protocol):
         """Drain what was collected to the store in one round trip; keep it on failure."""
 
 
-class _SystemClock:
-    """Stand-in for `apps.core.clock.Clock` (wall time in seconds)."""
-
-    @staticmethod
-    def time() -> float:
-        return time.time()
-
-
 class Pipeline:
     """Registered sinks and the one thread that flushes them."""
 
-    def __init__(self, *, interval_s: Callable[[], float] | float | None = None, clock=None) -> None:
+    def __init__(self, *, interval_s: Callable[[], float] | float | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self._interval_s = interval_s
-        self.clock = clock or _SystemClock()
+        self.clock = clock
         self._sinks: dict[str, Sink] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None

@@ -55,15 +55,29 @@ class StoreGuard:
     that probe reports, so an outage costs one timeout per interval, not one per request.
     """
 
-    def __init__(self, component: str, *, clock: Clock = SYSTEM_CLOCK, description: str = "shared store") -> None:
+    def __init__(self, component: str, *, clock: Clock = SYSTEM_CLOCK, description: str = "shared store",
+                 aliases: dict[str, tuple[AppSettings, str]] | None = None) -> None:
         self.component = component
         self.description = description
         self.clock = clock
+        # {core setting: (app section, its earlier deprecated name)}: a deprecated name, when set, wins here.
+        self.aliases = aliases or {}
         self._down_until = 0.0
         self._down = False
         self._last_log = float("-inf")
         self._suppressed = 0
         self._lock = threading.Lock()
+
+    def _setting(self, name: str) -> float:
+        alias = self.aliases.get(name)
+        if alias is not None:
+            value = getattr(alias[0], alias[1])
+            if value is not None:
+                return value
+        return getattr(core_settings, name)
+
+    def retry_interval_s(self) -> float:
+        return self._setting("STORE_RETRY_INTERVAL_S")
 
     @property
     def is_down(self) -> bool:
@@ -80,7 +94,7 @@ class StoreGuard:
         with self._lock:
             if now < self._down_until:
                 return False
-            self._down_until = now + core_settings.STORE_RETRY_INTERVAL_S  # the others wait for this probe
+            self._down_until = now + self.retry_interval_s()  # the others wait for this probe
             return True
 
     def failed(self, reason: object) -> None:
@@ -88,8 +102,8 @@ class StoreGuard:
         text = str(reason)[:200] or reason.__class__.__name__
         with self._lock:
             self._down = True
-            self._down_until = now + core_settings.STORE_RETRY_INTERVAL_S
-            if now - self._last_log >= core_settings.OUTAGE_LOG_INTERVAL_S:
+            self._down_until = now + self.retry_interval_s()
+            if now - self._last_log >= self._setting("OUTAGE_LOG_INTERVAL_S"):
                 log.error("%s unreachable for %s (%s); falling back (%d similar failures not logged)",
                           self.description, self.component, text, self._suppressed)
                 self._last_log, self._suppressed = now, 0

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from apps.core.errors import ApplicationError
-from apps.ratelimit import selectors, services
+from apps.ratelimit import selectors, services, stats
 from apps.ratelimit.models import RateLimitPolicy
 from apps.tenancy.admin_base import TenantScopedAdmin
 from apps.tenancy.roles import Role
@@ -88,6 +88,6 @@ class RateLimitPolicyAdmin(TenantScopedAdmin):
         extra_context = extra_context or {}
         policy = self.get_object(request, object_id)
         if policy is not None:
-            services.stats_flush()
+            stats.flush()
             extra_context["ratelimit_stats"] = selectors.policy_stats(policy=policy, minutes=60)
         return super().change_view(request, object_id, form_url, extra_context)

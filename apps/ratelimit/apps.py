@@ -1,4 +1,4 @@
-"""App config: policy changes from any door (admin, API, fixtures, shell) invalidate the compiled snapshot."""
+"""App config: the policy snapshot follows RateLimitPolicy (imported here so every process registers it)."""
 from django.apps import AppConfig
 
 
@@ -9,12 +9,7 @@ class RateLimitConfig(AppConfig):
     demo = "apps.ratelimit.demo.seed"  # seed_demo's hook: seed(tenant=..., stdout=...)
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
-
-        from apps.ratelimit import matching
+        from apps.ratelimit import snapshot  # noqa: F401  (follows RateLimitPolicy saves and deletes)
         from apps.ratelimit.conf import ratelimit_settings
-        from apps.ratelimit.models import RateLimitPolicy
 
         ratelimit_settings.validate()
-        post_save.connect(matching.on_policy_change, sender=RateLimitPolicy, dispatch_uid="ratelimit-policy-saved")
-        post_delete.connect(matching.on_policy_change, sender=RateLimitPolicy, dispatch_uid="ratelimit-policy-deleted")

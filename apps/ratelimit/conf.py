@@ -3,12 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core.conf import AppSettings, positive_number
-
-
-def _optional_slug(value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(f"must be a tenant slug or None, got {value!r}")
+from apps.core.conf import AppSettings, optional_positive_number, optional_slug, positive_number
 
 
 def _route_names(value: Any) -> None:
@@ -21,19 +16,16 @@ ratelimit_settings = AppSettings(
     defaults={
         # Dotted path of the backend; None picks Redis when the shared store is Redis, else memory.
         "BACKEND": None,
-        # Slug of the tenant whose policies govern requests without a tenant (admin and API login,
-        # anonymous API calls). None: anonymous requests are not rate limited.
+        # Deprecated (read while set): BULWARK["CORE"]["ANONYMOUS_TENANT"] is the one setting.
         "ANONYMOUS_TENANT": None,
         # URL names never rate limited (probes must answer while a client is being throttled).
         "EXEMPT_ROUTES": ["healthz", "readyz"],
         # Decision endpoints other services call on their hot path: match-any policies skip them; only a
         # policy that names them (route or path) limits them.
         "DECISION_ROUTES": ["v1:ratelimit-check", "v1:breaker-acquire", "v1:breaker-report", "v1:breaker-report-batch"],
-        # After a store failure, decide without the store (per policy failure mode) for this long
-        # before trying it again, so an outage does not cost every request a connect timeout.
-        "STORE_RETRY_INTERVAL_S": 1.0,
-        # An outage is logged at most once per this interval, not once per request.
-        "OUTAGE_LOG_INTERVAL_S": 60.0,
+        # Deprecated (read while set): BULWARK["CORE"]["STORE_RETRY_INTERVAL_S"] / ["OUTAGE_LOG_INTERVAL_S"].
+        "STORE_RETRY_INTERVAL_S": None,
+        "OUTAGE_LOG_INTERVAL_S": None,
         # Retry-After sent when a fail-closed policy refuses because the store is unreachable.
         "FAIL_CLOSED_RETRY_AFTER_S": 5,
         # How often per-minute stats are flushed to the database.
@@ -44,14 +36,19 @@ ratelimit_settings = AppSettings(
         "MOVING_WINDOW_MAX_RATE": 1000,
     },
     validators={
-        "ANONYMOUS_TENANT": _optional_slug,
+        "ANONYMOUS_TENANT": optional_slug,
         "EXEMPT_ROUTES": _route_names,
         "DECISION_ROUTES": _route_names,
-        "STORE_RETRY_INTERVAL_S": positive_number,
-        "OUTAGE_LOG_INTERVAL_S": positive_number,
+        "STORE_RETRY_INTERVAL_S": optional_positive_number,
+        "OUTAGE_LOG_INTERVAL_S": optional_positive_number,
         "FAIL_CLOSED_RETRY_AFTER_S": positive_number,
         "STATS_FLUSH_INTERVAL_S": positive_number,
         "STATS_RETENTION_DAYS": positive_number,
         "MOVING_WINDOW_MAX_RATE": positive_number,
+    },
+    deprecated={
+        "ANONYMOUS_TENANT": 'BULWARK["CORE"]["ANONYMOUS_TENANT"]',
+        "STORE_RETRY_INTERVAL_S": 'BULWARK["CORE"]["STORE_RETRY_INTERVAL_S"]',
+        "OUTAGE_LOG_INTERVAL_S": 'BULWARK["CORE"]["OUTAGE_LOG_INTERVAL_S"]',
     },
 )

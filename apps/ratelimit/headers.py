@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from apps.ratelimit.services import Decision, PolicyDecision
+from apps.ratelimit.decision import Decision, PolicyDecision
 
 DRAFT = "draft-ietf-httpapi-ratelimit-headers-11"
 

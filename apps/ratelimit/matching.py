@@ -1,19 +1,16 @@
-"""The compiled policy matcher of one tenant, served from an in-process snapshot (no query per request)."""
+"""The compiled policy matcher of one tenant (`snapshot.py` serves it from an in-process snapshot)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.core.patterns import PatternError, compile_pattern
-from apps.core.snapshot import CompiledSnapshot
 from apps.ratelimit.algorithms import Limit
 from apps.ratelimit.conf import ratelimit_settings
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy
-from apps.tenancy.selectors import active_tenant_id
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +97,7 @@ def compile_policy(policy: RateLimitPolicy) -> CompiledPolicy:
     )
 
 
-def _compile_usable(policy: RateLimitPolicy) -> CompiledPolicy | None:
+def compile_usable(policy: RateLimitPolicy) -> CompiledPolicy | None:
     try:
         return compile_policy(policy)
     except PatternError as exc:
@@ -108,35 +105,6 @@ def _compile_usable(policy: RateLimitPolicy) -> CompiledPolicy | None:
         # skipped and shown as broken in the API, instead of failing the tenant's whole snapshot.
         log.warning("rate-limit policy %s (tenant %s) is broken and not applied: %s", policy.pk, policy.tenant_id, exc)
         return None
-
-
-def _build(tenant_id: Hashable) -> PolicySet:
-    rows = list(RateLimitPolicy.objects.for_tenant(tenant_id).order_by("priority", "name"))
-    enabled = [c for c in (_compile_usable(p) for p in rows if p.enabled) if c is not None]
-    return PolicySet(
-        tenant_id=tenant_id,
-        policies=tuple(p for p in enabled if p.match_kind != RateLimitPolicy.MatchKind.NAMED),
-        by_name={p.name: p for p in enabled},
-        disabled_names=frozenset(p.name for p in rows if not p.enabled),
-    )
-
-
-policy_snapshot: CompiledSnapshot[PolicySet] = CompiledSnapshot("ratelimit", _build)
-
-
-def policies_for_tenant(tenant_id: int) -> PolicySet:
-    return policy_snapshot.get(tenant_id)
-
-
-def policies_for_anonymous(slug: str) -> PolicySet:
-    """The policies governing requests without a tenant: those of the tenant named by ANONYMOUS_TENANT."""
-    tenant_id = active_tenant_id(slug=slug)
-    return EMPTY if tenant_id is None else policy_snapshot.get(tenant_id)
-
-
-def on_policy_change(sender, instance: RateLimitPolicy, **kwargs) -> None:
-    """post_save/post_delete, so admin, API, fixtures and the shell all reach every process."""
-    policy_snapshot.invalidate(instance.tenant_id)
 
 
 def _walk_names(patterns, namespace: str = ""):

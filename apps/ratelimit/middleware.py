@@ -2,15 +2,13 @@
 RateLimit header fields on every response a policy applied to."""
 from __future__ import annotations
 
-from functools import lru_cache
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, resolve
 
 from apps.core.api.errors import error_body
+from apps.core.requests import request_route
 from apps.ratelimit.conf import ratelimit_settings
+from apps.ratelimit.decision import Decision, decide_request, request_policy_set, request_role
 from apps.ratelimit.headers import header_fields
-from apps.ratelimit.services import Decision, decide_request, request_policy_set, request_role
 
 DECISIONS_ATTR = "bulwark_ratelimit_decisions"
 DECIDED_IDS_ATTR = "bulwark_ratelimit_policy_ids"
@@ -47,8 +45,8 @@ def too_many_requests(decision: Decision) -> JsonResponse:
 class RateLimitMiddleware:
     """Decides before the rest of the stack runs, so cache hits and unknown paths are limited too.
 
-    Policies may match URL names, so the path is resolved here (memoised per path); probes are exempt by
-    route name before anything else is looked up.
+    Policies may match URL names, so the route is resolved here, once per request (core's `request_route`,
+    shared with caching); probes are exempt by route name before anything else is looked up.
     """
 
     def __init__(self, get_response) -> None:
@@ -64,7 +62,8 @@ class RateLimitMiddleware:
         return response
 
     def _decide(self, request: HttpRequest) -> HttpResponse | None:
-        route = route_name(getattr(request, "urlconf", None), request.path_info)
+        match = request_route(request)
+        route = match.view_name if match is not None else None
         if route in ratelimit_settings.EXEMPT_ROUTES:
             return None  # before any lookup: probes do no I/O
         policy_set = request_policy_set(request)
@@ -78,12 +77,3 @@ class RateLimitMiddleware:
         decision = decide_request(request=request, policies=policies)
         remember(request, decision)
         return None if decision.allowed else too_many_requests(decision)
-
-
-@lru_cache(maxsize=4096)
-def route_name(urlconf: str | None, path: str) -> str | None:
-    """The namespaced URL name of a path, or None for a path no URL matches (still limited by path/any)."""
-    try:
-        return resolve(path, urlconf).view_name
-    except Resolver404:
-        return None

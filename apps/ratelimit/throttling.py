@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
 
+from apps.ratelimit.decision import decide_request, request_policy_set, request_role
 from apps.ratelimit.middleware import DECIDED_IDS_ATTR, remember
-from apps.ratelimit.services import decide_request, request_policy_set, request_role
 
 
 class BulwarkRateThrottle(BaseThrottle):

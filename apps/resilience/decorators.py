@@ -19,10 +19,11 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
 from apps.core import context
+from apps.core.clock import Clock
 from apps.resilience.errors import CallTimeout, ResilienceError
 from apps.resilience.machine import FAILURE
 from apps.resilience.retry import RetryConfig
-from apps.resilience.runtime import Breaker, Clock, Permit, registry
+from apps.resilience.runtime import Breaker, Permit, registry
 
 T = TypeVar("T")
 _NO_TENANT = object()
@@ -169,7 +170,7 @@ def resilient_call(
     clock = clock or runtime.clock
     retry_config = _resolve_retry(name, retry, tenant)
     timeout_s = timeout_s or retry_config.attempt_timeout_s or runtime.config.timeout_s
-    runtime.retry_budget.record_call(clock.now())
+    runtime.retry_budget.record_call(clock.time())
     attempt = 1
     while True:
         try:
@@ -181,16 +182,16 @@ def resilient_call(
             attempt += 1
             continue
         if isinstance(fallback, last_good):
-            fallback.remember(result, clock.now())
+            fallback.remember(result, clock.time())
         return result
 
 
 def _may_retry(runtime: Breaker, config: RetryConfig, exc: Exception, attempt: int, clock: Clock) -> bool:
     if attempt >= config.max_attempts or not config.retryable(exc):
         return False
-    if runtime.state == "open" and runtime.config.forced_state == "none" and clock.now() < runtime.open_until:
+    if runtime.state == "open" and runtime.config.forced_state == "none" and clock.time() < runtime.open_until:
         return False  # never retry into an open breaker
-    return runtime.retry_budget.try_spend(config, clock.now())
+    return runtime.retry_budget.try_spend(config, clock.time())
 
 
 def _attempt(runtime: Breaker, fn: Callable[..., T], args: tuple, kwargs: dict, timeout_s: float | None) -> T:
@@ -228,7 +229,7 @@ async def aresilient_call(
     clock = clock or runtime.clock
     retry_config = retry if isinstance(retry, RetryConfig) else await sync_to_async(_resolve_retry)(name, retry, tenant)
     timeout_s = timeout_s or retry_config.attempt_timeout_s or runtime.config.timeout_s
-    runtime.retry_budget.record_call(clock.now())
+    runtime.retry_budget.record_call(clock.time())
     attempt = 1
     while True:
         try:
@@ -240,7 +241,7 @@ async def aresilient_call(
             attempt += 1
             continue
         if isinstance(fallback, last_good):
-            fallback.remember(result, clock.now())
+            fallback.remember(result, clock.time())
         return result
 
 

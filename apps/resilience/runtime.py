@@ -5,28 +5,27 @@ Per call on the closed path: a dict lookup, a state check and a counter update u
 The flusher merges each breaker's batch every FLUSH_INTERVAL_S (at once when the batch alone would trip)
 and re-reads idle breakers every SYNC_INTERVAL_S, so another process's transition arrives within
 SYNC_INTERVAL_S + FLUSH_INTERVAL_S. Only a breaker that is recovering (open past its end, or half-open)
-asks the store per call, for an atomic probe ticket. If the store fails, every breaker of the process
-continues on a process-local memory backend, health says "degraded", and the shared state is adopted
-again when the store answers.
+asks the store per call, for an atomic probe ticket. If the store fails (the backend raises core's
+StoreUnavailable), every breaker of the process continues on a process-local memory backend, core's
+StoreGuard reports "degraded", and the flusher probes the store once per `STORE_RETRY_INTERVAL_S`, adopting
+the shared state again when it answers. Time is read from the registry's core `Clock` only.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from redis.exceptions import RedisError
 
 from apps.core import health
+from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.conf import core_settings
-from apps.core.snapshot import CompiledSnapshot
+from apps.core.store import StoreGuard, StoreUnavailable
 from apps.resilience.backends import get_backend
 from apps.resilience.backends.base import BreakerBackend, PushesTransitions
 from apps.resilience.backends.memory import MemoryBackend
@@ -44,82 +43,12 @@ from apps.resilience.machine import (
     Transition,
 )
 from apps.resilience.retry import RetryBudget, RetryConfig
-from apps.resilience.scorecard import MinuteStats, bucket_of, write_minutes
+from apps.resilience.snapshot import policy_snapshot
+from apps.resilience.stats import MinuteStats, bucket_of, write_minutes
 
 log = logging.getLogger(__name__)
 HEALTH_COMPONENT = "resilience:store"
 POLICY_HEALTH_COMPONENT = "resilience:policies"
-STORE_ERRORS = (RedisError, OSError)
-
-
-class Clock:
-    """Wall-clock seconds; tests pass a fake one that they move by hand."""
-
-    now = staticmethod(time.time)  # the builtin itself: no Python frame per call on the hot path
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-SYSTEM_CLOCK = Clock()
-
-
-@dataclass(frozen=True)
-class Policies:
-    breakers: dict[str, BreakerConfig]
-    retries: dict[str, RetryConfig]
-    broken: dict[str, str] = field(default_factory=dict)  # breaker policies that cannot compile, with why
-
-
-def policy_health_component(tenant_id: Hashable, name: str, kind: str = "policy") -> str:
-    """The health component of one policy that cannot be compiled, e.g. `resilience:policy:7:payments`."""
-    return f"resilience:{kind}:{tenant_id}:{name}"
-
-
-def _compile_each(
-    tenant_id: Hashable, policies: Any, compile_one: Callable[[Any], Any], kind: str
-) -> tuple[dict, dict]:
-    """Compile every policy on its own: one that cannot (an exception class renamed by a deploy) is left out,
-    logged and marked degraded in health, and never takes the tenant's other policies with it."""
-    compiled, broken = {}, {}
-    for policy in policies:
-        component = policy_health_component(tenant_id, policy.name, kind)
-        try:
-            compiled[policy.name] = compile_one(policy)
-        except (ImportError, TypeError, ValueError) as exc:
-            broken[policy.name] = f"{exc.__class__.__name__}: {exc}"
-            log.error("resilience policy %r of tenant %s cannot be compiled: %s", policy.name, tenant_id, exc)
-            health.mark_degraded(component, f"policy cannot be compiled ({broken[policy.name]})")
-        else:
-            health.mark_ok(component)
-    return compiled, broken
-
-
-def _build_policies(tenant_id: Hashable) -> Policies:
-    from apps.resilience.models import BreakerPolicy, RetryPolicy
-
-    if not tenant_id:
-        return Policies({}, {})
-    breakers, broken = _compile_each(tenant_id, BreakerPolicy.objects.filter(tenant_id=tenant_id),
-                                     BreakerConfig.from_policy, "policy")
-    retries, _ = _compile_each(tenant_id, RetryPolicy.objects.filter(tenant_id=tenant_id),
-                               RetryConfig.from_policy, "retry-policy")
-    return Policies(breakers, retries, broken)
-
-
-class PolicySnapshot(CompiledSnapshot[Policies]):
-    """The compiled policies, and a say in the registry's shortcut: a change made here is seen at the next call."""
-
-    def drop(self, key: Hashable) -> None:
-        super().drop(key)
-        registry.expire_lookups(key)
-
-    def clear(self) -> None:
-        super().clear()
-        registry.expire_lookups(None)
-
-
-policy_snapshot = PolicySnapshot("resilience", _build_policies)
 
 
 class Permit:
@@ -150,7 +79,7 @@ class Breaker:
         self.key = f"t{tenant_id}:{config.name}"
         self.registry = registry
         self.clock = registry.clock
-        self._now = registry.clock.now
+        self._now = registry.clock.time
         self.lock = threading.Lock()
         self.state = CLOSED
         self.open_until = 0.0
@@ -159,7 +88,7 @@ class Breaker:
         self.probe_denied_until = 0.0
         self.trailing_failures = 0  # this process's failures in a row, across merges
         self.retry_budget = RetryBudget()
-        self.config_checked_at = 0.0  # monotonic time of the last policy lookup (async doors reuse it)
+        self.config_checked_at = 0.0  # the snapshot clock's monotonic time of the policy last looked up
         self.minutes: dict[int, MinuteStats] = {}
         self._configure(config)
 
@@ -330,7 +259,7 @@ class Breaker:
             self._adopt(self.registry.store(lambda b: b.read(self.key, config, now)), now)
 
     def reset(self, reason: str = "reset by an operator") -> SharedState:
-        now = self.clock.now()
+        now = self.clock.time()
         config = self.config
         with self.lock:
             self.pending = OutcomeBatch(config)
@@ -340,7 +269,7 @@ class Breaker:
 
     def sync(self) -> SharedState:
         """Read the shared state now (API and admin, which show live figures)."""
-        now = self.clock.now()
+        now = self.clock.time()
         config = self.config
         shared = self.registry.store(lambda b: b.read(self.key, config, now))
         self._adopt(shared, now)
@@ -378,6 +307,8 @@ class Registry:
         self.clock = clock
         self._backend = backend
         self.fallback: MemoryBackend | None = None
+        self.guard = StoreGuard(HEALTH_COMPONENT, clock=clock,
+                                description="shared store (breakers continue per process)")
         self.breakers: dict[tuple[int, str], Breaker] = {}
         self.events: list[tuple[int, str, Transition, float]] = []
         self._lock = threading.Lock()
@@ -389,6 +320,19 @@ class Registry:
         self._last_db_flush = 0.0
         self.background = True
         self.check_interval_s = 0.0
+        # The policy shortcut is timed on the snapshot's clock, so it expires exactly when the snapshot would
+        # check the shared version again: a change reaches a breaker within one check interval, not two.
+        self._snapshot_monotonic = policy_snapshot.clock.monotonic
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+        if hasattr(self, "guard"):
+            self.guard.clock = clock
 
     @property
     def backend(self) -> BreakerBackend:
@@ -401,7 +345,7 @@ class Registry:
         tenant_id = getattr(tenant, "id", tenant) or 0
         breaker = self.breakers.get((tenant_id, name))
         # The shortcut of the hot path: the policy was looked up less than a snapshot interval ago.
-        if breaker is not None and time.monotonic() - breaker.config_checked_at < self.check_interval_s:
+        if breaker is not None and self._snapshot_monotonic() - breaker.config_checked_at < self.check_interval_s:
             return breaker
         return self._lookup(name, tenant_id, breaker)
 
@@ -414,7 +358,7 @@ class Registry:
             # protects): keep judging with the policy last compiled, or the defaults, and try again later.
             health.mark_degraded(POLICY_HEALTH_COMPONENT, f"policies unreadable ({exc.__class__.__name__})")
             if breaker is not None:
-                breaker.config_checked_at = time.monotonic()
+                breaker.config_checked_at = self._snapshot_monotonic()
                 return breaker
             config = None
         else:
@@ -429,7 +373,7 @@ class Registry:
             breaker.reconfigure(config)
         elif config is None and breaker.config.policy_id is not None:  # its policy was deleted
             breaker.reconfigure(BreakerConfig(name=name))
-        breaker.config_checked_at = time.monotonic()
+        breaker.config_checked_at = policy_snapshot.checked_at(tenant_id) if tenant_id else self._snapshot_monotonic()
         if self.background and self._thread is None:  # first breaker, or first lookup in a forked child
             self._start()
         return breaker
@@ -437,7 +381,7 @@ class Registry:
     async def aget(self, name: str, tenant: Any = None) -> Breaker:
         """`get` for coroutines: the policy lookup may read the database, so it runs in a thread when due."""
         breaker = self.breakers.get((getattr(tenant, "id", tenant) or 0, name))
-        if breaker is not None and time.monotonic() - breaker.config_checked_at < self.check_interval_s:
+        if breaker is not None and self._snapshot_monotonic() - breaker.config_checked_at < self.check_interval_s:
             return breaker
         return await sync_to_async(self.get)(name, tenant)
 
@@ -457,7 +401,7 @@ class Registry:
         if fallback is None:
             try:
                 return operation(self.backend)
-            except STORE_ERRORS as exc:
+            except StoreUnavailable as exc:
                 fallback = self._enter_fallback(exc)
         return operation(fallback)
 
@@ -468,21 +412,19 @@ class Registry:
                 for breaker in self.breakers.values():
                     fallback.adopt(breaker.key, SharedState(breaker.state, breaker.open_until))
                 self.fallback = fallback
-                health.mark_degraded(
-                    HEALTH_COMPONENT, f"shared store unreachable ({exc.__class__.__name__}); breakers are per process"
-                )
+                self.guard.failed(exc)
             return self.fallback
 
     def _try_leave_fallback(self, now: float) -> None:
         try:
             for breaker in list(self.breakers.values()):
                 self._backend_read_into(breaker, now)
-        except STORE_ERRORS:
+        except StoreUnavailable as exc:
+            self.guard.failed(exc)
             return
         with self._lock:
             self.fallback = None
-        health.mark_ok(HEALTH_COMPONENT)
-        log.warning("shared store is back; breakers follow the shared state again")
+        self.guard.succeeded()
 
     @staticmethod
     def _backend_read_into(breaker: Breaker, now: float) -> None:
@@ -497,8 +439,8 @@ class Registry:
 
     def flush_all(self, *, write_db: bool = True) -> None:
         """Merge every pending batch and sync idle breakers; write events and scorecards when due."""
-        now = self.clock.now()
-        if self.fallback is not None:
+        now = self.clock.time()
+        if self.fallback is not None and self.guard.available():  # one probe per retry interval
             self._try_leave_fallback(now)
         for breaker in list(self.breakers.values()):
             try:
@@ -573,7 +515,7 @@ class Registry:
         while not self._stopping.is_set():
             try:
                 backend.listen(self._pushed, self._stopping)
-            except STORE_ERRORS:
+            except StoreUnavailable:
                 self._stopping.wait(resilience_settings.SYNC_INTERVAL_S)  # the store is down: the flusher copes
             except Exception:
                 log.exception("breaker transition listener failed; listening again")
@@ -610,11 +552,11 @@ class Registry:
         while not self._stopping.is_set():
             self._wake.wait(resilience_settings.FLUSH_INTERVAL_S)
             self._wake.clear()
-            due = time.monotonic() - self._last_db_flush >= resilience_settings.SCORECARD_FLUSH_INTERVAL_S
+            due = self.clock.monotonic() - self._last_db_flush >= resilience_settings.SCORECARD_FLUSH_INTERVAL_S
             try:
                 self.flush_all(write_db=False)
                 if due:
-                    self._last_db_flush = time.monotonic()
+                    self._last_db_flush = self.clock.monotonic()
                     self.write_db()
                     close_old_connections()
             except Exception:
@@ -622,6 +564,7 @@ class Registry:
 
 
 registry = Registry()
+policy_snapshot.on_drop.append(registry.expire_lookups)
 
 
 def _after_fork_in_child() -> None:

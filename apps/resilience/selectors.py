@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from apps.resilience.machine import HALF_OPEN, BreakerConfig, rates_computed
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute
-from apps.resilience.runtime import get_breaker, policy_snapshot
-from apps.resilience.scorecard import merge_histograms, quantile_ms
+from apps.resilience.runtime import get_breaker
+from apps.resilience.snapshot import policy_snapshot
+from apps.resilience.stats import merge_histograms, quantile_ms
 from apps.tenancy.models import Tenant
 
 

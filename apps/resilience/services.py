@@ -1,4 +1,6 @@
-"""Every write and decision of the resilience app: policies, operator actions, and the decision API."""
+"""Every write and decision of the resilience app: policies, operator actions, and the decision API.
+
+The policy snapshot follows both policy models by itself (`snapshot.py`): no write here invalidates it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -16,7 +18,8 @@ from apps.core.services import integrity_as_field_error, model_create, model_del
 from apps.resilience.errors import BreakerOpen
 from apps.resilience.machine import FAILURE, IGNORED, SUCCESS, SharedState
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
-from apps.resilience.runtime import Permit, get_breaker, policy_health_component, policy_snapshot
+from apps.resilience.runtime import Permit, get_breaker
+from apps.resilience.snapshot import policy_health_component, policy_snapshot
 from apps.tenancy.models import Tenant
 
 FORCE_ACTIONS = {
@@ -34,17 +37,13 @@ Policy = BreakerPolicy | RetryPolicy
 def policy_create(*, model: type[Policy], tenant: Tenant, data: Mapping[str, Any]) -> Policy:
     """Create a breaker or retry policy; every process compiles it within the snapshot interval."""
     with integrity_as_field_error(field="name", message="A policy with this name already exists."):
-        policy = model_create(model=model, data=data, tenant=tenant)
-    policy_snapshot.invalidate(tenant.pk)
-    return policy
+        return model_create(model=model, data=data, tenant=tenant)
 
 
 @transaction.atomic
 def policy_update(*, policy: Policy, data: Mapping[str, Any]) -> Policy:
     with integrity_as_field_error(field="name", message="A policy with this name already exists."):
-        policy = model_update(instance=policy, data=data)
-    policy_snapshot.invalidate(policy.tenant_id)
-    return policy
+        return model_update(instance=policy, data=data)
 
 
 @transaction.atomic
@@ -53,7 +52,6 @@ def policy_delete(*, policy: Policy) -> None:
     model_delete(instance=policy)
     kind = "policy" if isinstance(policy, BreakerPolicy) else "retry-policy"
     health.mark_ok(policy_health_component(tenant_id, policy.name, kind))  # a broken policy deleted is no longer
-    policy_snapshot.invalidate(tenant_id)
 
 
 @transaction.atomic
@@ -66,7 +64,6 @@ def breaker_force(*, policy: BreakerPolicy, forced_state: str) -> BreakerPolicy:
     if forced_state == ForcedState.METRICS_ONLY and previous != ForcedState.METRICS_ONLY:
         # resilience4j's metrics-only state starts from fresh figures, and never leaves closed.
         get_breaker(policy.name, policy.tenant_id).reset(reason="entering metrics only")
-    policy_snapshot.invalidate(policy.tenant_id)
     return policy
 
 
@@ -81,7 +78,6 @@ def breaker_reset(*, policy: BreakerPolicy) -> SharedState:
         action="breaker.reset", obj=policy,
         changes={"forced_state": [previous, ForcedState.NONE], "state": [shared.transition.from_state, "closed"]},
     )
-    policy_snapshot.invalidate(policy.tenant_id)
     return shared
 
 

@@ -4,20 +4,10 @@ from __future__ import annotations
 import pytest
 
 from apps.caching import stats
-from apps.caching.backends import get_backend, reset_backend
-from apps.caching.responses import response_cache
+from apps.caching.backends import backend_loader, get_backend
+from apps.caching.responses import new_store_guard, response_cache
+from apps.core.clock import FakeClock
 from tests.caching import views
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.t = now
-
-    def now(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -28,19 +18,19 @@ def _no_background_stats_flush():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch):
-    reset_backend()
-    monkeypatch.setattr(response_cache, "_down_until", 0.0)
+    backend_loader.reset()
+    monkeypatch.setattr(response_cache, "guard", new_store_guard())
     stats.counters().take()
     views.calls.clear()
-    views.state.update(version="v1", fail=False)
+    views.state.update(version="v1", fail=False, origin_s=0.0)
     yield
     stats.counters().take()  # counts of a rolled-back test have no rows to go to
-    reset_backend()
+    backend_loader.reset()
 
 
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
-    fake = FakeClock()
+    fake = FakeClock(time=1_000_000.0)
     monkeypatch.setattr(response_cache, "clock", fake)
     return fake
 

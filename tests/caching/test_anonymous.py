@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.caching.urls")]
 
 @pytest.fixture
 def anonymous_tenant(settings, tenant_a):
-    settings.BULWARK = {**settings.BULWARK, "CACHING": {**settings.BULWARK.get("CACHING", {}),
-                                                        "ANONYMOUS_TENANT": tenant_a.slug,
-                                                        "WARM_BASE_URL": "http://testserver"}}
+    settings.BULWARK = {**settings.BULWARK,
+                        "CORE": {**settings.BULWARK.get("CORE", {}), "ANONYMOUS_TENANT": tenant_a.slug},
+                        "CACHING": {**settings.BULWARK.get("CACHING", {}), "WARM_BASE_URL": "http://testserver"}}
     return tenant_a
 
 
@@ -131,3 +131,15 @@ def test_an_empty_anonymous_tenant_is_refused(settings):
     settings.BULWARK = {**settings.BULWARK, "CACHING": {"ANONYMOUS_TENANT": ""}}
     with pytest.raises(ImproperlyConfigured, match="ANONYMOUS_TENANT"):
         _ = caching_settings.ANONYMOUS_TENANT
+
+
+def test_the_earlier_setting_names_are_still_read_and_warn(settings):
+    from apps.caching.responses import new_store_guard
+    from apps.core.requests import anonymous_tenant
+
+    settings.BULWARK = {"CORE": {"STORE_RETRY_INTERVAL_S": 1.0},
+                        "CACHING": {"STORE_RETRY_S": 4.0, "ANONYMOUS_TENANT": "old"}}
+    with pytest.warns(DeprecationWarning, match=r"BULWARK\['CACHING'\]\['STORE_RETRY_S'\]"):
+        caching_settings.validate()
+    assert new_store_guard().retry_interval_s() == 4.0
+    assert anonymous_tenant(caching_settings) == "old"

@@ -115,12 +115,12 @@ def test_stats_report_counts_per_minute_and_the_store_memory(tenant_a, token_cli
 
 
 def test_stats_of_several_flushes_add_up_in_one_minute_row(tenant_a):
-    from apps.caching.services import stats_flush
+    from apps.caching.stats import write
 
     policy = CachePolicyFactory(tenant=tenant_a)
     minute = int(timezone.now().timestamp() // 60 * 60)
     for _ in range(3):
-        stats_flush(batch={(tenant_a.pk, policy.pk, minute): {"hits": 2, "misses": 1}})
+        write(batch={(tenant_a.pk, policy.pk, minute): {"hits": 2, "misses": 1}})
     row = policy.stat_minutes.get()
     assert (row.hits, row.misses) == (6, 3)
 
@@ -209,7 +209,7 @@ def test_unflushed_counts_are_not_lost_between_requests(tenant_a):
 
 
 def test_cache_path_patterns_run_on_re2_and_a_stored_pattern_it_refuses_is_skipped(tenant_a, caplog):
-    from apps.caching.compiled import policy_snapshot
+    from apps.caching.snapshot import policy_snapshot
     from tests.core.test_patterns import ATTACK_PATH, CATASTROPHIC, hang_guard
 
     CachePolicyFactory(tenant=tenant_a, name="evil", path_pattern=CATASTROPHIC)

@@ -7,6 +7,7 @@ from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, LOCK_HELD
 from apps.caching.backends.memory import MemoryBackend
 from apps.caching.backends.redis import RedisBackend
 from apps.caching.entries import Entry, adaptive_ttl_s, etag_matches
+from apps.core.clock import FakeClock
 
 E = "bulwark:cache:{c1}:r:1:abc"
 T1, T2 = "bulwark:cache:{c1}:tag:one", "bulwark:cache:{c1}:tag:two"
@@ -70,18 +71,12 @@ class BackendContract:
         assert report["complete"] is True
 
 
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class TestMemoryBackend(BackendContract):
     @pytest.fixture
     def clock(self):
-        return FakeMonotonic()
+        return FakeClock(monotonic=100.0)
 
     @pytest.fixture
     def backend(self, clock):
@@ -90,7 +85,7 @@ class TestMemoryBackend(BackendContract):
     @pytest.fixture
     def advance(self, clock):
         def move(seconds: float) -> None:
-            clock.t += seconds
+            clock.advance(seconds)
 
         return move
 

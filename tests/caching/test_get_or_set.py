@@ -58,8 +58,8 @@ def test_concurrent_misses_call_fn_once(tenant_a):
 
 def test_a_store_failure_after_the_call_does_not_call_fn_again(tenant_a, monkeypatch):
     from apps.caching.backends import get_backend
-    from apps.caching.backends.base import StoreUnavailable
     from apps.core import health
+    from apps.core.store import StoreUnavailable
 
     def down(**kwargs):
         raise StoreUnavailable("connection lost")

@@ -100,3 +100,22 @@ def test_invalidation_from_another_process_is_seen_at_once(cluster, tenant_token
     tenant.name = "Renamed"
     tenant.save()
     assert httpx.get(cluster[0] + "/slow/tagged/?ms=0", headers=headers, timeout=20).json()["call"] == 3
+
+
+def test_a_policy_changed_or_deleted_through_orm_bulk_admin_or_shell_reaches_a_second_process(
+        tenant_a, client, make_member):
+    from django.urls import reverse
+
+    from tests.policy_watch import PolicyWatcher, assert_every_door_reaches
+
+    orm, bulk, shell = (CachePolicyFactory(tenant=tenant_a, name=name, ttl_s=60) for name in ("orm", "bulk", "shell"))
+    client.force_login(make_member(tenant_a, "admin"))
+    watcher = PolicyWatcher("caching", tenant_a.pk, connection.settings_dict["NAME"])
+    try:
+        assert_every_door_reaches(
+            watcher, admin=client, changelist=reverse("admin:bulwark_caching_cachepolicy_changelist"),
+            served_key=lambda p: p.name, served_value=lambda p: p.ttl_s,
+            orm=orm, bulk=bulk, shell=shell, field="ttl_s", new_value=90,
+        )
+    finally:
+        watcher.stop()

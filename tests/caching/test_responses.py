@@ -287,6 +287,7 @@ def test_decorator_reraises_when_there_is_no_stale_copy(tenant_a, viewer):
 def test_early_refresh_fires_near_expiry_when_the_draw_says_so(tenant_a, viewer, clock, sync_refresh,
                                                                monkeypatch):
     policy(tenant_a, ttl_s=10, early_refresh_beta=1.0)
+    views.state["origin_s"] = 0.01  # on the fake clock
     viewer.get("/items/1/")
     # -ln(p) = 27.6 times the origin's duration reaches past the last millisecond of the TTL: refresh now.
     monkeypatch.setattr(response_cache.rand, "random", lambda: 1e-12)
@@ -414,7 +415,7 @@ def test_a_hit_makes_no_database_query(tenant_a, viewer, django_assert_num_queri
 
 
 def test_a_rate_limited_client_gets_its_429_and_never_a_cached_body(tenant_a, viewer):
-    from apps.ratelimit.services import stats_counters
+    from apps.ratelimit.stats import stats_counters
     from tests.ratelimit.factories import RateLimitPolicyFactory
 
     RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=2)

@@ -23,7 +23,7 @@ def own_redis(settings):
         "BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{PORT}/0",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
     }}
-    settings.BULWARK = {**settings.BULWARK, "CACHING": {"STORE_RETRY_S": 0.2}}
+    settings.BULWARK = {**settings.BULWARK, "CORE": {**settings.BULWARK.get("CORE", {}), "STORE_RETRY_INTERVAL_S": 0.2}}
     try:
         yield server
     finally:

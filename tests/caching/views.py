@@ -9,9 +9,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from apps.caching.decorators import cache_policy
+from apps.caching.responses import response_cache
 
 calls: dict[str, int] = {}
-state = {"version": "v1", "fail": False}
+state = {"version": "v1", "fail": False, "origin_s": 0.0}
 _lock = threading.Lock()
 
 
@@ -23,6 +24,8 @@ def _count(name: str) -> int:
 
 def item(request, pk: int):
     n = _count("item")
+    if state["origin_s"]:
+        response_cache.clock.sleep(state["origin_s"])  # the injected clock: a test's fake one just moves
     if state["fail"]:
         return JsonResponse({"error": "down"}, status=503)
     actor = getattr(request, "actor", None)

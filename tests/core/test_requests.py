@@ -65,6 +65,9 @@ def test_anonymous_means_no_tenant_no_principal_and_no_credentials():
 
 
 def test_the_route_is_resolved_once_per_request_and_shared():
+    from apps.core.requests import _resolve
+
+    _resolve.cache_clear()  # matches are memoised per path across requests: start from none
     request = RequestFactory().get("/api/v1/ratelimit/policies/5/")
     with mock.patch("apps.core.requests.get_resolver", wraps=__import__("django.urls").urls.get_resolver) as spy:
         first, second = request_route(request), request_route(request)
@@ -77,6 +80,9 @@ def test_the_route_is_resolved_once_per_request_and_shared():
 
 
 def test_a_path_that_matches_nothing_is_resolved_once_too():
+    from apps.core.requests import _resolve
+
+    _resolve.cache_clear()
     request = RequestFactory().get("/no/such/page")
     with mock.patch("apps.core.requests.get_resolver", wraps=__import__("django.urls").urls.get_resolver) as spy:
         assert request_route(request) is None

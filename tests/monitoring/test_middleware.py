@@ -81,12 +81,13 @@ def test_a_refused_token_is_measured_under_its_route_before_any_view_runs(sink, 
 
 @pytest.fixture
 def fresh_ratelimit():
-    from apps.ratelimit import services
+    from apps.ratelimit import stats
+    from apps.ratelimit.backends import backend_loader
 
-    services._backend = None
+    backend_loader.reset()
     yield
-    services._backend = None
-    services.stats_counters.take()  # no pending stats left for the flusher after the test database is gone
+    backend_loader.reset()
+    stats.stats_counters.take()  # no pending stats left for the flusher after the test database is gone
 
 
 def test_rate_limited_responses_are_measured(sink, tenant_a, token_client, fresh_ratelimit):

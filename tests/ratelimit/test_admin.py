@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.ratelimit import services
+from apps.ratelimit import decision
 from apps.ratelimit.models import RateLimitPolicy
 from tests.ratelimit.factories import RateLimitPolicyFactory
 
@@ -49,7 +49,7 @@ def test_admin_duplicate_name_is_a_field_message_not_a_500(tenant_a, make_member
 def test_policy_page_shows_its_stats(tenant_a, make_member, client):
     policy = RateLimitPolicyFactory(tenant=tenant_a, name="tight", match_kind="named", rate=1)
     for _ in range(3):
-        services.check(tenant=tenant_a, descriptors=[services.Descriptor(key="c", policy="tight")])
+        decision.check(tenant=tenant_a, descriptors=[decision.Descriptor(key="c", policy="tight")])
     client.force_login(make_member(tenant_a, "viewer"))
     page = client.get(f"{CHANGELIST}{policy.pk}/change/").content.decode()
     assert '<strong id="ratelimit-total-allowed">1</strong>' in page
@@ -58,7 +58,7 @@ def test_policy_page_shows_its_stats(tenant_a, make_member, client):
 
 def test_operator_resets_a_key_through_the_admin_action(tenant_a, make_member, client):
     policy = RateLimitPolicyFactory(tenant=tenant_a, name="tight", match_kind="named", rate=1)
-    services.check(tenant=tenant_a, descriptors=[services.Descriptor(key="c", policy="tight")])
+    decision.check(tenant=tenant_a, descriptors=[decision.Descriptor(key="c", policy="tight")])
     client.force_login(make_member(tenant_a, "operator"))
     form = client.post(CHANGELIST, {"action": "reset_key", "_selected_action": [policy.pk]})
     assert form.status_code == 200 and "Reset counter" in form.content.decode()
@@ -66,7 +66,7 @@ def test_operator_resets_a_key_through_the_admin_action(tenant_a, make_member, c
                                     "key": "c"}, follow=True)
     assert "key &#x27;c&#x27; reset." in done.content.decode()
     assert AuditEvent.objects.filter(action="ratelimit.reset_key", object_id=str(policy.pk)).exists()
-    assert services.check(tenant=tenant_a, descriptors=[services.Descriptor(key="c", policy="tight")]).allowed
+    assert decision.check(tenant=tenant_a, descriptors=[decision.Descriptor(key="c", policy="tight")]).allowed
 
 
 def test_viewer_cannot_run_the_reset_action(tenant_a, make_member, client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.ratelimit import services
+from apps.ratelimit import decision, stats
 from apps.ratelimit.models import RateLimitPolicy
 from tests.ratelimit.factories import RateLimitPolicyFactory
 
@@ -74,20 +74,20 @@ def test_viewers_read_but_do_not_write(tenant_a, member_client):
 
 def test_operator_resets_a_key_and_it_is_audited(tenant_a, token_client):
     policy = RateLimitPolicyFactory(tenant=tenant_a, name="tight", match_kind="named", rate=1)
-    services.check(tenant=tenant_a, descriptors=[services.Descriptor(key="client-9", policy="tight")])
+    decision.check(tenant=tenant_a, descriptors=[decision.Descriptor(key="client-9", policy="tight")])
     operator = token_client(tenant_a, "operator")
     response = operator.post(f"{POLICIES}/{policy.pk}/reset-key", {"key": "client-9"}, format="json")
     assert response.status_code == 200 and response.json() == {"key": "client-9", "existed": True}
     event = AuditEvent.objects.get(action="ratelimit.reset_key")
     assert event.actor_kind == "token" and event.changes["key"] == "client-9"
-    again = services.check(tenant=tenant_a, descriptors=[services.Descriptor(key="client-9", policy="tight")])
+    again = decision.check(tenant=tenant_a, descriptors=[decision.Descriptor(key="client-9", policy="tight")])
     assert again.allowed
 
 
 def test_stats_endpoint_counts_per_minute(tenant_a, token_client):
     policy = RateLimitPolicyFactory(tenant=tenant_a, name="tight", match_kind="named", rate=2)
     for _ in range(3):
-        services.check(tenant=tenant_a, descriptors=[services.Descriptor(key="c", policy="tight")])
+        decision.check(tenant=tenant_a, descriptors=[decision.Descriptor(key="c", policy="tight")])
     response = token_client(tenant_a, "viewer").get(f"{POLICIES}/{policy.pk}/stats", {"minutes": 5})
     assert response.status_code == 200
     body = response.json()
@@ -197,7 +197,7 @@ def test_hits_zero_peeks_without_consuming(tenant_a, token_client):
     peeks = [client.post(CHECK, peek, format="json").json() for _ in range(3)]
     assert [(p["allowed"], p["remaining"]) for p in peeks] == [(True, 3)] * 3
     assert client.post(CHECK, take, format="json").json()["remaining"] == 1
-    services.stats_flush()
+    stats.flush()
     policy = RateLimitPolicy.objects.get(name="expensive")
     assert policy.stats.get().allowed == 2  # the peeks are not traffic
 

@@ -90,7 +90,7 @@ def test_probes_are_exempt(tenant_a):
     RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="everything", key_kind="ip", rate=1)
     from django.test import Client
 
-    with override_settings(BULWARK={"RATELIMIT": {"ANONYMOUS_TENANT": tenant_a.slug}}):
+    with override_settings(BULWARK={"CORE": {"ANONYMOUS_TENANT": tenant_a.slug}}):
         assert [Client().get("/healthz").status_code for _ in range(3)] == [200, 200, 200]
 
 
@@ -99,7 +99,7 @@ def test_paths_no_url_matches_are_limited_too(tenant_a):
     RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="everything", key_kind="ip", rate=2)
     from django.test import Client
 
-    with override_settings(BULWARK={"RATELIMIT": {"ANONYMOUS_TENANT": tenant_a.slug}}):
+    with override_settings(BULWARK={"CORE": {"ANONYMOUS_TENANT": tenant_a.slug}}):
         statuses = [Client().get(f"/no/such/path/{n}").status_code for n in range(3)]
     assert statuses == [404, 404, 429]
 
@@ -108,7 +108,7 @@ def test_paths_no_url_matches_are_limited_too(tenant_a):
 def test_logins_are_protected_by_the_anonymous_tenants_auth_policy(tenant_a, client, login_url):
     RateLimitPolicyFactory(tenant=tenant_a, name="login", match_kind="route",
                            match_value="admin:login,rest_framework:login", methods="POST", key_kind="ip", rate=3)
-    with override_settings(BULWARK={"RATELIMIT": {"ANONYMOUS_TENANT": tenant_a.slug}}):
+    with override_settings(BULWARK={"CORE": {"ANONYMOUS_TENANT": tenant_a.slug}}):
         assert client.get(login_url).status_code == 200
         statuses = [client.post(login_url, {"username": "x", "password": "guess"}).status_code for _ in range(4)]
     assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
@@ -116,12 +116,12 @@ def test_logins_are_protected_by_the_anonymous_tenants_auth_policy(tenant_a, cli
 
 def test_anonymous_requests_are_not_limited_without_an_anonymous_tenant(tenant_a, client):
     RateLimitPolicyFactory(tenant=tenant_a, name="login", match_kind="route", match_value="admin:login", rate=1)
-    with override_settings(BULWARK={"RATELIMIT": {"ANONYMOUS_TENANT": None}}):
+    with override_settings(BULWARK={"CORE": {"ANONYMOUS_TENANT": None}}):
         assert [client.post("/admin/login/", {}).status_code for _ in range(3)] == [200, 200, 200]
 
 
 def test_no_database_query_per_request_once_compiled(tenant_a, token_client, django_assert_num_queries):
-    from apps.ratelimit.services import decide_request, request_policy_set, request_role
+    from apps.ratelimit.decision import decide_request, request_policy_set, request_role
 
     RateLimitPolicyFactory(tenant=tenant_a, match_kind="any", name="default", rate=100)
     request = APIRequestFactory().get(ME)

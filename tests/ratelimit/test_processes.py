@@ -55,3 +55,23 @@ def test_two_processes_share_one_exact_limit_and_see_a_new_policy_within_2_s(ser
             time.sleep(0.05)
     assert set(seen_by) == set(servers)
     assert max(seen_by.values()) < 2.0, seen_by
+
+
+def test_a_policy_changed_or_deleted_through_orm_bulk_admin_or_shell_reaches_a_second_process(
+        tenant_a, client, make_member):
+    from django.urls import reverse
+
+    from apps.ratelimit.matching import compile_policy
+    from tests.policy_watch import PolicyWatcher, assert_every_door_reaches
+
+    orm, bulk, shell = (RateLimitPolicyFactory(tenant=tenant_a, name=name, rate=10) for name in ("orm", "bulk", "shell"))
+    client.force_login(make_member(tenant_a, "admin"))
+    watcher = PolicyWatcher("ratelimit", tenant_a.pk, connection.settings_dict["NAME"])
+    try:
+        assert_every_door_reaches(
+            watcher, admin=client, changelist=reverse("admin:bulwark_ratelimit_ratelimitpolicy_changelist"),
+            served_key=lambda p: p.name, served_value=lambda p: compile_policy(p).limit.capacity,
+            orm=orm, bulk=bulk, shell=shell, field="rate", new_value=25,
+        )
+    finally:
+        watcher.stop()

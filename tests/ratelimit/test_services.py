@@ -9,12 +9,12 @@ from django.test import override_settings
 
 from apps.audit.models import AuditEvent
 from apps.core import health
-from apps.ratelimit import services
+from apps.ratelimit import decision, services, stats
 from apps.ratelimit.backends.memory import MemoryBackend
 from apps.ratelimit.backends.redis import RedisBackend
+from apps.ratelimit.decision import Descriptor, Target
 from apps.ratelimit.matching import compile_policy
 from apps.ratelimit.models import RateLimitPolicy, RateLimitStat
-from apps.ratelimit.services import Descriptor, Target
 from tests.ratelimit.factories import RateLimitPolicyFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,13 +28,13 @@ def test_strictest_policy_decides_and_every_policy_is_counted(tenant_a, clock):
     backend = MemoryBackend(clock=clock)
     wide = RateLimitPolicyFactory(tenant=tenant_a, name="wide", rate=100)
     narrow = RateLimitPolicyFactory(tenant=tenant_a, name="narrow", rate=2)
-    first = services.decide(targets=targets(wide, narrow), backend=backend)
+    first = decision.decide(targets=targets(wide, narrow), backend=backend)
     assert first.allowed and first.deciding.policy.name == "narrow"
-    services.decide(targets=targets(wide, narrow), backend=backend)
-    third = services.decide(targets=targets(wide, narrow), backend=backend)
+    decision.decide(targets=targets(wide, narrow), backend=backend)
+    third = decision.decide(targets=targets(wide, narrow), backend=backend)
     assert not third.allowed and third.deciding.policy.name == "narrow"
     assert third.retry_after_s == 30
-    services.stats_flush()
+    stats.flush()
     counts = {s.policy.name: (s.allowed, s.denied) for s in RateLimitStat.objects.select_related("policy")}
     assert counts == {"wide": (3, 0), "narrow": (2, 1)}
 
@@ -42,11 +42,11 @@ def test_strictest_policy_decides_and_every_policy_is_counted(tenant_a, clock):
 def test_shadow_policy_counts_but_never_blocks(tenant_a, clock):
     backend = MemoryBackend(clock=clock)
     shadow = RateLimitPolicyFactory(tenant=tenant_a, name="shadow", rate=1, mode="shadow")
-    decisions = [services.decide(targets=targets(shadow), backend=backend) for _ in range(3)]
+    decisions = [decision.decide(targets=targets(shadow), backend=backend) for _ in range(3)]
     assert all(d.allowed for d in decisions)
     assert decisions[0].deciding is None  # a shadow policy never decides a request
     assert [d.policies[0].outcome.allowed for d in decisions] == [True, False, False]
-    services.stats_flush()
+    stats.flush()
     stat = RateLimitStat.objects.get(policy=shadow)
     assert (stat.allowed, stat.denied, stat.shadow_denied) == (1, 0, 2)
 
@@ -55,8 +55,8 @@ def test_stats_accumulate_across_flushes(tenant_a, clock):
     backend = MemoryBackend(clock=clock)
     policy = RateLimitPolicyFactory(tenant=tenant_a, rate=100)
     for _ in range(3):
-        services.decide(targets=targets(policy), backend=backend)
-        services.stats_flush()
+        decision.decide(targets=targets(policy), backend=backend)
+        stats.flush()
     assert RateLimitStat.objects.get(policy=policy).allowed == 3
 
 
@@ -64,12 +64,12 @@ def test_check_by_name_and_by_match_attributes(tenant_a, clock):
     backend = MemoryBackend(clock=clock)
     RateLimitPolicyFactory(tenant=tenant_a, name="expensive", match_kind="named", rate=5)
     RateLimitPolicyFactory(tenant=tenant_a, name="writes", match_kind="any", methods="POST", rate=3)
-    by_name = services.check(tenant=tenant_a, descriptors=[Descriptor(key="c1", policy="expensive", hits=5)],
+    by_name = decision.check(tenant=tenant_a, descriptors=[Descriptor(key="c1", policy="expensive", hits=5)],
                              backend=backend)
     assert by_name.allowed and by_name.deciding.outcome.remaining == 0
-    matched = services.check(tenant=tenant_a, descriptors=[Descriptor(key="c1", method="post")], backend=backend)
+    matched = decision.check(tenant=tenant_a, descriptors=[Descriptor(key="c1", method="post")], backend=backend)
     assert [d.policy.name for d in matched.policies] == ["writes"]
-    unmatched = services.check(tenant=tenant_a, descriptors=[Descriptor(key="c1", method="GET")], backend=backend)
+    unmatched = decision.check(tenant=tenant_a, descriptors=[Descriptor(key="c1", method="GET")], backend=backend)
     assert unmatched.allowed and unmatched.policies == ()
 
 
@@ -78,24 +78,24 @@ def test_check_refuses_an_unknown_policy_and_ignores_a_disabled_one(tenant_a, te
 
     RateLimitPolicyFactory(tenant=tenant_a, name="off", enabled=False)
     RateLimitPolicyFactory(tenant=tenant_b, name="theirs")
-    assert services.check(tenant=tenant_a, descriptors=[Descriptor(key="k", policy="off")]).policies == ()
+    assert decision.check(tenant=tenant_a, descriptors=[Descriptor(key="k", policy="off")]).policies == ()
     with pytest.raises(ApplicationError) as refused:
-        services.check(tenant=tenant_a, descriptors=[Descriptor(key="k", policy="theirs")])
+        decision.check(tenant=tenant_a, descriptors=[Descriptor(key="k", policy="theirs")])
     assert "policy" in refused.value.extra["errors"]["descriptors"]["0"]
 
 
 def test_reset_key_is_audited_and_restores_the_quota(tenant_a):
     policy = RateLimitPolicyFactory(tenant=tenant_a, rate=1)
-    services.decide(targets=targets(policy, key="ip:203.0.113.7"))
-    assert not services.decide(targets=targets(policy, key="ip:203.0.113.7")).allowed
+    decision.decide(targets=targets(policy, key="ip:203.0.113.7"))
+    assert not decision.decide(targets=targets(policy, key="ip:203.0.113.7")).allowed
     assert services.counter_reset(policy=policy, key="ip:203.0.113.7") is True
-    assert services.decide(targets=targets(policy, key="ip:203.0.113.7")).allowed
+    assert decision.decide(targets=targets(policy, key="ip:203.0.113.7")).allowed
     event = AuditEvent.objects.get(action="ratelimit.reset_key")
     assert event.object_id == str(policy.pk) and event.changes == {"key": "ip:203.0.113.7", "existed": True}
 
 
 def test_policy_changes_are_audited_and_reach_the_snapshot_on_commit(tenant_a, django_capture_on_commit_callbacks):
-    from apps.ratelimit.matching import policies_for_tenant
+    from apps.ratelimit.snapshot import policies_for_tenant
 
     with django_capture_on_commit_callbacks(execute=True):
         policy = services.policy_create(tenant=tenant_a, data={"name": "p", "rate": 5})
@@ -141,14 +141,14 @@ def test_store_outage_fails_open_or_closed_per_policy_logs_once_and_recovers(ten
     open_policy = compile_policy(RateLimitPolicyFactory(tenant=tenant_a, name="open", rate=100))
     closed_policy = compile_policy(RateLimitPolicyFactory(tenant=tenant_a, name="closed", rate=100,
                                                           failure_mode="closed"))
-    with override_settings(BULWARK={"RATELIMIT": {"STORE_RETRY_INTERVAL_S": 0.2}}):
-        assert services.decide(targets=[Target(open_policy, "k"), Target(closed_policy, "k")], backend=backend).allowed
+    with override_settings(BULWARK={"CORE": {"STORE_RETRY_INTERVAL_S": 0.2}}):
+        assert decision.decide(targets=[Target(open_policy, "k"), Target(closed_policy, "k")], backend=backend).allowed
         own_redis.stop()
         caplog.clear()
-        with caplog.at_level(logging.ERROR, logger="apps.ratelimit.services"):
-            fail_open = services.decide(targets=[Target(open_policy, "k")], backend=backend)
+        with caplog.at_level(logging.ERROR, logger="apps.core.store"):
+            fail_open = decision.decide(targets=[Target(open_policy, "k")], backend=backend)
             time.sleep(0.25)  # past the retry interval: the next call tries the store again, and fails
-            fail_closed = services.decide(targets=[Target(closed_policy, "k")], backend=backend)
+            fail_closed = decision.decide(targets=[Target(closed_policy, "k")], backend=backend)
         assert fail_open.allowed and fail_open.policies[0].degraded
         assert not fail_closed.allowed and fail_closed.retry_after_s == 5
         assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
@@ -156,7 +156,7 @@ def test_store_outage_fails_open_or_closed_per_policy_logs_once_and_recovers(ten
 
         own_redis.start()
         time.sleep(0.25)
-        recovered = services.decide(targets=[Target(closed_policy, "k")], backend=backend)
+        recovered = decision.decide(targets=[Target(closed_policy, "k")], backend=backend)
         assert recovered.allowed and not recovered.policies[0].degraded
         assert "ratelimit:store" not in health.degraded_components()
 
@@ -175,7 +175,7 @@ def test_a_fixture_load_reaches_the_snapshot(tenant_a, tmp_path, django_capture_
     from django.core import serializers
     from django.core.management import call_command
 
-    from apps.ratelimit.matching import policies_for_tenant
+    from apps.ratelimit.snapshot import policies_for_tenant
 
     policy = RateLimitPolicyFactory(tenant=tenant_a, name="from-fixture", rate=7)
     fixture = tmp_path / "policies.json"
@@ -204,9 +204,26 @@ def test_bad_settings_are_loud(section, message):
 def test_switching_a_policys_algorithm_starts_from_a_clean_state(tenant_a):
     policy = RateLimitPolicyFactory(tenant=tenant_a, rate=2, algorithm="sliding_window")
     for _ in range(2):
-        services.decide(targets=targets(policy))
+        decision.decide(targets=targets(policy))
     policy.algorithm = "gcra"
     policy.save()
-    decision = services.decide(targets=targets(policy))
-    assert decision.allowed and not decision.policies[0].degraded
-    assert decision.policies[0].outcome.remaining == 1
+    verdict = decision.decide(targets=targets(policy))
+    assert verdict.allowed and not verdict.policies[0].degraded
+    assert verdict.policies[0].outcome.remaining == 1
+
+
+def test_the_earlier_setting_names_are_still_read_and_warn():
+    from apps.core.requests import anonymous_tenant
+    from apps.ratelimit.conf import ratelimit_settings
+    from apps.ratelimit.decision import store_guard
+
+    earlier = {"STORE_RETRY_INTERVAL_S": 7.0, "OUTAGE_LOG_INTERVAL_S": 9.0, "ANONYMOUS_TENANT": "old"}
+    with override_settings(BULWARK={"CORE": {"STORE_RETRY_INTERVAL_S": 1.0}, "RATELIMIT": earlier}):
+        with pytest.warns(DeprecationWarning, match=r"BULWARK\['RATELIMIT'\]\['STORE_RETRY_INTERVAL_S'\]"):
+            ratelimit_settings.validate()
+        guard = store_guard(MemoryBackend())
+        assert guard.retry_interval_s() == 7.0
+        assert anonymous_tenant(ratelimit_settings) == "old"
+    with override_settings(BULWARK={"CORE": {"STORE_RETRY_INTERVAL_S": 3.0, "ANONYMOUS_TENANT": "new"}}):
+        assert guard.retry_interval_s() == 3.0
+        assert anonymous_tenant(ratelimit_settings) == "new"

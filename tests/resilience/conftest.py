@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.resilience.backends import get_backend
+from apps.core.clock import FakeClock as CoreFakeClock
+from apps.resilience.backends import backend_loader
 from apps.resilience.backends.memory import MemoryBackend
 from apps.resilience.runtime import registry
 from benchmarks.ratelimit_harness import port
@@ -12,18 +13,14 @@ from tests.redis_server import RedisServer
 T0 = 1_700_000_040.0  # a whole minute, so minute arithmetic stays readable
 
 
-class FakeClock:
+class FakeClock(CoreFakeClock):
+    """Core's fake clock starting at T0; `now()` is its wall time, as the tests spell it."""
+
     def __init__(self, now: float = T0) -> None:
-        self.t = now
+        super().__init__(time=now)
 
     def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+        return self.time()
 
 
 @pytest.fixture
@@ -42,14 +39,14 @@ def fresh_registry(clock):
     registry.fallback = None
     registry.breakers.clear()
     registry.events.clear()
-    get_backend.cache_clear()
+    backend_loader.reset()
     yield registry
     registry.stop()
     registry.clock, registry._backend, registry.background = saved
     registry.fallback = None
     registry.breakers.clear()
     registry.events.clear()
-    get_backend.cache_clear()
+    backend_loader.reset()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.resilience.backends import get_backend
+from apps.resilience.backends import backend_loader, get_backend
 from apps.resilience.backends.memory import MemoryBackend
 from apps.resilience.conf import resilience_settings
 
@@ -23,13 +23,13 @@ def test_bad_settings_fail_loudly(settings, section, message):
 def test_the_backend_is_chosen_by_its_dotted_path(settings):
     settings.BULWARK = {**settings.BULWARK,
                         "RESILIENCE": {"BACKEND": "apps.resilience.backends.memory.MemoryBackend"}}
-    get_backend.cache_clear()
+    backend_loader.reset()
     assert isinstance(get_backend(), MemoryBackend)
 
 
 def test_the_automatic_backend_follows_the_shared_store(settings):
     from apps.core.store import redis_client
 
-    get_backend.cache_clear()
+    backend_loader.reset()
     expected = "RedisBackend" if redis_client() is not None else "MemoryBackend"
     assert type(get_backend()).__name__ == expected

@@ -155,3 +155,35 @@ def test_a_failure_is_merged_when_it_returns_and_the_trip_is_pushed_to_other_pro
             watcher.acquire()
     finally:
         other.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["breaker", "retry"])
+def test_a_policy_changed_or_deleted_through_orm_bulk_admin_or_shell_reaches_a_second_process(
+        kind, tenant_a, client, make_member):
+    """The bug of issue 14: resilience refreshed its snapshot only from its own services, so the admin's bulk
+    delete and every ORM or shell save left other processes on a deleted or stale policy."""
+    from django.db import connection
+    from django.urls import reverse
+
+    from tests.policy_watch import PolicyWatcher, assert_every_door_reaches
+    from tests.resilience.factories import BreakerPolicyFactory, RetryPolicyFactory
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the watching process shares the test database only on PostgreSQL")
+    if kind == "breaker":
+        make, field, new_value, bulk_change = BreakerPolicyFactory, "forced_state", "disabled", ("force_open",
+                                                                                                "forced_open")
+    else:
+        make, field, new_value, bulk_change = RetryPolicyFactory, "max_attempts", 5, None
+    orm, bulk, shell = (make(tenant=tenant_a, name=name) for name in ("orm", "bulk", "shell"))
+    client.force_login(make_member(tenant_a, "admin"))
+    watcher = PolicyWatcher("resilience", tenant_a.pk, connection.settings_dict["NAME"])
+    try:
+        assert_every_door_reaches(
+            watcher, admin=client, changelist=reverse(f"admin:bulwark_resilience_{kind}policy_changelist"),
+            served_key=lambda p: f"{kind}:{p.name}", served_value=lambda p: getattr(p, field),
+            orm=orm, bulk=bulk, shell=shell, field=field, new_value=new_value, bulk_change=bulk_change,
+        )
+    finally:
+        watcher.stop()

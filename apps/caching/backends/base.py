@@ -6,10 +6,6 @@ from dataclasses import dataclass
 LOCK_ACQUIRED, LOCK_HELD, LOCK_FREE = 1, 0, -1
 
 
-class StoreUnavailable(Exception):
-    """The shared store did not answer; callers bypass the cache."""
-
-
 @dataclass(frozen=True)
 class Lookup:
     value: bytes | None
@@ -21,7 +17,7 @@ class Lookup:
 class CacheBackend:
     """One round trip per lookup: the entry, the current versions of its tags and, on a miss, the lock.
 
-    Every method raises StoreUnavailable when the store cannot be reached.
+    Every method raises core's StoreUnavailable when the store cannot be reached (callers bypass the cache).
     """
 
     def lookup(self, *, key: str, tag_keys: list[str], lock_key: str, token: str, lock_ttl_ms: int,

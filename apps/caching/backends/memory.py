@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import fnmatch
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 
 from apps.caching.backends.base import LOCK_ACQUIRED, LOCK_FREE, LOCK_HELD, CacheBackend, Lookup
 from apps.caching.conf import caching_settings
+from apps.core.clock import SYSTEM_CLOCK, Clock
 
 
 class MemoryBackend(CacheBackend):
-    def __init__(self, *, max_bytes: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, max_bytes: int | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.max_bytes = max_bytes or caching_settings.MEMORY_MAX_BYTES
-        self.clock = clock
+        self.clock = clock.monotonic  # expiry deadlines: intervals, never wall time
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._bytes = 0
         self._locks: dict[str, tuple[str, float]] = {}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from apps.caching.backends.base import CacheBackend, Lookup, StoreUnavailable
-from apps.core.store import redis_client
+from apps.caching.backends.base import CacheBackend, Lookup
+from apps.core.store import StoreUnavailable, redis_client
 
 _LUA = Path(__file__).parent / "lua"
 

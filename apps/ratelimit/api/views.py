@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.ratelimit import selectors, services
+from apps.ratelimit import decision, selectors, services, stats
 from apps.ratelimit.api import serializers as s
 from apps.ratelimit.models import RateLimitPolicy
 from apps.tenancy.api.viewsets import TenantModelViewSet
@@ -55,7 +55,7 @@ class PolicyViewSet(TenantModelViewSet):
         policy = self.get_object()
         query = s.StatsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        services.stats_flush()  # this process's pending counts, so a reader sees its own traffic
+        stats.flush()  # this process's pending counts, so a reader sees its own traffic
         return Response(s.StatsOutputSerializer(selectors.policy_stats(policy=policy, **query.validated_data)).data)
 
     @extend_schema(request=s.ResetKeyInputSerializer, responses={200: s.ResetKeyOutputSerializer})
@@ -81,8 +81,8 @@ class CheckView(APIView):
     def post(self, request):
         serializer = s.CheckInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        descriptors = [services.Descriptor(**d) for d in serializer.validated_data["descriptors"]]
-        decision = services.check(
+        descriptors = [decision.Descriptor(**d) for d in serializer.validated_data["descriptors"]]
+        verdict = decision.check(
             tenant=request.tenant, descriptors=descriptors, dry_run=serializer.validated_data["dry_run"]
         )
-        return Response(s.CheckOutputSerializer(decision).data, status=status.HTTP_200_OK)
+        return Response(s.CheckOutputSerializer(verdict).data, status=status.HTTP_200_OK)

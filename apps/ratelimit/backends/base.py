@@ -1,15 +1,11 @@
 """The backend contract: decide several limits in one atomic step, all or nothing."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from apps.core.clock import Clock
 from apps.ratelimit.algorithms import Limit, Outcome
-
-
-class StoreUnavailable(Exception):
-    """The backend cannot reach its store; the caller applies each policy's failure mode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,21 +19,17 @@ class Hit:
     enforce: bool
 
 
-def wall_clock_us() -> int:
-    return time.time_ns() // 1000
-
-
 class RateLimitBackend:
     """Subclasses implement `decide` and `reset`.
 
     `decide(hits)` returns one Outcome per hit, in order, and stores the new state of every allowed hit
     if and only if no enforcing hit was refused: a request that is turned away consumes nothing, so a
     strict policy does not drain a lenient one. A hit of cost 0 (a peek) and a `dry_run` decide the same
-    way and store nothing. It raises StoreUnavailable when the store is unreachable.
+    way and store nothing. It raises core's StoreUnavailable when the store is unreachable.
     """
 
-    def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
-        # `clock` returns microseconds; None means the backend's own time source (Redis: the server's).
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        # The algorithms read `clock.time_us()`; None means the backend's own time source (Redis: the server's).
         self.clock = clock
 
     def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:

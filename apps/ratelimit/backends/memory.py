@@ -2,23 +2,25 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.ratelimit.algorithms import Outcome, State, evaluate, state_ttl_us
-from apps.ratelimit.backends.base import Hit, RateLimitBackend, wall_clock_us
+from apps.ratelimit.backends.base import Hit, RateLimitBackend
 
 SWEEP_EVERY_US = 60_000_000
 
 
 class MemoryBackend(RateLimitBackend):
-    def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
-        super().__init__(clock=clock)
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock or SYSTEM_CLOCK)
+        self._time_us = self.clock.time_us
         self._states: dict[str, tuple[State, int]] = {}  # key -> (state, expires_at_us)
         self._lock = threading.Lock()
         self._next_sweep_us = 0
 
     def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:
-        now_us = (self.clock or wall_clock_us)()
+        now_us = self._time_us()
         with self._lock:
             self._sweep(now_us)
             results = []

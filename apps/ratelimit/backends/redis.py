@@ -1,15 +1,16 @@
 """Redis backend: one EVALSHA per decision for all the limits of a request, keys with TTLs."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from apps.core.store import redis_client
+from apps.core.clock import Clock
+from apps.core.store import StoreUnavailable, redis_client
 from apps.ratelimit.algorithms import GCRA, MOVING_WINDOW, SLIDING_WINDOW, Outcome, State, evaluate
-from apps.ratelimit.backends.base import Hit, RateLimitBackend, StoreUnavailable
+from apps.ratelimit.backends.base import Hit, RateLimitBackend
 
 DECIDE_LUA = (Path(__file__).parent / "lua" / "decide.lua").read_text()
 _ALGORITHM_CODES = {GCRA: 1, SLIDING_WINDOW: 2, MOVING_WINDOW: 3}
@@ -29,7 +30,7 @@ class RedisBackend(RateLimitBackend):
     still agree on every key's state.
     """
 
-    def __init__(self, *, client: Any = None, url: str | None = None, clock: Callable[[], int] | None = None) -> None:
+    def __init__(self, *, client: Any = None, url: str | None = None, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
         if client is None and url is not None:
             client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
@@ -39,7 +40,7 @@ class RedisBackend(RateLimitBackend):
         self._decide = self.client.register_script(DECIDE_LUA)
 
     def decide(self, hits: Sequence[Hit], *, dry_run: bool = False) -> list[Outcome]:
-        args: list[Any] = ["" if self.clock is None else self.clock(), int(dry_run)]
+        args: list[Any] = ["" if self.clock is None else self.clock.time_us(), int(dry_run)]
         for hit in hits:
             limit = hit.limit
             args += [_ALGORITHM_CODES[limit.algorithm], limit.capacity, limit.interval_us, hit.cost, int(hit.enforce)]

@@ -10,7 +10,8 @@ from apps.resilience.machine import BreakerConfig, OutcomeBatch, SharedState
 class BreakerBackend:
     """The shared record of each breaker, keyed by `key` (tenant and dependency), with atomic transitions.
 
-    `now` is passed in (seconds) so every backend runs on the caller's clock.
+    `now` is passed in (seconds) so every backend runs on the caller's clock. A backend whose store cannot
+    be reached raises core's StoreUnavailable (the registry then continues on a process-local fallback).
     """
 
     def merge(self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:

@@ -1,13 +1,18 @@
-"""Breaker records in Redis, shared by every process and host; every change is one Lua script (EVALSHA)."""
+"""Breaker records in Redis, shared by every process and host; every change is one Lua script (EVALSHA).
+
+redis-py's errors stay here: every method raises core's StoreUnavailable when Redis cannot be reached.
+"""
 from __future__ import annotations
 
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from apps.core.store import redis_client, store_key
+from redis.exceptions import RedisError
+
+from apps.core.store import StoreUnavailable, redis_client, store_key
 from apps.resilience.backends.base import BreakerBackend, PushesTransitions
 from apps.resilience.machine import BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
 
@@ -16,6 +21,14 @@ LUA_DIR = Path(__file__).parent / "lua"
 
 # Keys of a breaker nobody touches for a day disappear (a deleted policy leaves nothing behind for long).
 IDLE_TTL_S = 86_400
+T = TypeVar("T")
+
+
+def _store_call(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 class RedisBackend(PushesTransitions, BreakerBackend):
@@ -39,14 +52,16 @@ class RedisBackend(PushesTransitions, BreakerBackend):
     def listen(self, on_transition: Callable[[str, str, float], None], stopping: threading.Event) -> None:
         """Call `on_transition(channel, state, open_until)` for every transition published, until `stopping`."""
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        pubsub.psubscribe(store_key("resilience", "*", "transitions"))
         try:
+            pubsub.psubscribe(store_key("resilience", "*", "transitions"))
             while not stopping.is_set():
                 message = pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "pmessage":
                     continue
                 state, open_until = _s(message["data"]).split(" ", 1)
                 on_transition(_s(message["channel"]), state, float(open_until))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
         finally:
             pubsub.close()
 
@@ -62,7 +77,7 @@ class RedisBackend(PushesTransitions, BreakerBackend):
         ]
 
     def _run(self, key: str, args: list) -> tuple[bool, SharedState]:
-        raw = self._breaker(keys=self._keys(key), args=args)
+        raw = _store_call(lambda: self._breaker(keys=self._keys(key), args=args))
         granted, state, open_until, open_count, calls, failures, slow, consec = raw[:8]
         t_from, t_to, reason, tc, tf, ts, tk = raw[8:]
         transition = None
@@ -104,11 +119,12 @@ class RedisBackend(PushesTransitions, BreakerBackend):
 
     def bulkhead_acquire(self, key: str, *, limit: int, lease_s: float, now: float) -> str | None:
         token = uuid.uuid4().hex
-        ok = self._bulkhead(keys=[self._slots_key(key)], args=["acquire", repr(now), limit, repr(lease_s), token])
+        ok = _store_call(lambda: self._bulkhead(
+            keys=[self._slots_key(key)], args=["acquire", repr(now), limit, repr(lease_s), token]))
         return token if ok else None
 
     def bulkhead_release(self, key: str, token: str) -> None:
-        self._bulkhead(keys=[self._slots_key(key)], args=["release", 0, 0, 0, token])
+        _store_call(lambda: self._bulkhead(keys=[self._slots_key(key)], args=["release", 0, 0, 0, token]))
 
 
 def _s(value: Any) -> str:
