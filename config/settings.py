@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -108,9 +109,15 @@ TEMPLATES = [
 DB_POOL_MAX_SIZE = int(os.environ.get("BULWARK_DB_POOL_MAX_SIZE", "10"))
 DB_POOL_MIN_SIZE = min(int(os.environ.get("BULWARK_DB_POOL_MIN_SIZE", "1")), DB_POOL_MAX_SIZE)
 DB_POOL_TIMEOUT_S = float(os.environ.get("BULWARK_DB_POOL_TIMEOUT_S", "5"))
+# django-q2 forks its workers, and a psycopg pool's threads do not survive a fork; each worker runs one task
+# at a time, so a qcluster keeps one persistent connection per process instead (checked by the jobs runner
+# at most once per CONN_CHECK_EVERY_S).
+RUNS_QCLUSTER = len(sys.argv) > 1 and sys.argv[1] == "qcluster"
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0:
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=60 if RUNS_QCLUSTER else 0, conn_health_checks=RUNS_QCLUSTER)}
+    if (DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX_SIZE > 0
+            and not RUNS_QCLUSTER):
         # One bounded psycopg pool per process (Django's built-in pooling, which requires CONN_MAX_AGE=0):
         # ASGI runs each request on its own thread, so without it every thread opened its own connection
         # and two workers under load ran PostgreSQL out of connections. A request that waits longer than
@@ -227,6 +234,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set shared by several fields (a run's status is also an attempt's outcome).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "apps.jobs.models.JobRun.Status",
+        "BreakerOutcomeEnum": ["success", "failure", "ignored"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.api.schema.document_error_responses",

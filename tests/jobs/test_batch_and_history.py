@@ -214,6 +214,7 @@ def test_a_worker_group_commits_outcomes_when_the_batch_fills(tenant_a):
 @pytest.mark.django_db(transaction=True)  # autocommit, as in a worker
 def test_a_worker_checks_its_connection_at_most_once_per_interval(monkeypatch):
     connection.ensure_connection()
+    monkeypatch.setattr(connection, "close_at", None)  # a worker's persistent connection (qcluster uses no pool)
     monkeypatch.setattr(connection, "health_check_enabled", True)
     monkeypatch.setattr(runner, "_last_connection_check", [0.0])
     checked = []
