@@ -2,10 +2,12 @@
 per-task savings (group commit, connection check), in this process."""
 from __future__ import annotations
 
+import types
 from datetime import timedelta
 
 import pytest
 from django.db import close_old_connections, connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -214,7 +216,11 @@ def test_a_worker_group_commits_outcomes_when_the_batch_fills(tenant_a):
 @pytest.mark.django_db(transaction=True)  # autocommit, as in a worker
 def test_a_worker_checks_its_connection_at_most_once_per_interval(monkeypatch):
     connection.ensure_connection()
-    monkeypatch.setattr(connection, "close_at", None)  # a worker's persistent connection (qcluster uses no pool)
+    # A worker's connection: persistent and health-checked by Django's base logic (a qcluster uses no pool;
+    # this test process may, and a pooled connection skips the health check altogether).
+    monkeypatch.setattr(connection, "close_at", None)
+    monkeypatch.setattr(connection, "close_if_health_check_failed",
+                        types.MethodType(BaseDatabaseWrapper.close_if_health_check_failed, connection))
     monkeypatch.setattr(connection, "health_check_enabled", True)
     monkeypatch.setattr(runner, "_last_connection_check", [0.0])
     checked = []
