@@ -61,11 +61,11 @@ class ForecastSerializer(serializers.ModelSerializer):
     def get_points(self, obj: Forecast) -> list[dict]:
         return [{"timestamp": t, "forecast": p, "lower80": lo, "upper80": hi} for t, p, lo, hi in self._points(obj)]
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_threshold(self, obj: Forecast) -> float | None:
         return self._query().get("threshold", obj.threshold)
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_threshold_crossing_at(self, obj: Forecast):
         when = crossing_time(self._points(obj), self.get_threshold(obj))
         return when.isoformat() if when else None
