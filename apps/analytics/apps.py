@@ -10,3 +10,7 @@ class AnalyticsConfig(AppConfig):
         from apps.analytics.conf import analytics_settings
 
         analytics_settings.validate()
+
+        from apps.analytics import monitoring_series
+
+        monitoring_series.register()

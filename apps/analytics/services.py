@@ -95,7 +95,7 @@ def forecast_refresh(*, tenant, series: str, horizon: int | None = None, thresho
     result = forecasting.forecast(history.values, start_s=history.start_s, step_s=step_s, horizon=horizon)
     points = forecast_points(result)
     if threshold is None:
-        threshold = sources.critical_threshold(series)
+        threshold = sources.critical_threshold(series, tenant=tenant)
     forecast, _ = Forecast.objects.update_or_create(
         tenant=tenant, series=series, horizon=horizon,
         defaults={

@@ -8,7 +8,8 @@ A series key is `<kind>:<name>` (`ingested:orders_per_min`, `endpoint_rps:/api/v
 `reader(*, tenant, series, start, end, step_s) -> list[(datetime, float)]` returns the points of one series
 (`series` is the full key) in [start, end), at about `step_s` apart; `lister(tenant) -> list[str]` names the
 keys of that kind the scheduled jobs should look at; `critical` is a default threshold for the capacity
-question ("when will this cross its critical threshold?").
+question ("when will this cross its critical threshold?"): a number, or `critical(*, tenant, series) -> float | None`
+for a per-tenant level. Monitoring's kinds are registered by `apps.analytics.monitoring_series`.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from apps.core.errors import ApplicationError
 
 Reader = Callable[..., list[tuple[datetime, float]]]
 Lister = Callable[..., list[str]]
+Critical = float | Callable[..., float | None] | None
 
 INGESTED = "ingested"
 
@@ -29,14 +31,14 @@ class SeriesSource:
     kind: str
     reader: Reader
     lister: Lister | None = None
-    critical: float | None = None
+    critical: Critical = None
 
 
 _sources: dict[str, SeriesSource] = {}
 
 
 def register_series_source(kind: str, reader: Reader, *, lister: Lister | None = None,
-                           critical: float | None = None) -> None:
+                           critical: Critical = None) -> None:
     """Register (or replace, for reloads and tests) the reader of one series kind."""
     if not kind or ":" in kind:
         raise ValueError(f"series kind {kind!r}: a non-empty name without ':'")
@@ -74,9 +76,14 @@ def list_series(*, tenant) -> list[str]:
     return sorted(keys)
 
 
-def critical_threshold(series: str) -> float | None:
+def critical_threshold(series: str, *, tenant=None) -> float | None:
+    """The critical level of a series (per tenant when the source computes it)."""
     source = _sources.get(kind_of(series))
-    return source.critical if source else None
+    if source is None or source.critical is None:
+        return None
+    if callable(source.critical):
+        return None if tenant is None else source.critical(tenant=tenant, series=series)
+    return float(source.critical)
 
 
 def _read_ingested(*, tenant, series: str, start: datetime, end: datetime, step_s: int):
