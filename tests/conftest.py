@@ -38,6 +38,18 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_background_stats_flusher():
+    """Tests flush the stats pipeline by hand (`stats.flush_all()`, an app's `stats.flush()`): a background
+    flusher would write outside the test's transaction, where the test's rows are not visible (flaky counts)."""
+    from apps.core import stats
+
+    stats.pipeline.stop()
+    stats.pipeline.background = False
+    yield
+    stats.pipeline.background = True
+
+
 @pytest.fixture(autouse=True)
 def _clean_shared_state():
     """Each test starts with an empty cache/store and no compiled snapshots left from another test."""

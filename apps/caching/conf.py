@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core.conf import AppSettings, optional_positive_number, optional_slug, positive_number
+from apps.core.conf import AppSettings, optional_positive_number, optional_slug
 
 
 def _optional_dotted_path(value: Any) -> None:
@@ -40,8 +40,8 @@ caching_settings = AppSettings(
         "STORE_RETRY_S": None,
         # Tag versions live this long after an invalidation; entries never outlive it (policy validation).
         "TAG_VERSION_TTL_S": 7 * 24 * 3600,
-        # Hit statistics are flushed to the database this often.
-        "STATS_FLUSH_INTERVAL_S": 5.0,
+        # Deprecated (read while set): BULWARK["CORE"]["STATS_FLUSH_INTERVAL_S"], the one stats flusher's interval.
+        "STATS_FLUSH_INTERVAL_S": None,
         # Warm URLs given as paths are fetched on this origin (the public host is part of cache keys).
         "WARM_BASE_URL": "http://localhost",
         # The Accept header of warming requests (Accept is part of cache keys).
@@ -58,12 +58,13 @@ caching_settings = AppSettings(
         "LOCK_POLL_MS": _positive_int,
         "STORE_RETRY_S": optional_positive_number,
         "TAG_VERSION_TTL_S": _positive_int,
-        "STATS_FLUSH_INTERVAL_S": positive_number,
+        "STATS_FLUSH_INTERVAL_S": optional_positive_number,
         "MEMORY_REPORT_MAX_KEYS": _positive_int,
         "WARM_BASE_URL": _base_url,
     },
     deprecated={
         "ANONYMOUS_TENANT": 'BULWARK["CORE"]["ANONYMOUS_TENANT"]',
         "STORE_RETRY_S": 'BULWARK["CORE"]["STORE_RETRY_INTERVAL_S"]',
+        "STATS_FLUSH_INTERVAL_S": 'BULWARK["CORE"]["STATS_FLUSH_INTERVAL_S"]',
     },
 )

@@ -28,7 +28,7 @@ def _ratio(hits: int, total: int) -> float | None:
 
 def policy_stats(*, policy: CachePolicy, minutes: int = 60) -> dict[str, Any]:
     """Totals and per-minute rows over the last `minutes`, including this process's unflushed counts."""
-    stats.counters().flush_now()
+    stats.flush()
     since = timezone.now() - timedelta(minutes=minutes)
     rows = list(CacheStatMinute.objects.for_tenant(policy.tenant_id).filter(policy=policy, minute__gte=since)
                 .order_by("minute").values("minute", *STAT_FIELDS))

@@ -1,4 +1,5 @@
-"""Per-policy, per-minute hit statistics, counted in memory on the hot path and flushed in batches off it."""
+"""Per-policy, per-minute hit statistics, counted in memory on the hot path and flushed in batches off it by
+core's one stats pipeline (sink `caching.hits`)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -10,13 +11,11 @@ from django.db.models import F
 
 from apps.caching.conf import caching_settings
 from apps.caching.models import STAT_FIELDS, CachePolicy, CacheStatMinute
-from apps.core.batching import BatchedCounters
+from apps.core import stats as core_stats
 from apps.core.clock import SYSTEM_CLOCK, Clock
 
-_counters: BatchedCounters | None = None
 
-
-def write(batch: dict[Hashable, Counter]) -> None:
+def write(batch: dict[Hashable, Counter], now: float | None = None) -> None:
     """Add a batch of {(tenant id, policy id, minute epoch): counts} to the per-minute rows (any process)."""
     known = set(CachePolicy.objects.filter(pk__in={key[1] for key in batch}).values_list("pk", flat=True))
     for (tenant_id, policy_id, minute_epoch), counts in batch.items():
@@ -37,16 +36,21 @@ def write(batch: dict[Hashable, Counter]) -> None:
             rows.update(**increments)
 
 
-def counters() -> BatchedCounters:
-    global _counters
-    if _counters is None:
-        _counters = BatchedCounters("caching", write, interval_s=caching_settings.STATS_FLUSH_INTERVAL_S)
-    return _counters
+SINK_NAME = "caching.hits"
+sink = core_stats.register(SINK_NAME, core_stats.CounterSink(write), start=False,
+                           interval_alias=(caching_settings, "STATS_FLUSH_INTERVAL_S"))
+_pipeline = core_stats.pipeline
 
 
 def record(policy, *, clock: Clock = SYSTEM_CLOCK, **fields: int) -> None:
-    minute = int(clock.time() // 60 * 60)
-    batch = counters()
+    if not _pipeline.running:  # the first count of this process starts its flusher
+        _pipeline.ensure_started()
+    key = (policy.tenant_id, policy.id, int(clock.time() // 60 * 60))
     for name, n in fields.items():
         if n:
-            batch.add((policy.tenant_id, policy.id, minute), name, n)
+            sink.add(key, name, n)
+
+
+def flush(*, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Write what this process counted so far now (the stats page and API, tests)."""
+    sink.flush(clock.time())

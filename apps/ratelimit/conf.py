@@ -28,8 +28,8 @@ ratelimit_settings = AppSettings(
         "OUTAGE_LOG_INTERVAL_S": None,
         # Retry-After sent when a fail-closed policy refuses because the store is unreachable.
         "FAIL_CLOSED_RETRY_AFTER_S": 5,
-        # How often per-minute stats are flushed to the database.
-        "STATS_FLUSH_INTERVAL_S": 5.0,
+        # Deprecated (read while set): BULWARK["CORE"]["STATS_FLUSH_INTERVAL_S"], the one stats flusher's interval.
+        "STATS_FLUSH_INTERVAL_S": None,
         # Per-minute stats older than this are deleted by the daily `ratelimit.stats_retention` job.
         "STATS_RETENTION_DAYS": 30,
         # Largest rate of a moving-window policy: its log keeps one entry per admitted unit and key.
@@ -42,7 +42,7 @@ ratelimit_settings = AppSettings(
         "STORE_RETRY_INTERVAL_S": optional_positive_number,
         "OUTAGE_LOG_INTERVAL_S": optional_positive_number,
         "FAIL_CLOSED_RETRY_AFTER_S": positive_number,
-        "STATS_FLUSH_INTERVAL_S": positive_number,
+        "STATS_FLUSH_INTERVAL_S": optional_positive_number,
         "STATS_RETENTION_DAYS": positive_number,
         "MOVING_WINDOW_MAX_RATE": positive_number,
     },
@@ -50,5 +50,6 @@ ratelimit_settings = AppSettings(
         "ANONYMOUS_TENANT": 'BULWARK["CORE"]["ANONYMOUS_TENANT"]',
         "STORE_RETRY_INTERVAL_S": 'BULWARK["CORE"]["STORE_RETRY_INTERVAL_S"]',
         "OUTAGE_LOG_INTERVAL_S": 'BULWARK["CORE"]["OUTAGE_LOG_INTERVAL_S"]',
+        "STATS_FLUSH_INTERVAL_S": 'BULWARK["CORE"]["STATS_FLUSH_INTERVAL_S"]',
     },
 )

@@ -1,16 +1,16 @@
-"""Per-policy, per-minute decision counts: counted in memory on the hot path, flushed in batches off it."""
+"""Per-policy, per-minute decision counts: counted in memory on the hot path, flushed in batches off it by
+core's one stats pipeline (sink `ratelimit.decisions`)."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from apps.core.batching import BatchedCounters
+from apps.core import stats as core_stats
 from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.ratelimit.conf import ratelimit_settings
 from apps.ratelimit.models import RateLimitPolicy, RateLimitStat
@@ -19,17 +19,7 @@ if TYPE_CHECKING:
     from apps.ratelimit.decision import PolicyDecision
 
 
-def _flush_stats(batch: dict[Hashable, Counter]) -> None:
-    try:
-        write(batch)
-    finally:
-        if threading.current_thread().name.startswith("bulwark-flush-"):
-            # The flush thread writes every few seconds; holding its connection in between would keep
-            # a database session open per process for nothing (and block dropping a test database).
-            connection.close()
-
-
-def write(batch: dict[Hashable, Counter]) -> None:
+def write(batch: dict[Hashable, Counter], now: float | None = None) -> None:
     """Add a batch of {(tenant id, policy id, minute epoch): counts} to the per-minute rows (any process)."""
     policy_ids = {policy_id for _, policy_id, _ in batch}
     live = set(RateLimitPolicy.objects.filter(pk__in=policy_ids).values_list("pk", flat=True))
@@ -52,18 +42,23 @@ def write(batch: dict[Hashable, Counter]) -> None:
                 continue
 
 
-stats_counters = BatchedCounters(
-    "ratelimit-stats", _flush_stats, interval_s=ratelimit_settings.STATS_FLUSH_INTERVAL_S
+SINK_NAME = "ratelimit.decisions"
+stats_counters = core_stats.register(
+    SINK_NAME, core_stats.CounterSink(write), start=False,
+    interval_alias=(ratelimit_settings, "STATS_FLUSH_INTERVAL_S"),
 )
+_pipeline = core_stats.pipeline
 
 
 def count(decisions: Sequence[PolicyDecision], *, clock: Clock = SYSTEM_CLOCK) -> None:
+    if not _pipeline.running:  # the first count of this process starts its flusher
+        _pipeline.ensure_started()
     minute_s = int(clock.time()) // 60 * 60
     for d in decisions:
         field = "allowed" if d.outcome.allowed else ("denied" if d.policy.enforce else "shadow_denied")
         stats_counters.add((d.policy.tenant_id, d.policy.id, minute_s), field)
 
 
-def flush() -> None:
-    """Write what this process counted so far now (the admin's stats page, tests)."""
-    stats_counters.flush_now()
+def flush(*, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Write what this process counted so far now (the admin's stats page, the stats API, tests)."""
+    stats_counters.flush(clock.time())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core.conf import AppSettings, positive_number
+from apps.core.conf import AppSettings, optional_positive_number, positive_number
 
 
 def _optional_dotted_path(value: Any) -> None:
@@ -24,8 +24,9 @@ resilience_settings = AppSettings(
         # A half-open probe ticket not reported within this time is given back, so a crashed prober
         # cannot keep a breaker half-open for ever.
         "PROBE_TIMEOUT_S": 30.0,
-        # How often the per-minute dependency scorecard is written to the database.
-        "SCORECARD_FLUSH_INTERVAL_S": 5.0,
+        # Deprecated (read while set): BULWARK["CORE"]["STATS_FLUSH_INTERVAL_S"], the one stats flusher's interval,
+        # which also writes transitions and the per-minute dependency scorecard.
+        "SCORECARD_FLUSH_INTERVAL_S": None,
         # Lease of a cluster-wide bulkhead slot: a holder that dies frees its slot after this long.
         "BULKHEAD_LEASE_S": 60.0,
         # Breaker transitions and per-minute scorecards older than this are deleted by `resilience.retention`.
@@ -36,8 +37,9 @@ resilience_settings = AppSettings(
         "FLUSH_INTERVAL_S": positive_number,
         "SYNC_INTERVAL_S": positive_number,
         "PROBE_TIMEOUT_S": positive_number,
-        "SCORECARD_FLUSH_INTERVAL_S": positive_number,
+        "SCORECARD_FLUSH_INTERVAL_S": optional_positive_number,
         "BULKHEAD_LEASE_S": positive_number,
         "RETENTION_DAYS": positive_number,
     },
+    deprecated={"SCORECARD_FLUSH_INTERVAL_S": 'BULWARK["CORE"]["STATS_FLUSH_INTERVAL_S"]'},
 )

@@ -1,14 +1,16 @@
 """Breakers as each process runs them: the closed path is counted in memory and merged into the shared
-record in small batches by one background flusher; transitions come back with every merge or sync.
+record in small batches by one background sync thread; transitions come back with every merge or sync.
 
 Per call on the closed path: a dict lookup, a state check and a counter update under a lock; no network.
-The flusher merges each breaker's batch every FLUSH_INTERVAL_S (at once when the batch alone would trip)
+The sync thread merges each breaker's batch every FLUSH_INTERVAL_S (at once when the batch alone would trip)
 and re-reads idle breakers every SYNC_INTERVAL_S, so another process's transition arrives within
 SYNC_INTERVAL_S + FLUSH_INTERVAL_S. Only a breaker that is recovering (open past its end, or half-open)
 asks the store per call, for an atomic probe ticket. If the store fails (the backend raises core's
 StoreUnavailable), every breaker of the process continues on a process-local memory backend, core's
-StoreGuard reports "degraded", and the flusher probes the store once per `STORE_RETRY_INTERVAL_S`, adopting
-the shared state again when it answers. Time is read from the registry's core `Clock` only.
+StoreGuard reports "degraded", and the sync thread probes the store once per `STORE_RETRY_INTERVAL_S`, adopting
+the shared state again when it answers. Transitions and the per-minute scorecard go to the database
+through core's one stats pipeline (`stats.BreakerHistorySink`), not this thread. Time is read from the
+registry's core `Clock` only.
 """
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Hashable
-from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from apps.core import health
+from apps.core import stats as core_stats
 from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.conf import core_settings
 from apps.core.store import StoreGuard, StoreUnavailable
@@ -44,7 +46,7 @@ from apps.resilience.machine import (
 )
 from apps.resilience.retry import RetryBudget, RetryConfig
 from apps.resilience.snapshot import policy_snapshot
-from apps.resilience.stats import MinuteStats, bucket_of, write_minutes
+from apps.resilience.stats import BreakerHistorySink, MinuteStats, bucket_of
 
 log = logging.getLogger(__name__)
 HEALTH_COMPONENT = "resilience:store"
@@ -301,7 +303,7 @@ class Breaker:
 
 
 class Registry:
-    """Every breaker of this process, the store they share (or the local fallback) and the flusher thread."""
+    """Every breaker of this process, the store they share (or the local fallback) and the sync thread."""
 
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK, backend: BreakerBackend | None = None) -> None:
         self.clock = clock
@@ -317,7 +319,7 @@ class Registry:
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._channels: dict[str, Breaker] = {}
-        self._last_db_flush = 0.0
+        self.history = BreakerHistorySink(self)
         self.background = True
         self.check_interval_s = 0.0
         # The policy shortcut is timed on the snapshot's clock, so it expires exactly when the snapshot would
@@ -451,42 +453,8 @@ class Registry:
             self.write_db()
 
     def write_db(self) -> None:
-        from apps.resilience.models import BreakerEvent
-        from apps.tenancy.models import Tenant
-
-        with self._lock:
-            events, self.events = self.events, []
-        drained = [(breaker, breaker.drain_minutes()) for breaker in list(self.breakers.values())]
-        tenant_ids = {tenant_id for tenant_id, *_ in events} | {b.tenant_id for b, minutes in drained if minutes}
-        tenant_ids.discard(0)  # breakers used outside any tenant have no history rows
-        if not tenant_ids:
-            return
-        try:
-            # A tenant deleted since its breaker counted takes its history with it, not failing every flush.
-            existing = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
-            BreakerEvent.objects.bulk_create([
-                BreakerEvent(
-                    tenant_id=tenant_id, name=name, at=datetime.fromtimestamp(at, tz=UTC),
-                    from_state=t.from_state, to_state=t.to_state, reason=t.reason[:200],
-                    calls=t.figures.calls, failures=t.figures.failures, slow_calls=t.figures.slow,
-                    failure_rate_pct=t.figures.failure_rate_pct, slow_rate_pct=t.figures.slow_rate_pct,
-                    consecutive_failures=t.figures.consecutive,
-                )
-                for tenant_id, name, t, at in events if tenant_id in existing
-            ])
-        except Exception:
-            with self._lock:  # keep the history for the next attempt rather than lose it
-                self.events[:0] = events
-            raise
-        try:
-            write_minutes([
-                (breaker.tenant_id, breaker.name, minute, stats)
-                for breaker, minutes in drained if breaker.tenant_id in existing for minute, stats in minutes
-            ])
-        except Exception:
-            for breaker, minutes in drained:  # back into the breakers, for the next attempt
-                breaker.restore_minutes(minutes)
-            raise
+        """Write transitions and scorecards now (core's stats pipeline does it every interval)."""
+        self.history.flush(self.clock.time())
 
     def wake(self) -> None:
         self._wake.set()
@@ -495,8 +463,9 @@ class Registry:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name="bulwark-breaker-flusher", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="bulwark-breaker-sync", daemon=True)
             self._thread.start()
+        core_stats.pipeline.ensure_started()  # transitions and scorecards go to the database through it
         self.start_listener()
 
     def start_listener(self) -> None:
@@ -547,23 +516,18 @@ class Registry:
         self._stopping.clear()
 
     def _run(self) -> None:
-        from django.db import close_old_connections
-
         while not self._stopping.is_set():
             self._wake.wait(resilience_settings.FLUSH_INTERVAL_S)
             self._wake.clear()
-            due = self.clock.monotonic() - self._last_db_flush >= resilience_settings.SCORECARD_FLUSH_INTERVAL_S
             try:
                 self.flush_all(write_db=False)
-                if due:
-                    self._last_db_flush = self.clock.monotonic()
-                    self.write_db()
-                    close_old_connections()
             except Exception:
                 log.exception("breaker flusher failed; retrying at the next interval")
 
 
 registry = Registry()
+core_stats.register("resilience.breakers", registry.history, start=False,
+                    interval_alias=(resilience_settings, "SCORECARD_FLUSH_INTERVAL_S"))
 policy_snapshot.on_drop.append(registry.expire_lookups)
 
 

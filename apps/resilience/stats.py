@@ -1,4 +1,5 @@
-"""The dependency scorecard: per-minute counts and a mergeable log-bucket latency histogram (2% relative error)."""
+"""The dependency scorecard: per-minute counts and a mergeable log-bucket latency histogram (2% relative error),
+and the sink that writes it with the breakers' transitions through core's one stats pipeline."""
 from __future__ import annotations
 
 import math
@@ -6,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from django.db import transaction
+
+from apps.core.stats import BufferedSink
 
 RELATIVE_ERROR = 0.02
 GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
@@ -92,3 +95,53 @@ def write_minutes(rows: Iterable[tuple[int, str, int, MinuteStats]]) -> None:
             row.cost_calls += stats.cost_calls
             row.histogram = merge_histograms([row.histogram, stats.histogram])
             row.save()
+
+
+class BreakerHistorySink(BufferedSink):
+    """Drains a breaker registry's transitions and per-minute scorecards to the database in one transaction
+    (sink `resilience.breakers`): a failed write puts both back for the next flush, nothing is written twice."""
+
+    def __init__(self, registry) -> None:
+        self.registry = registry
+
+    def take(self):
+        registry = self.registry
+        with registry._lock:
+            events, registry.events = registry.events, []
+        drained = [(breaker, minutes) for breaker in list(registry.breakers.values())
+                   if (minutes := breaker.drain_minutes())]
+        return (events, drained) if events or drained else None
+
+    def write(self, batch, now: float) -> None:
+        from apps.resilience.models import BreakerEvent
+        from apps.tenancy.models import Tenant
+
+        events, drained = batch
+        tenant_ids = {tenant_id for tenant_id, *_ in events} | {breaker.tenant_id for breaker, _ in drained}
+        tenant_ids.discard(0)  # breakers used outside any tenant have no history rows
+        if not tenant_ids:
+            return
+        with transaction.atomic():
+            # A tenant deleted since its breaker counted takes its history with it, not failing every flush.
+            existing = set(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", flat=True))
+            BreakerEvent.objects.bulk_create([
+                BreakerEvent(
+                    tenant_id=tenant_id, name=name, at=datetime.fromtimestamp(at, tz=UTC),
+                    from_state=t.from_state, to_state=t.to_state, reason=t.reason[:200],
+                    calls=t.figures.calls, failures=t.figures.failures, slow_calls=t.figures.slow,
+                    failure_rate_pct=t.figures.failure_rate_pct, slow_rate_pct=t.figures.slow_rate_pct,
+                    consecutive_failures=t.figures.consecutive,
+                )
+                for tenant_id, name, t, at in events if tenant_id in existing
+            ])
+            write_minutes([
+                (breaker.tenant_id, breaker.name, minute, stats)
+                for breaker, minutes in drained if breaker.tenant_id in existing for minute, stats in minutes
+            ])
+
+    def restore(self, batch) -> None:
+        events, drained = batch
+        with self.registry._lock:
+            self.registry.events[:0] = events
+        for breaker, minutes in drained:
+            breaker.restore_minutes(minutes)

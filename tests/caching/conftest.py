@@ -10,21 +10,15 @@ from apps.core.clock import FakeClock
 from tests.caching import views
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _no_background_stats_flush():
-    """Tests flush statistics by hand: a flush thread would hold a connection to the test database."""
-    stats.counters()._stop.set()
-
-
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch):
     backend_loader.reset()
     monkeypatch.setattr(response_cache, "guard", new_store_guard())
-    stats.counters().take()
+    stats.sink.take()
     views.calls.clear()
     views.state.update(version="v1", fail=False, origin_s=0.0)
     yield
-    stats.counters().take()  # counts of a rolled-back test have no rows to go to
+    stats.sink.take()  # counts of a rolled-back test have no rows to go to
     backend_loader.reset()
 
 

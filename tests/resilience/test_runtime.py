@@ -319,7 +319,7 @@ def test_a_forked_worker_starts_its_own_flusher(fresh_registry):
 
 
 def test_a_failed_database_write_keeps_the_history_for_the_next_one(fresh_registry, policy, tenant_a, monkeypatch):
-    from apps.resilience import runtime
+    from apps.resilience import stats
 
     fail("payments", 4, tenant=tenant_a)
     fresh_registry.flush_all(write_db=False)
@@ -327,7 +327,7 @@ def test_a_failed_database_write_keeps_the_history_for_the_next_one(fresh_regist
     def database_down(rows):
         raise ConnectionError("database unavailable")
 
-    monkeypatch.setattr(runtime, "write_minutes", database_down)
+    monkeypatch.setattr(stats, "write_minutes", database_down)
     with pytest.raises(ConnectionError):
         fresh_registry.write_db()
     monkeypatch.undo()
