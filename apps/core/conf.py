@@ -52,21 +52,30 @@ class AppSettings:
         return values
 
     def __getattr__(self, key: str) -> Any:
+        # Reached only for a setting not read since the last load: loaded values are then copied onto the
+        # instance, so the hot path reads them as plain attributes (no Python call per read).
         if key.startswith("_") or key in {"section", "defaults", "validators", "deprecated"}:
             raise AttributeError(key)
         if self._values is None:
-            self._values = self._load()
+            self._set_values(self._load())
         try:
             return self._values[key]
         except KeyError:
             raise AttributeError(f"BULWARK[{self.section!r}] has no setting {key!r}") from None
 
     def validate(self) -> None:
-        self._values = self._load()
+        self._set_values(self._load())
+
+    def _set_values(self, values: dict[str, Any] | None) -> None:
+        for key in self._values or ():
+            self.__dict__.pop(key, None)
+        self._values = values
+        if values is not None:
+            self.__dict__.update(values)
 
     def _on_setting_changed(self, *, setting: str, **kwargs: Any) -> None:
         if setting == "BULWARK":
-            self._values = None
+            self._set_values(None)
 
 
 def positive_number(value: Any) -> None:

@@ -4,14 +4,14 @@ down each policy's failure mode decides."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.http import HttpRequest
 
 from apps.core.errors import ApplicationError
 from apps.core.requests import anonymous_tenant
-from apps.core.store import StoreGuard
+from apps.core.store import StoreGuard, StoreUnavailable
 from apps.ratelimit import stats
 from apps.ratelimit.algorithms import Outcome
 from apps.ratelimit.backends import get_backend
@@ -139,10 +139,15 @@ def _combine(decisions: tuple[PolicyDecision, ...]) -> Decision:
 
 
 _guards: weakref.WeakKeyDictionary[RateLimitBackend, StoreGuard] = weakref.WeakKeyDictionary()
+_last_guard: tuple[Callable[[], RateLimitBackend | None], StoreGuard | None] = (lambda: None, None)
 
 
 def store_guard(backend: RateLimitBackend) -> StoreGuard:
     """One guard per backend instance (a test's private Redis does not share the configured one's outage)."""
+    global _last_guard
+    last_backend, guard = _last_guard
+    if last_backend() is backend:  # the configured backend, request after request: no weak-dict lookup
+        return guard
     guard = _guards.get(backend)
     if guard is None:
         guard = _guards.setdefault(backend, StoreGuard(
@@ -150,15 +155,23 @@ def store_guard(backend: RateLimitBackend) -> StoreGuard:
             aliases={"STORE_RETRY_INTERVAL_S": (ratelimit_settings, "STORE_RETRY_INTERVAL_S"),
                      "OUTAGE_LOG_INTERVAL_S": (ratelimit_settings, "OUTAGE_LOG_INTERVAL_S")},
         ))
+    _last_guard = (weakref.ref(backend), guard)
     return guard
 
 
 def _decide_guarded(
     backend: RateLimitBackend, hits: list[Hit], policies: list[CompiledPolicy], *, dry_run: bool = False
 ) -> tuple[list[Outcome], bool]:
-    outcomes = store_guard(backend).run(lambda: backend.decide(hits, dry_run=dry_run), lambda: None)
-    if outcomes is not None:
-        return outcomes, False
+    # StoreGuard.run spelled out: this runs on every request, two closures per call are measurable.
+    guard = store_guard(backend)
+    if guard.available():
+        try:
+            outcomes = backend.decide(hits, dry_run=dry_run)
+        except StoreUnavailable as exc:
+            guard.failed(exc)
+        else:
+            guard.succeeded()
+            return outcomes, False
     retry_us = int(ratelimit_settings.FAIL_CLOSED_RETRY_AFTER_S * 1_000_000)
     return [
         Outcome(False, hit.limit.capacity, 0, retry_us, retry_us)

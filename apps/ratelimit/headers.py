@@ -21,6 +21,9 @@ DRAFT = "draft-ietf-httpapi-ratelimit-headers-11"
 
 def _ordered(decisions: Iterable[Decision]) -> list[PolicyDecision]:
     decisions = list(decisions)
+    if len(decisions) == 1 and len(decisions[0].policies) == 1:  # the usual request: one policy, nothing to order
+        only = decisions[0].policies[0]
+        return [only] if only.policy.enforce else []
     deciding = [d.deciding for d in decisions if d.deciding is not None]
     if deciding:
         # The decision of the whole request is the strictest of its parts.

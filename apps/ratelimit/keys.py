@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from django.http import HttpRequest
 
+from apps.core.conf import core_settings
 from apps.core.net import client_ip
 from apps.core.store import store_key
 from apps.ratelimit.matching import CompiledPolicy
@@ -17,9 +19,16 @@ _SAFE_KEY = re.compile(r"^[\w.:@/-]{1,96}$")
 def state_key(*, tenant_id: int, policy_id: int, algorithm: str, key: str) -> str:
     if not _SAFE_KEY.match(key):
         key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:32]
-    # The {t<id>} hash tag puts all keys of one tenant in one Redis Cluster slot: one script per decision.
-    # The algorithm is part of the key, so switching a policy's algorithm never reads the other's state.
-    return store_key("ratelimit", f"{{t{tenant_id}}}", policy_id, algorithm, key)
+    return _policy_prefix(core_settings.STORE_KEY_PREFIX, tenant_id, policy_id, algorithm) + key
+
+
+@lru_cache(maxsize=1024)
+def _policy_prefix(store_prefix: str, tenant_id: int, policy_id: int, algorithm: str) -> str:
+    """Built once per policy (the store prefix is an argument so a changed setting is a new entry).
+
+    The {t<id>} hash tag puts all keys of one tenant in one Redis Cluster slot: one script per decision.
+    The algorithm is part of the key, so switching a policy's algorithm never reads the other's state."""
+    return store_key("ratelimit", f"{{t{tenant_id}}}", policy_id, algorithm, "")
 
 
 def request_key(*, policy: CompiledPolicy, request: HttpRequest) -> str | None:

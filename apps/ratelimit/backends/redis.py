@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from apps.core.clock import Clock
 from apps.core.store import StoreUnavailable, redis_client
@@ -44,8 +45,13 @@ class RedisBackend(RateLimitBackend):
         for hit in hits:
             limit = hit.limit
             args += [_ALGORITHM_CODES[limit.algorithm], limit.capacity, limit.interval_us, hit.cost, int(hit.enforce)]
+        keys = [hit.key for hit in hits]
         try:
-            reply = self._decide(keys=[hit.key for hit in hits], args=args)
+            try:
+                # EVALSHA straight on the client: redis-py's Script object costs a few µs more per call.
+                reply = self.client.evalsha(self._decide.sha, len(keys), *keys, *args)
+            except NoScriptError:  # a restarted or flushed server: load it again, once
+                reply = self._decide(keys=keys, args=args)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
         now_us = int(reply[0])
