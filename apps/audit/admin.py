@@ -4,14 +4,12 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.http import Http404
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import chain_verify, tenant_slugs
-from apps.tenancy.admin_base import TenantScopedAdmin
+from apps.tenancy.admin_base import ReadOnlyAdminMixin, TenantScopedAdmin
 
 
 def _cell(value) -> str:
@@ -21,7 +19,7 @@ def _cell(value) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["timestamp", "action", "object_type", "object_repr", "actor_kind", "actor_display", "client_ip"]
     list_filter = ["actor_kind", "actor_display", "action", "object_type", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["object_repr", "actor_display"]
@@ -34,24 +32,8 @@ class AuditEventAdmin(TenantScopedAdmin):
     readonly_fields = fields
     actions = ["verify_chains"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def get_fields(self, request, obj=None):
         return self.fields if request.user.is_superuser else [f for f in self.fields if f != "tenant"]
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Django checks the (refused) change permission of a POST before looking the object up, which would
-        # answer 403 for another tenant's event; the object must look absent instead.
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
-            raise Http404(f"No audit event with id {object_id!r}.")
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Verify the hash chain of the selected events' tenants", permissions=["view"])
     def verify_chains(self, request, queryset) -> None:

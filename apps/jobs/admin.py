@@ -6,9 +6,8 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -19,7 +18,7 @@ from apps.core.errors import ApplicationError
 from apps.core.job_types import registry
 from apps.jobs import selectors, services
 from apps.jobs.models import JobAttempt, JobCluster, JobRun, JobSchedule
-from apps.tenancy.admin_base import TenantScopedAdmin
+from apps.tenancy.admin_base import ReadOnlyAdminMixin, TenantScopedAdmin
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import Role
 
@@ -55,7 +54,10 @@ class JobAttemptInline(admin.TabularInline):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(TenantScopedAdmin):
+class JobRunAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Runs are submitted through the submit form (job_submit) and their history deleted by the audited
+    jobs.retention job: never added, changed or deleted here."""
+
     list_display = ["id", "type", "status_badge", "progress_bar", "attempts_display", "duration", "queued_at",
                     "submitted_by_display"]
     list_filter = ["status", "type", "queued_at"]
@@ -70,22 +72,6 @@ class JobRunAdmin(TenantScopedAdmin):
               "terminate_requested_at", "task_id", "worker", "cluster"]
     readonly_fields = fields
     change_list_template = "admin/bulwark_jobs/jobrun/change_list.html"
-
-    def has_add_permission(self, request) -> bool:
-        return False  # runs are submitted through the submit form, which calls job_submit
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # history is deleted by the jobs.retention job, audited
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Runs are read-only, so Django would answer a POST with 403 before looking the run up; another
-        # tenant's run must answer 404 like any missing object.
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
-            raise Http404(f"No job run with id {object_id!r}.")
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def has_operate_permission(self, request) -> bool:
         return self._role_allows(request, Role.OPERATOR)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import time
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
-from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.monitoring import selectors, services
 from apps.monitoring.models import Endpoint, SystemSample, Thresholds
-from apps.tenancy.admin_base import BoundedLookupsMixin, TenantScopedAdmin
+from apps.tenancy.admin_base import BoundedLookupsMixin, ReadOnlyAdminMixin, TenantScopedAdmin
 
 SORTS = {"p95": "p95_ms", "error_rate": "error_rate", "rps": "rps", "count": "count", "route": "route"}
 
@@ -30,27 +28,8 @@ def sparkline(values: list[float], width: int = 120, height: int = 24) -> str:
                        points)
 
 
-class ReadOnly:
-    """Figures are written by the pipeline, never by hand."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # A POST is refused (403) before Django looks the object up; another tenant's must look absent.
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
-            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Endpoint)
-class EndpointAdmin(ReadOnly, TenantScopedAdmin):
+class EndpointAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):  # figures are written by the pipeline
     list_display = ["route", "method", "created_at"]
     readonly_fields = ["route", "method", "created_at", "percentiles"]
     fields = ["route", "method", "created_at", "percentiles"]
@@ -95,7 +74,7 @@ class EndpointAdmin(ReadOnly, TenantScopedAdmin):
 
 
 @admin.register(SystemSample)
-class SystemSampleAdmin(ReadOnly, BoundedLookupsMixin, admin.ModelAdmin):
+class SystemSampleAdmin(ReadOnlyAdminMixin, BoundedLookupsMixin, admin.ModelAdmin):
     """Platform data (hosts, and PostgreSQL statements of every tenant): superusers only, read-only."""
 
     list_display = ["taken_at", "host", "cpu_percent", "memory_percent", "disk_percent"]

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.utils.html import format_html, format_html_join
 
 from apps.resilience import selectors, services
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute, ForcedState, RetryPolicy
-from apps.tenancy.admin_base import TenantScopedAdmin
+from apps.tenancy.admin_base import ReadOnlyAdminMixin, TenantScopedAdmin
 from apps.tenancy.roles import Role
 
 
@@ -154,22 +153,8 @@ class RetryPolicyAdmin(ServiceSaveMixin, TenantScopedAdmin):
 
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
-    """History and figures: viewed, never edited. Another tenant's row is a 404 even on POST."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Django checks the change right (403) before it notices there is no such object (404).
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        return super().changeform_view(request, object_id, form_url, extra_context)
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """History and figures: viewed, never edited."""
 
 
 @admin.register(BreakerEvent)

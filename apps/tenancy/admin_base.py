@@ -2,12 +2,14 @@
 
 Non-superusers see and edit only their active tenant's rows, foreign-key and many-to-many choices are
 limited to that tenant, the tenant is filled in on save, and another tenant's object answers 404. Rights follow the
-membership role: viewers read, `write_role` (admin by default) adds, changes and deletes.
+membership role: viewers read, `write_role` (admin by default) adds, changes and deletes. `ReadOnlyAdminMixin`
+is the one read-only variant (history, figures and runs written by services and jobs).
 """
 from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DataError
@@ -38,6 +40,31 @@ class BoundedLookupsMixin:
             return super().get_changelist_instance(request)
         except (DataError, OverflowError, ValueError) as exc:
             raise IncorrectLookupParameters(exc) from exc
+
+
+class ReadOnlyAdminMixin:
+    """Rows that services and jobs write, never a form: no add or change (and no delete unless
+    `read_only_deletes`). Put it before the ModelAdmin base.
+
+    Django checks the (refused) change right of a POST, answering 403, before it looks the object up; another
+    tenant's object, or none, must look absent instead, so the lookup comes first here and answers 404.
+    """
+
+    read_only_deletes = False  # True: the admin may still delete rows (e.g. computed forecasts)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
+            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def has_add_permission(self, request, *args) -> bool:  # *args: inlines pass the parent object
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.read_only_deletes and super().has_delete_permission(request, obj)
 
 
 class TenantScopedAdmin(BoundedLookupsMixin, admin.ModelAdmin):
