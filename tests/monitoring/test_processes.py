@@ -6,13 +6,12 @@ import time
 
 import httpx
 import pytest
-from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.monitoring import selectors
 from apps.tenancy.services import token_create
 from benchmarks.ratelimit_harness import port
-from benchmarks.ratelimit_harness import servers as uvicorn_servers
+from tests.servers import project_servers
 
 PORTS = (port(31), port(32))
 TOKEN = "two-processes-metrics-token"
@@ -21,16 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def servers(redis_url, transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("server processes share the test database only on PostgreSQL")
-    db = connection.settings_dict
-    env = {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-        "BULWARK_METRICS_TOKEN": TOKEN,
-    }
-    with uvicorn_servers(list(PORTS), [env] * len(PORTS)) as bases:
+    with project_servers(list(PORTS), redis_url, BULWARK_METRICS_TOKEN=TOKEN) as bases:
         yield bases
 
 

@@ -11,8 +11,8 @@ from django.db import connection
 from apps.ratelimit import services
 from apps.tenancy.services import token_create
 from benchmarks.ratelimit_harness import port
-from benchmarks.ratelimit_harness import servers as uvicorn_servers
 from tests.ratelimit.factories import RateLimitPolicyFactory
+from tests.servers import project_servers
 
 PORTS = (port(21), port(22))
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -20,15 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def servers(redis_url, transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("server processes share the test database only on PostgreSQL")
-    db = connection.settings_dict
-    env = {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "WARNING",
-    }
-    with uvicorn_servers(list(PORTS), [env] * len(PORTS)) as bases:
+    with project_servers(list(PORTS), redis_url) as bases:
         yield bases
 
 
