@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apps.monitoring import histogram  # noqa: E402
+from apps.core import histogram  # noqa: E402
 
 TOTAL, PROCESSES = 1_000_000, 4
 QUANTILES = (0.50, 0.95, 0.99, 0.999)

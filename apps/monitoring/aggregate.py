@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from apps.monitoring import histogram
+from apps.core import histogram
 
 STATUS_CLASSES = (1, 2, 3, 4, 5)
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from apps.monitoring import histogram
+from apps.core import histogram
 from apps.monitoring.aggregate import STATUS_CLASSES
 
 # Fixed `le` bounds (seconds) of the exported histogram; the log buckets behind them are 1 % wide.

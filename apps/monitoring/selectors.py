@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from apps.monitoring import histogram
+from apps.core import histogram
 from apps.monitoring.aggregate import MinuteAgg
 from apps.monitoring.backends.base import MetricsStore
 from apps.monitoring.models import Endpoint, EndpointRollup, SystemSample, Thresholds

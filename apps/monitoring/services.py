@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import record as audit_record
+from apps.core import histogram
 from apps.core.context import Actor
 from apps.core.errors import ApplicationError
 from apps.core.services import model_update
-from apps.monitoring import histogram
 from apps.monitoring.aggregate import STATUS_CLASSES, MinuteAgg
 from apps.monitoring.backends.base import Key, MetricsStore
 from apps.monitoring.conf import monitoring_settings

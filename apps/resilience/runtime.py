@@ -27,6 +27,7 @@ from apps.core import health
 from apps.core import stats as core_stats
 from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.conf import core_settings
+from apps.core.histogram import bucket_of
 from apps.core.store import StoreGuard, StoreUnavailable
 from apps.resilience.backends import get_backend
 from apps.resilience.backends.base import BreakerBackend, PushesTransitions
@@ -46,7 +47,7 @@ from apps.resilience.machine import (
 )
 from apps.resilience.retry import RetryBudget, RetryConfig
 from apps.resilience.snapshot import policy_snapshot
-from apps.resilience.stats import BreakerHistorySink, MinuteStats, bucket_of
+from apps.resilience.stats import BreakerHistorySink, MinuteStats
 
 log = logging.getLogger(__name__)
 HEALTH_COMPONENT = "resilience:store"

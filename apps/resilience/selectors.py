@@ -7,11 +7,11 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from apps.core import histogram
 from apps.resilience.machine import HALF_OPEN, BreakerConfig, rates_computed
 from apps.resilience.models import BreakerEvent, BreakerPolicy, DependencyMinute
 from apps.resilience.runtime import get_breaker
 from apps.resilience.snapshot import policy_snapshot
-from apps.resilience.stats import merge_histograms, quantile_ms
 from apps.tenancy.models import Tenant
 
 
@@ -53,7 +53,7 @@ def scorecard_figures(minutes: list[DependencyMinute]) -> dict[str, Any]:
     """The scorecard figures of one or many minutes of a dependency (the API and the admin show these)."""
     calls = sum(m.calls for m in minutes)
     cost_calls = sum(m.cost_calls for m in minutes)
-    histogram = merge_histograms(m.histogram for m in minutes)
+    p50_ms, p95_ms = histogram.quantiles_ms(histogram.merge(m.histogram for m in minutes), (0.50, 0.95))
     failures = sum(m.failures for m in minutes)
     ignored = sum(m.ignored for m in minutes)
     judged = calls - ignored
@@ -65,8 +65,8 @@ def scorecard_figures(minutes: list[DependencyMinute]) -> dict[str, Any]:
         "rejected": sum(m.rejected for m in minutes),
         "success_rate_pct": round(100.0 * (judged - failures) / judged, 2) if judged else None,
         "avg_ms": round(sum(m.duration_ms_sum for m in minutes) / calls, 3) if calls else None,
-        "p50_ms": quantile_ms(histogram, 0.50),
-        "p95_ms": quantile_ms(histogram, 0.95),
+        "p50_ms": None if p50_ms is None else round(p50_ms, 3),
+        "p95_ms": None if p95_ms is None else round(p95_ms, 3),
         "cost_per_call": round(sum(m.cost_sum for m in minutes) / cost_calls, 6) if cost_calls else None,
     }
 

@@ -1,54 +1,14 @@
-"""The dependency scorecard: per-minute counts and a mergeable log-bucket latency histogram (2% relative error),
+"""The dependency scorecard: per-minute counts and core's mergeable log-bucket latency histogram (1% relative error),
 and the sink that writes it with the breakers' transitions through core's one stats pipeline."""
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.db import transaction
 
+from apps.core import histogram
 from apps.core.stats import BufferedSink
-
-RELATIVE_ERROR = 0.02
-GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
-_LOG_GAMMA = math.log(GAMMA)
-# Durations below this are put in its bucket: a log scale has no zero.
-MIN_DURATION_MS = 0.001
-
-
-_INV_LOG_GAMMA = 1 / _LOG_GAMMA
-
-
-def bucket_of(duration_ms: float) -> int:
-    """Bucket i holds (GAMMA**(i-1), GAMMA**i]."""
-    return math.ceil(math.log(duration_ms if duration_ms > MIN_DURATION_MS else MIN_DURATION_MS) * _INV_LOG_GAMMA)
-
-
-def bucket_value_ms(bucket: int) -> float:
-    """The value that is within RELATIVE_ERROR of every duration in the bucket."""
-    return 2 * GAMMA**bucket / (GAMMA + 1)
-
-
-def quantile_ms(histogram: Mapping[int | str, int], q: float) -> float | None:
-    total = sum(histogram.values())
-    if not total:
-        return None
-    rank = q * (total - 1)
-    seen = 0
-    for bucket in sorted(histogram, key=int):
-        seen += histogram[bucket]
-        if seen > rank:
-            return round(bucket_value_ms(int(bucket)), 3)
-    return None
-
-
-def merge_histograms(histograms: Iterable[Mapping[int | str, int]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
-    for histogram in histograms:
-        for bucket, count in histogram.items():
-            merged[str(bucket)] = merged.get(str(bucket), 0) + count
-    return merged
 
 
 class MinuteStats:
@@ -93,7 +53,7 @@ def write_minutes(rows: Iterable[tuple[int, str, int, MinuteStats]]) -> None:
             row.duration_ms_sum += stats.duration_ms_sum
             row.cost_sum += stats.cost_sum
             row.cost_calls += stats.cost_calls
-            row.histogram = merge_histograms([row.histogram, stats.histogram])
+            row.histogram = {str(b): n for b, n in histogram.merge([row.histogram, stats.histogram]).items()}
             row.save()
 
 

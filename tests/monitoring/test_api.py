@@ -7,7 +7,7 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.monitoring import histogram
+from apps.core import histogram
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/monitoring"

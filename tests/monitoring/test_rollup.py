@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from apps.monitoring import histogram, selectors, services
+from apps.core import histogram
+from apps.monitoring import selectors, services
 from apps.monitoring.models import EndpointRollup
 
 pytestmark = pytest.mark.django_db

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.core import histogram
 from apps.resilience.api import serializers as s
 from apps.resilience.models import BreakerPolicy, RetryPolicy
 from apps.resilience.runtime import get_breaker
@@ -254,12 +255,13 @@ def test_scorecard_per_minute_with_quantiles_and_cost(token_client, tenant_a):
 
     minute = timezone.now().replace(second=0, microsecond=0)
     DependencyMinuteFactory(tenant=tenant_a, name="payments", minute=minute, calls=4, failures=1, rejected=2,
-                            duration_ms_sum=400.0, cost_sum=0.04, cost_calls=4, histogram={"100": 3, "200": 1})
+                            duration_ms_sum=400.0, cost_sum=0.04, cost_calls=4,
+                            histogram={str(histogram.bucket_of(100.0)): 3, str(histogram.bucket_of(200.0)): 1})
     body = token_client(tenant_a, "viewer").get(f"{BASE}/dependencies/payments/scorecard?minutes=5").json()
     total = body["total"]
     assert (total["calls"], total["failures"], total["rejected"]) == (4, 1, 2)
     assert total["success_rate_pct"] == 75.0 and total["avg_ms"] == 100.0 and total["cost_per_call"] == 0.01
-    assert total["p50_ms"] == pytest.approx(1.0408**100, rel=0.03)
+    assert total["p50_ms"] == pytest.approx(100.0, rel=histogram.RELATIVE_ERROR)
     assert len(body["per_minute"]) == 1
 
 

@@ -6,8 +6,8 @@ import math
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from apps.core import histogram
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
-from apps.monitoring import histogram
 from apps.monitoring.models import Thresholds
 from apps.monitoring.recorder import METHODS
 from apps.monitoring.selectors import SERIES_METRICS, STEPS, SUMMARY_SORTS, WINDOWS

@@ -1,4 +1,5 @@
 """Mergeable log-bucket latency histograms (DDSketch's logarithmic mapping): relative error at most 1 %.
+The one histogram of the project: monitoring's request latencies and resilience's dependency scorecards.
 
 Bucket `k` holds the durations in (GAMMA**(k-1), GAMMA**k] milliseconds, GAMMA = (1 + a) / (1 - a) with
 a = RELATIVE_ERROR. A quantile answers `2 * GAMMA**k / (GAMMA + 1)`, which is within `a` of every value of

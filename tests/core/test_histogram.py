@@ -6,7 +6,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.monitoring import histogram
+from apps.core import histogram
 
 durations = st.floats(min_value=histogram.MIN_MS * 1.0001, max_value=histogram.MAX_MS / 1.1,
                       allow_nan=False, allow_infinity=False)
