@@ -211,16 +211,15 @@ def test_pushed_routes_per_tenant_are_bounded(sink, tenant_a, token_client, sett
 
 
 def test_reads_and_metrics_answer_with_the_store_down(tenant_a, token_client, client, settings, monkeypatch):
+    import redis
+
     from apps.core import health
     from apps.monitoring import recorder
+    from apps.monitoring.backends.redis import RedisMetricsStore
+    from benchmarks.ratelimit_harness import port
 
-    class Down:
-        def live(self, **kwargs):
-            raise ConnectionError("redis down")
-
-        totals = live
-
-    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(Down()))
+    nobody = redis.Redis(host="127.0.0.1", port=port(39), socket_connect_timeout=0.2)  # nothing listens there
+    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(RedisMetricsStore(client=nobody)))
     settings.BULWARK = {**settings.BULWARK, "MONITORING": {"METRICS_TOKEN": "t0ken"}}
     assert token_client(tenant_a, "viewer").get(f"{BASE}/endpoints").status_code == 200
     assert "monitoring:store" in health.degraded_components()

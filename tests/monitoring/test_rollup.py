@@ -27,15 +27,15 @@ def close(answer, truth):
 def traffic(sink, clock, tenant_a):
     """Three minutes of traffic of tenant A: minute m has 100 requests of 1..100 ms x (m + 1), 5 of them 5xx."""
     durations = []
+    start = clock.time()
     for minute in range(3):
         for i in range(1, 101):
             duration = i * (minute + 1.0)
             durations.append(duration)
             sink.record(tenant_a.pk, ROUTE, "GET", 500 if i % 20 == 0 else 200, duration, db_ms=duration / 4,
-                        queries=2, size=10, now=clock.time() + 1)
-        clock.advance(60)
+                        queries=2, size=10, now=start + 60 * minute + 1)
+    clock.advance(179)  # now = the last second of the third minute
     sink.flush(clock.time())
-    clock.advance(-1)  # now = the last second of the third minute
     return durations
 
 
