@@ -113,3 +113,23 @@ def test_processes_report_their_rss_and_its_change(redis_url):
     [me] = [p for p in processes() if p["pid"] == __import__("os").getpid()]
     assert me["rss"] > 0 and me["rss_delta"] > 16 * 1024 * 1024
     del _bloat
+
+
+def test_host_and_queue_selectors(db, clock, tenant_a, tenant_b):
+    from datetime import UTC, datetime
+
+    at = lambda s: datetime.fromtimestamp(clock.time() + s, tz=UTC)  # noqa: E731
+    figures = {"cpu_percent": 10.0, "memory_percent": 50.0, "disk_percent": 40.0}
+    services.sample_record(host="h1", figures=figures, taken_at=at(-700))  # stale: not current
+    services.sample_record(host="h1", figures={**figures, "cpu_percent": 20.0}, taken_at=at(-20))
+    services.sample_record(host="h1", figures={**figures, "cpu_percent": 30.0}, taken_at=at(-10))
+    services.sample_record(host="h2", figures={**figures, "cpu_percent": 90.0}, taken_at=at(-5))
+    services.sample_record(host="h3", figures=figures, taken_at=at(-900))
+    latest = selectors.latest_host_samples(now=clock.time())
+    assert [(s["host"], s["cpu_percent"]) for s in latest] == [("h2", 90.0), ("h1", 30.0)]
+    window = selectors.host_samples(start=clock.time() - 60, end=clock.time(), host="h1")
+    assert [s["cpu_percent"] for s in window] == [20.0, 30.0]
+    job_services.job_submit(job_type="jobs.ping", params={}, tenant=tenant_a, submitted_by=Actor.system(display="t"))
+    assert selectors.job_queue(tenant=tenant_a)["depth"] == 1
+    assert selectors.job_queue(tenant=tenant_b) == {"depth": 0, "oldest_age_s": None}
+    assert selectors.job_queue()["depth"] >= 1
