@@ -55,7 +55,7 @@ monitoring_settings = AppSettings(
         "INGEST_DEDUP_TTL_S": 7 * 86400,
         # Distinct (route, method) keys a tenant may have per minute in one process; more fold into <other>.
         "MAX_ROUTES_PER_TENANT": 500,
-        # Seconds between samples of the `monitoring.sample` job within its one-minute schedule.
+        # One system sample per host this often (`monitoring.sample`, offered by every server process).
         "SAMPLE_EVERY_S": 10,
     },
     validators={

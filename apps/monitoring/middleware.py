@@ -1,9 +1,12 @@
 """Request metrics: first in MIDDLEWARE, so rate-limited, cached and refused responses are measured too.
 
-Per request: two clock reads, two reads of this thread's query totals, two headers, one dict update in the
+Per request: two clock reads, one context variable set and reset, two headers, one dict update in the
 recorder. The duration runs from this middleware's entry to the response leaving it. Query time and count
-come from one execute wrapper installed once on every database connection (not one per request): it adds
-to per-thread totals, and a request's share is their difference across it.
+come from one execute wrapper installed once on every database connection (not one per request); it adds
+to the current request's totals, found through a context variable, so it follows the request into the
+thread where an async stack runs its sync view, and concurrent requests never mix.
+
+Sync and async capable: under ASGI with an async stack below it, it adds no thread switch of its own.
 
 Tenant: the request's tenant however it was resolved (API token, session; also by DRF's authentication
 inside the view when the tenant middleware is not installed, since DRF sets it on this same request);
@@ -12,8 +15,9 @@ path); else none: platform traffic (a refused token, a signed-in user without a 
 """
 from __future__ import annotations
 
-import threading
+from contextvars import ContextVar
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse
@@ -30,23 +34,29 @@ from apps.monitoring.models import UNMATCHED_ROUTE
 METRICS_PATH = "/metrics"
 
 
-class _QueryTotals(threading.local):
-    """Query time (ms) and count of this thread so far."""
+class QueryTotals:
+    """Query time (ms) and count of one request."""
 
-    ms = 0.0
-    count = 0
+    __slots__ = ("ms", "count")
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self.count = 0
 
 
-query_totals = _QueryTotals()
+_current_queries: ContextVar[QueryTotals | None] = ContextVar("bulwark_monitoring_queries", default=None)
 
 
 def _time_query(execute, sql, params, many, context):
+    totals = _current_queries.get()
+    if totals is None:  # outside a measured request (flusher, job, shell)
+        return execute(sql, params, many, context)
     start = SYSTEM_CLOCK.monotonic()
     try:
         return execute(sql, params, many, context)
     finally:
-        query_totals.ms += (SYSTEM_CLOCK.monotonic() - start) * 1000
-        query_totals.count += 1
+        totals.ms += (SYSTEM_CLOCK.monotonic() - start) * 1000
+        totals.count += 1
 
 
 def _install_query_timer(*, connection, **kwargs) -> None:
@@ -76,53 +86,71 @@ def _set_header(response: HttpResponse, lower: str, name: str, value: str) -> No
 
 
 class MonitoringMiddleware:
+    sync_capable = True
+    async_capable = True
     clock: Clock = SYSTEM_CLOCK
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
         self.enabled = monitoring_settings.ENABLED
         self.server_timing = monitoring_settings.SERVER_TIMING
         if self.enabled:
             install_query_timer()
             stats.pipeline.ensure_started()
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self.__acall__(request)
         handler = self.get_response
         if request.path_info == METRICS_PATH:
             from apps.monitoring.api.views import metrics as handler
         if not self.enabled:
             return handler(request)
-        observers = _observers.request_observers()
-        if observers:
-            return self._observed(request, handler, observers)
-        monotonic, totals = self.clock.monotonic, query_totals
-        db_ms, queries = totals.ms, totals.count
-        start = monotonic()
-        response = handler(request)
-        total_ms = (monotonic() - start) * 1000
-        self._finish(request, response, total_ms, totals.ms - db_ms, totals.count - queries)
-        return response
-
-    def _observed(self, request: HttpRequest, handler, observers) -> HttpResponse:
-        clock, totals = self.clock, query_totals
-        states = _observers.begin_all(observers, request)
-        db_ms, queries = totals.ms, totals.count
-        cpu = clock.thread_time()
+        observers = _observers._observers  # the registered tuple itself: no call on the common path
+        states = _observers.begin_all(observers, request) if observers else None
+        clock, totals = self.clock, QueryTotals()
+        cpu = clock.thread_time() if observers else 0.0
+        token = _current_queries.set(totals)
         start = clock.monotonic()
-        response = handler(request)
-        total_ms = (clock.monotonic() - start) * 1000
-        timing = _observers.RequestTiming(wall_ms=total_ms, cpu_ms=(clock.thread_time() - cpu) * 1000,
-                                          db_ms=totals.ms - db_ms, db_queries=totals.count - queries)
-        self._finish(request, response, total_ms, timing.db_ms, timing.db_queries)
-        _observers.end_all(observers, states, request, response, timing)
+        try:
+            response = handler(request)
+        finally:
+            _current_queries.reset(token)
+        self._finish(request, response, (clock.monotonic() - start) * 1000, totals, observers, states, cpu)
         return response
 
-    def _finish(self, request: HttpRequest, response: HttpResponse, total_ms: float, db_ms: float,
-                queries: int) -> None:
-        _set_header(response, "x-response-time", "X-Response-Time", f"{total_ms:.3f}ms")
+    async def __acall__(self, request: HttpRequest):
+        handler = self.get_response
+        if request.path_info == METRICS_PATH:
+            from apps.monitoring.api.views import metrics
+
+            handler = sync_to_async(metrics)
+        if not self.enabled:
+            return await handler(request)
+        observers = _observers._observers
+        states = _observers.begin_all(observers, request) if observers else None
+        clock, totals = self.clock, QueryTotals()
+        cpu = clock.thread_time() if observers else 0.0
+        token = _current_queries.set(totals)
+        start = clock.monotonic()
+        try:
+            response = await handler(request)
+        finally:
+            _current_queries.reset(token)
+        self._finish(request, response, (clock.monotonic() - start) * 1000, totals, observers, states, cpu)
+        return response
+
+    def _finish(self, request: HttpRequest, response: HttpResponse, total_ms: float, totals: QueryTotals,
+                observers: tuple, states: list | None, cpu: float) -> None:
+        db_ms, queries = totals.ms, totals.count
+        total = f"{total_ms:.3f}"
+        _set_header(response, "x-response-time", "X-Response-Time", total + "ms")
         if self.server_timing:
             _set_header(response, "server-timing", "Server-Timing",
-                        f"db;dur={db_ms:.3f}, app;dur={total_ms - db_ms:.3f}, total;dur={total_ms:.3f}")
+                        f"db;dur={db_ms:.3f}, app;dur={total_ms - db_ms:.3f}, total;dur={total}")
         if response.streaming:
             length = response.get("Content-Length")
             size = int(length) if length is not None and length.isdigit() else 0
@@ -130,3 +158,7 @@ class MonitoringMiddleware:
             size = len(response.content)
         recorder.sink.record(tenant_key(request), route_pattern(request) or UNMATCHED_ROUTE, request.method,
                              response.status_code, total_ms, db_ms, queries, size, now=self.clock.time())
+        if observers:
+            timing = _observers.RequestTiming(wall_ms=total_ms, cpu_ms=(self.clock.thread_time() - cpu) * 1000,
+                                              db_ms=db_ms, db_queries=queries)
+            _observers.end_all(observers, states, request, response, timing)

@@ -8,7 +8,8 @@ middleware measures, without monitoring importing it.
     register_request_observer(Observer())   # e.g. in the app's AppConfig.ready()
 
 `state` is what `begin` returned, handed back to `end`. `timing` carries `wall_ms` (the request's duration,
-the figure of `X-Response-Time`), `cpu_ms` (CPU time of the request's thread), `db_ms` and `db_queries`.
+the figure of `X-Response-Time`), `cpu_ms` (CPU time of the thread running the middleware: under ASGI the
+event loop's share only), `db_ms` and `db_queries`.
 With no observer registered the middleware pays one truthiness test per request (it does not even read
 the CPU clock). An observer that raises is logged and skipped: it never breaks the request.
 """
