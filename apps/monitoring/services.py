@@ -233,7 +233,9 @@ def ingest_batch(*, tenant: Tenant, data: dict[str, Any], store: MetricsStore | 
             if batch:
                 store.merge(batch)
         except StoreUnavailable:
-            _forget_claim(key)  # best effort: if the store is gone, so is the claim's chance to matter
+            # Forgotten so the client's resend lands. Should the store fail between the two calls, the claim
+            # stays and the resend is answered as a duplicate: the one window this can lose a batch.
+            _forget_claim(key)
             raise
     except StoreUnavailable as exc:
         guard.failed(exc)
