@@ -1,12 +1,20 @@
 """Overhead of request monitoring: one trivial DRF endpoint, bare, with Bulwark's monitoring, with
 django-prometheus, with django-silk, and behind the whole Bulwark stack (tenant resolution, rate limit on
-Redis, cache lookup missing, monitoring), in paired rounds with wrk against one uvicorn process each.
+Redis, cache lookup missing, monitoring), in paired rounds, two ways:
+
+1. in process: the five middleware stacks built side by side in one Python process and called through
+   Django's WSGI handler, interleaved round by round; process CPU per request (all threads, the stats
+   flusher's included). No server, network or load generator in the figure, so it holds on a shared machine.
+2. over HTTP: wrk against one uvicorn process per stack; req/s and server CPU per request.
 
 Run:  DATABASE_URL=... REDIS_URL=... BULWARK_PORT_BASE=... .venv/bin/python benchmarks/monitoring_overhead.py
-(needs `wrk`). Prints req/s per round, the median and the median of paired ratios against bare.
+[--only in-process|http] (HTTP needs `wrk`). Prints per stack the medians and the median of paired ratios to
+bare (throughput ratio = bare CPU per request / stack CPU per request).
 """
 from __future__ import annotations
 
+import argparse
+import io
 import os
 import re
 import shutil
@@ -76,10 +84,60 @@ def setup() -> None:
                                                    "ttl_s": 60, "vary_on": "anonymous"})
 
 
-def main() -> None:
+IN_PROCESS_ROUNDS, IN_PROCESS_REQUESTS = 15, 1500
+
+
+def in_process() -> None:
+    """Every stack's WSGI handler in this process, called in interleaved rounds; CPU per request."""
+    import time
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+
+    from benchmarks.monitoring_settings import STACKS as MIDDLEWARE_OF
+
+    def environ() -> dict:
+        return {"REQUEST_METHOD": "GET", "PATH_INFO": "/bench/ping", "QUERY_STRING": "", "SERVER_NAME": "localhost",
+                "SERVER_PORT": "80", "HTTP_HOST": "localhost", "REMOTE_ADDR": "127.0.0.1",
+                "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
+
+    statuses: list[str] = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    handlers = {}
+    for stack in STACKS:
+        with override_settings(MIDDLEWARE=MIDDLEWARE_OF[stack]):
+            handlers[stack] = WSGIHandler()
+
+    def run(handler, n: int) -> float:
+        statuses.clear()
+        start = time.process_time()
+        for _ in range(n):
+            handler(environ(), start_response).close()
+        spent = time.process_time() - start
+        if any(not s.startswith("200") for s in statuses):
+            raise RuntimeError(f"non-200 answers: {sorted(set(statuses))}")
+        return spent / n * 1e6
+
+    for handler in handlers.values():
+        run(handler, 300)  # warm-up: imports, pools, snapshots
+    cpu: dict[str, list[float]] = {stack: [] for stack in STACKS}
+    for _ in range(IN_PROCESS_ROUNDS):
+        for stack in STACKS:
+            cpu[stack].append(run(handlers[stack], IN_PROCESS_REQUESTS))
+    print(f"in process: {IN_PROCESS_ROUNDS} rounds x {IN_PROCESS_REQUESTS} requests per stack, stacks interleaved "
+          f"in each round, process CPU per request (machine shared: read the paired ratios)")
+    for stack in STACKS:
+        ratio = statistics.median(b / c for b, c in zip(cpu["bare"], cpu[stack], strict=True))
+        print(f"  {stack:<11} CPU/request median {statistics.median(cpu[stack]):6.1f} µs | paired throughput ratio "
+              f"to bare {ratio:.3f}")
+
+
+def over_http() -> None:
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")
-    setup()
     ports = [port(60 + i) for i in range(len(STACKS))]
     envs = [{"BENCH_MONITORING_STACK": stack} for stack in STACKS]
     results: dict[str, list[float]] = {stack: [] for stack in STACKS}
@@ -104,6 +162,17 @@ def main() -> None:
         rounds = ", ".join(f"{r:6.0f}" for r in results[stack])
         print(f"  {stack:<11} {rounds}  req/s | median {statistics.median(results[stack]):6.0f} | paired ratio to "
               f"bare {paired:.3f} | CPU/request {statistics.median(cpu[stack]):5.0f} µs, ratio {cpu_ratio:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("in-process", "http"))
+    only = parser.parse_args().only
+    setup()
+    if only != "http":
+        in_process()
+    if only != "in-process":
+        over_http()
 
 
 if __name__ == "__main__":

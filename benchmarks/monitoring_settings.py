@@ -13,8 +13,8 @@ ROOT_URLCONF = "benchmarks.monitoring_urls"
 INSTALLED_APPS = [*INSTALLED_APPS, "django_prometheus", "silk"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
 BENCH_TENANT = "bench-monitoring"
-BULWARK = {**BULWARK, "RATELIMIT": {**BULWARK.get("RATELIMIT", {}), "ANONYMOUS_TENANT": BENCH_TENANT},
-           "CACHING": {**BULWARK.get("CACHING", {}), "ANONYMOUS_TENANT": BENCH_TENANT}}
+# Anonymous benchmark requests are the bench tenant's: its rate-limit and cache policies, its metrics.
+BULWARK = {**BULWARK, "CORE": {**BULWARK.get("CORE", {}), "ANONYMOUS_TENANT": BENCH_TENANT}}
 
 MONITORING = "apps.monitoring.middleware.MonitoringMiddleware"
 DJANGO_ONLY = [m for m in MIDDLEWARE if m.startswith("django.")]

@@ -3,7 +3,8 @@
 Everything that reads time takes a `Clock` (default `SYSTEM_CLOCK`) so a test moves time by hand with a
 `FakeClock` instead of sleeping. It covers the four earlier conventions: ratelimit's microsecond wall time
 for the algorithms and Lua scripts (`time_us`), caching's and resilience's wall seconds (`time`),
-outage guards and snapshot checks (`monotonic`), and retry back-off (`sleep`).
+outage guards and snapshot checks (`monotonic`), retry back-off (`sleep`), and the CPU time a request's
+thread spent (`thread_time`, monitoring's request observers).
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None:
         ...
 
+    def thread_time(self) -> float:
+        """CPU seconds (user + system) the calling thread has used: what one request costs the process."""
+        ...
+
 
 class SystemClock:
     """The real clocks. The methods are the C builtins themselves (no Python frame per call on the hot path)."""
@@ -38,6 +43,7 @@ class SystemClock:
     monotonic = staticmethod(_time.monotonic)
     time = staticmethod(_time.time)
     sleep = staticmethod(_time.sleep)
+    thread_time = staticmethod(_time.thread_time)
 
     @staticmethod
     def monotonic_us() -> int:
@@ -54,12 +60,14 @@ SYSTEM_CLOCK = SystemClock()
 class FakeClock:
     """A clock that moves only when told (`advance`, or `sleep`, which advances instead of waiting).
 
-    Time is kept in integer microseconds so the seconds and microsecond readings always agree.
+    Time is kept in integer microseconds so the seconds and microsecond readings always agree. CPU time moves
+    only with `advance_cpu` (waiting costs no CPU).
     """
 
     def __init__(self, *, time: float = 1_700_000_000.0, monotonic: float = 1_000.0) -> None:
         self._wall_us = round(time * 1_000_000)
         self._mono_us = round(monotonic * 1_000_000)
+        self._cpu_us = 0
         self._lock = threading.Lock()
 
     def advance(self, seconds: float) -> None:
@@ -72,6 +80,15 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.advance(max(seconds, 0.0))
+
+    def advance_cpu(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("CPU time does not go back")
+        with self._lock:
+            self._cpu_us += round(seconds * 1_000_000)
+
+    def thread_time(self) -> float:
+        return self._cpu_us / 1_000_000
 
     def monotonic(self) -> float:
         return self._mono_us / 1_000_000

@@ -71,6 +71,16 @@ def job_stats(*, tenant: Tenant, now: datetime | None = None) -> dict[str, Any]:
     return {"window_s": int(STATS_WINDOW.total_seconds()), "types": types, "workers": live_workers()}
 
 
+def queue_depth(*, tenant: Tenant | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Runs waiting (queued or retrying) and the age of the oldest, of one tenant or (None) of all tenants."""
+    now = now or timezone.now()
+    runs = JobRun.objects.all() if tenant is None else JobRun.objects.for_tenant(tenant)
+    waiting = runs.filter(status__in=(Status.QUEUED, Status.RETRYING)).aggregate(depth=Count("pk"),
+                                                                                  oldest=Min("queued_at"))
+    oldest = waiting["oldest"]
+    return {"depth": waiting["depth"], "oldest_age_s": (now - oldest).total_seconds() if oldest else None}
+
+
 def live_workers() -> dict[str, int]:
     """Clusters and worker processes that reported to the broker recently (django-q2's own status)."""
     from django_q.status import Stat

@@ -2,13 +2,12 @@
 system samples and thresholds. Thin: every figure comes from the selectors."""
 from __future__ import annotations
 
-import time
-
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.core.clock import SYSTEM_CLOCK
 from apps.monitoring import selectors, services
 from apps.monitoring.models import Endpoint, SystemSample, Thresholds
 from apps.tenancy.admin_base import BoundedLookupsMixin, ReadOnlyAdminMixin, TenantScopedAdmin
@@ -39,7 +38,7 @@ class EndpointAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):  # figures are writt
         window = request.GET.get("window") if request.GET.get("window") in selectors.WINDOWS else "1h"
         sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "p95"
         key = SORTS[sort]
-        now = time.time()
+        now = SYSTEM_CLOCK.time()
         tenant = getattr(request, "tenant", None)
         rows = selectors.endpoint_summaries(tenant=tenant, window_s=selectors.WINDOWS[window], now=now,
                                             include_idle=True) if tenant is not None else []
@@ -57,7 +56,7 @@ class EndpointAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):  # figures are writt
 
     @admin.display(description="Latency percentiles, last hour (per minute)")
     def percentiles(self, obj: Endpoint) -> str:
-        now = time.time()
+        now = SYSTEM_CLOCK.time()
         start, end = selectors.window_bounds(window_s=3600, now=now)
         columns = {metric: dict(selectors.endpoint_series(
             tenant=obj.tenant_id, route=obj.route, method=obj.method, metric=metric, start=start, end=end + 1e-6,

@@ -29,6 +29,9 @@ def _optional_str(value: Any) -> None:
 monitoring_settings = AppSettings(
     "MONITORING",
     defaults={
+        # Dotted path of the metrics store (a backends.base.MetricsStore); None: Redis when the shared store
+        # is Redis, else the database (the embedded default).
+        "BACKEND": None,
         # Record request metrics at all (the middleware passes requests through untouched when off).
         "ENABLED": True,
         # Send a W3C Server-Timing header (db, app, total) beside X-Response-Time.
@@ -52,10 +55,11 @@ monitoring_settings = AppSettings(
         "INGEST_DEDUP_TTL_S": 7 * 86400,
         # Distinct (route, method) keys a tenant may have per minute in one process; more fold into <other>.
         "MAX_ROUTES_PER_TENANT": 500,
-        # Seconds between samples of the `monitoring.sample` job within its one-minute schedule.
+        # One system sample per host this often (`monitoring.sample`, offered by every server process).
         "SAMPLE_EVERY_S": 10,
     },
     validators={
+        "BACKEND": _optional_str,
         "ENABLED": _bool,
         "SERVER_TIMING": _bool,
         "METRICS_TOKEN": _optional_str,

@@ -5,13 +5,13 @@ thresholds) and is meant for people and dashboards.
 """
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from apps.core import health as core_health
+from apps.core.clock import SYSTEM_CLOCK
 from apps.tenancy.models import Tenant
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
@@ -72,7 +72,7 @@ def _disk() -> dict[str, Any]:
 def health_report(*, tenant: Tenant, now: float | None = None, store=None) -> dict[str, Any]:
     from apps.monitoring.selectors import threshold_states
 
-    now = time.time() if now is None else now
+    now = SYSTEM_CLOCK.time() if now is None else now
     checks: dict[str, dict[str, Any]] = {}
     for name, probe in (("database", core_health.check_database), ("redis", core_health.check_store)):
         status, detail = probe()

@@ -34,15 +34,13 @@ class BulwarkCollector:
         yield from self._apps()
 
     def _requests(self):
-        from apps.core import health
+        from apps.monitoring import recorder
         from apps.monitoring.selectors import _store
         from apps.tenancy.models import Tenant
 
-        try:
-            totals = _store(self.store).totals()
-        except Exception as exc:  # the store is down: the other families still answer
-            health.mark_degraded("monitoring:store", f"request totals unreadable: {exc.__class__.__name__}")
-            totals = {}
+        store = _store(self.store)
+        # Through the recorder's StoreGuard: with the store down the other families still answer.
+        totals = recorder.sink.read(store.totals, dict)
         slugs = dict(Tenant.objects.filter(pk__in={k[0] for k in totals if k[0] is not None}).values_list("pk", "slug"))
         requests = CounterMetricFamily("bulwark_http_requests", "HTTP requests by route pattern and status class.",
                                        labels=["tenant", "route", "method", "status_class"])
@@ -66,11 +64,9 @@ class BulwarkCollector:
         yield durations
 
     def _system(self):
-        from apps.monitoring.models import SystemSample
+        from apps.monitoring.selectors import latest_host_samples
 
-        hosts: dict[str, SystemSample] = {}
-        for sample in SystemSample.objects.order_by("-taken_at")[:50]:
-            hosts.setdefault(sample.host, sample)
+        hosts = {sample["host"]: sample for sample in latest_host_samples()}
         gauges = {
             "cpu": GaugeMetricFamily("bulwark_system_cpu_percent", "Host CPU use, %.", labels=["host"]),
             "memory": GaugeMetricFamily("bulwark_system_memory_percent", "Host memory use, %.", labels=["host"]),
@@ -79,13 +75,13 @@ class BulwarkCollector:
             "pg_connections": GaugeMetricFamily("bulwark_postgres_connections", "PostgreSQL backends.", labels=["host"]),
         }
         for host, sample in hosts.items():
-            gauges["cpu"].add_metric([host], sample.cpu_percent)
-            gauges["memory"].add_metric([host], sample.memory_percent)
-            gauges["disk"].add_metric([host], sample.disk_percent)
-            redis_memory = (sample.data.get("redis") or {}).get("used_memory")
+            gauges["cpu"].add_metric([host], sample["cpu_percent"])
+            gauges["memory"].add_metric([host], sample["memory_percent"])
+            gauges["disk"].add_metric([host], sample["disk_percent"])
+            redis_memory = (sample.get("redis") or {}).get("used_memory")
             if redis_memory is not None:
                 gauges["redis_memory"].add_metric([host], redis_memory)
-            connections = (sample.data.get("postgres") or {}).get("connections")
+            connections = (sample.get("postgres") or {}).get("connections")
             if connections is not None:
                 gauges["pg_connections"].add_metric([host], connections)
         yield from gauges.values()

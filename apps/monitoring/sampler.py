@@ -1,8 +1,10 @@
 """System, store and worker figures (psutil, PostgreSQL, Redis INFO, the jobs app), and each process's RSS.
 
-`take_sample()` reads everything once and returns the figures; services store them. `ProcessSink` is a
-stats-pipeline sink: at every flush it writes this process's RSS and its change since the previous flush
-to the store, so the sampler sees every web and worker process of every host ("memory delta").
+`take_sample()` reads everything once and returns the figures; services store them. Two stats-pipeline
+sinks run at every flush of every process: `ProcessSink` writes this process's RSS and its change since the
+previous flush to the store, so samples list every web and worker process of every host ("memory delta");
+`HostSampler` offers the host's current `SAMPLE_EVERY_S` slot to `services.sample_take`, which samples once
+per host and slot, whichever process claims it first.
 """
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ import json
 import os
 import socket
 import sys
-import time
 from typing import Any
 
 import psutil
@@ -27,11 +28,16 @@ def _procs_key() -> str:
     return store_key("monitoring", "procs")
 
 
+_SERVERS = frozenset({"uvicorn", "gunicorn", "daphne", "runserver", "serve"})
+
+
 def _process_kind() -> str:
-    argv = " ".join(sys.argv[:3])
-    if "qcluster" in argv:
+    """`worker` (django-q2), `web` (a server), else the program's name: from the first words of argv, path
+    parts included (`python -m uvicorn` runs `.../uvicorn/__main__.py`)."""
+    names = {part.split(".")[0] for arg in sys.argv[:3] for part in arg.replace("\\", "/").split("/")}
+    if "qcluster" in names:
         return "worker"
-    if any(word in argv for word in ("uvicorn", "gunicorn", "daphne", "runserver", "serve")):
+    if names & _SERVERS:
         return "web"
     return os.path.basename(sys.argv[0]) if sys.argv else "python"
 
@@ -58,11 +64,38 @@ class ProcessSink:
             client.hset(_procs_key(), f"{HOST}:{os.getpid()}", json.dumps(entry))
 
 
+class HostSampler:
+    """Ticked by the stats flusher: each process offers each slot of its host once; one of them samples.
+
+    Only server processes (web and django-q2 workers) sample: a management command, a shell or a test run
+    that happens to flush stats does not write samples. `active` forces the choice (tests).
+    """
+
+    def __init__(self, *, active: bool | None = None) -> None:
+        self._last_slot: int | None = None
+        self.active = active
+
+    def flush(self, now: float) -> None:
+        from apps.monitoring import services
+        from apps.monitoring.conf import monitoring_settings
+
+        if self.active is None:
+            self.active = _process_kind() in ("web", "worker")
+        if not self.active:
+            return
+        slot = int(now // float(monitoring_settings.SAMPLE_EVERY_S))
+        if slot == self._last_slot:
+            return
+        self._last_slot = slot
+        services.sample_take(host=HOST, now=now)
+
+
 def processes(now: float | None = None) -> list[dict]:
     """Processes that reported within PROCESS_STALE_S (others are pruned)."""
+    from apps.core.clock import SYSTEM_CLOCK
     from apps.core.store import redis_client
 
-    now = time.time() if now is None else now
+    now = SYSTEM_CLOCK.time() if now is None else now
     client = redis_client()
     if client is None:
         entries = dict(_local_processes)
@@ -117,27 +150,33 @@ def _redis() -> dict[str, Any] | None:
 
 
 def _jobs() -> dict[str, Any]:
-    from django.db.models import Count, Min
-    from django.utils import timezone
+    from apps.jobs.selectors import live_workers, queue_depth
 
-    from apps.jobs.models import JobRun
-    from apps.jobs.selectors import live_workers
-
-    waiting = JobRun.objects.filter(status__in=(JobRun.Status.QUEUED, JobRun.Status.RETRYING)).aggregate(
-        depth=Count("pk"), oldest=Min("queued_at"))
-    oldest = waiting["oldest"]
-    return {"queue_depth": waiting["depth"],
-            "oldest_age_s": (timezone.now() - oldest).total_seconds() if oldest else None, **live_workers()}
+    waiting = queue_depth()
+    return {"queue_depth": waiting["depth"], "oldest_age_s": waiting["oldest_age_s"], **live_workers()}
 
 
-def take_sample(*, cpu_interval_s: float = 0.5) -> dict[str, Any]:
+def _cpu(previous: dict | None) -> tuple[float, dict[str, float]]:
+    """CPU % of the host since `previous` (the CPU times kept by its previous sample) and the times now."""
+    times = psutil.cpu_times()
+    total = sum(times)
+    busy = total - times.idle - getattr(times, "iowait", 0.0)
+    now = {"busy": busy, "total": total}
+    if previous and total > previous.get("total", total):
+        return max(0.0, min(100.0, 100 * (busy - previous["busy"]) / (total - previous["total"]))), now
+    return psutil.cpu_percent(interval=0.1), now  # the host's first sample: measure over a short interval
+
+
+def take_sample(*, previous_cpu: dict | None = None) -> dict[str, Any]:
+    cpu_percent, cpu_times = _cpu(previous_cpu)
     memory = psutil.virtual_memory()
     swap = psutil.swap_memory()
     disk = psutil.disk_usage(str(getattr(settings, "VAR_DIR", "/")))
     disk_io = psutil.disk_io_counters()
     net_io = psutil.net_io_counters()
     figures: dict[str, Any] = {
-        "cpu_percent": psutil.cpu_percent(interval=cpu_interval_s),
+        "cpu_percent": cpu_percent,
+        "cpu_times": cpu_times,
         "memory_percent": memory.percent,
         "disk_percent": disk.percent,
         "load": list(os.getloadavg()),

@@ -1,15 +1,21 @@
-"""Reads of monitoring, pinned for alerting and analytics: endpoint summaries and series, system samples,
-threshold states and health. Every figure comes from merged histograms and sums (rollup rows plus the
-store's live minutes), never from raw samples."""
+"""Reads of monitoring, pinned for alerting, analytics and optimization: endpoint summaries and series, host
+samples, job queue, threshold states and health. Every figure comes from merged histograms and sums (rollup
+rows plus the store's live minutes), never from raw samples.
+
+Batch reads cost a fixed number of queries per tenant, however many routes it has: `endpoint_summaries`
+(every route over a window) and `tenant_series` (every route's series) read the tenant's rollup rows in one
+query and its live minutes in one store round trip; host samples and the job queue are one query each.
+Time comes in as `now` (epoch seconds or datetime; default: core's SYSTEM_CLOCK).
+"""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from apps.core import histogram
+from apps.core.clock import SYSTEM_CLOCK
 from apps.monitoring.aggregate import MinuteAgg
 from apps.monitoring.backends.base import MetricsStore
 from apps.monitoring.models import Endpoint, EndpointRollup, SystemSample, Thresholds
@@ -40,18 +46,17 @@ def _timestamp(value: datetime | float) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-def live_figures(store: MetricsStore | None, **window) -> dict:
-    """The store's live minutes; with the store down, none (reads fall back to the rolled-up rows) and health
-    says `monitoring:store` is degraded. (A minimal guard: apps.core's store guard replaces it.)"""
-    from apps.core import health
+def _now(now: datetime | float | None) -> float:
+    return SYSTEM_CLOCK.time() if now is None else _timestamp(now)
 
-    try:
-        live = _store(store).live(**window)
-    except Exception as exc:
-        health.mark_degraded("monitoring:store", f"live metrics unreadable: {exc.__class__.__name__}")
-        return {}
-    health.mark_ok("monitoring:store")
-    return live
+
+def live_figures(store: MetricsStore | None, **window) -> dict:
+    """The store's live minutes, through the recorder's StoreGuard: with the store down, none (reads fall
+    back to the rolled-up rows) and health says `monitoring:store` is degraded."""
+    from apps.monitoring import recorder
+
+    chosen = _store(store)
+    return recorder.sink.read(lambda: chosen.live(**window), dict)
 
 
 def window_figures(*, tenant, start: float, end: float, store: MetricsStore | None = None,
@@ -107,7 +112,7 @@ def endpoint_summaries(*, tenant: Tenant | int | None, window_s: int, now: float
     (0–1), db_time_share, queries_per_request, and `id` (the endpoint, for its series; None before the first
     rollup). `rps` divides by the seconds the window actually covers. tenant None: platform traffic.
     `include_idle` adds the tenant's known endpoints without traffic in the window (count 0)."""
-    now = time.time() if now is None else _timestamp(now)
+    now = _now(now)
     start, end = window_bounds(window_s=window_s, now=now)
     merged: dict[tuple[str, str], MinuteAgg] = {}
     for route, method, _at, agg in window_figures(tenant=tenant, start=start, end=end + 1e-6, store=store):
@@ -128,37 +133,69 @@ def endpoint_summaries(*, tenant: Tenant | int | None, window_s: int, now: float
     return summaries
 
 
+def _point(metric: str, agg: MinuteAgg | None, step_s: int) -> float | None:
+    if metric == "rps":
+        return (agg.count if agg else 0) / step_s
+    if agg is None or not agg.count:
+        return None
+    if metric == "error_rate":
+        return agg.errors / agg.count
+    return histogram.quantile_ms(agg.hist, {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}[metric])
+
+
+def _series(steps: dict[float, MinuteAgg], metrics: Iterable[str], start_s: float, end_s: float,
+            step_s: int) -> dict[str, list[tuple[datetime, float]]]:
+    series: dict[str, list[tuple[datetime, float]]] = {metric: [] for metric in metrics}
+    at = start_s
+    while at < end_s:
+        agg = steps.get(at)
+        when = datetime.fromtimestamp(at, tz=UTC)
+        for metric, points in series.items():
+            value = _point(metric, agg, step_s)
+            if value is not None:
+                points.append((when, value))
+        at += step_s
+    return series
+
+
+def _check_metrics(metrics: Iterable[str]) -> list[str]:
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in SERIES_METRICS]
+    if unknown:
+        raise ValueError(f"metric must be one of {', '.join(SERIES_METRICS)}")
+    return metrics
+
+
 def endpoint_series(*, tenant: Tenant | int | None, route: str, method: str, metric: str,
                     start: datetime | float, end: datetime | float, step_s: int,
                     store: MetricsStore | None = None) -> list[tuple[datetime, float]]:
     """One point per step in [start, end) that has traffic (rps: every step, 0.0 without traffic)."""
-    if metric not in SERIES_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(SERIES_METRICS)}")
+    _check_metrics([metric])
     start_s, end_s = _timestamp(start) // step_s * step_s, _timestamp(end)
     steps: dict[float, MinuteAgg] = {}
     for _route, _method, at, agg in window_figures(tenant=tenant, start=start_s, end=end_s, store=store,
                                                    route=route, method=method):
         steps.setdefault(at // step_s * step_s, MinuteAgg()).merge(agg)
-    points = []
-    at = start_s
-    while at < end_s:
-        agg = steps.get(at)
-        when = datetime.fromtimestamp(at, tz=UTC)
-        if metric == "rps":
-            points.append((when, (agg.count if agg else 0) / step_s))
-        elif agg is not None and agg.count:
-            if metric == "error_rate":
-                points.append((when, agg.errors / agg.count))
-            else:
-                q = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}[metric]
-                points.append((when, histogram.quantile_ms(agg.hist, q)))
-        at += step_s
-    return points
+    return _series(steps, [metric], start_s, end_s, step_s)[metric]
+
+
+def tenant_series(*, tenant: Tenant | int | None, start: datetime | float, end: datetime | float, step_s: int,
+                  metrics: Iterable[str] = SERIES_METRICS,
+                  store: MetricsStore | None = None) -> dict[tuple[str, str], dict[str, list[tuple[datetime, float]]]]:
+    """Every (route, method) of the tenant with traffic in [start, end): {metric: [(step start, value)]}, the
+    same points as `endpoint_series` gives per route, from one rollup query and one store read in all."""
+    metrics = _check_metrics(metrics)
+    start_s, end_s = _timestamp(start) // step_s * step_s, _timestamp(end)
+    per_route: dict[tuple[str, str], dict[float, MinuteAgg]] = {}
+    for route, method, at, agg in window_figures(tenant=tenant, start=start_s, end=end_s, store=store):
+        per_route.setdefault((route, method), {}).setdefault(at // step_s * step_s, MinuteAgg()).merge(agg)
+    return {key: _series(steps, metrics, start_s, end_s, step_s) for key, steps in per_route.items()}
 
 
 def tenant_figures(*, tenant, window_s: int = STATE_WINDOW_S, now: float | None = None,
                    store: MetricsStore | None = None) -> MinuteAgg:
-    now = time.time() if now is None else now
+    """Everything of the tenant over the trailing window, merged (all routes): count, errors, histogram."""
+    now = _now(now)
     start, end = window_bounds(window_s=window_s, now=now)
     return MinuteAgg.merged(agg for *_rest, agg in window_figures(tenant=tenant, start=start, end=end + 1e-6,
                                                                   store=store))
@@ -187,6 +224,35 @@ def system_samples(*, host: str | None = None, limit: int = 100) -> list[dict]:
     return [_sample_dict(s) for s in samples.order_by("-taken_at")[:limit]]
 
 
+# A host whose newest sample is older than this is not reported as current (it stopped, or was renamed).
+HOST_STALE_S = 600
+
+
+def latest_host_samples(*, now: datetime | float | None = None, max_age_s: float = HOST_STALE_S) -> list[dict]:
+    """The newest sample of every host that sampled within `max_age_s` (one query), busiest CPU first."""
+    since = datetime.fromtimestamp(_now(now) - max_age_s, tz=UTC)
+    newest: dict[str, SystemSample] = {}
+    for sample in SystemSample.objects.filter(taken_at__gte=since).order_by("-taken_at"):
+        newest.setdefault(sample.host, sample)
+    return sorted((_sample_dict(s) for s in newest.values()), key=lambda s: (-s["cpu_percent"], s["host"]))
+
+
+def host_samples(*, start: datetime | float, end: datetime | float, host: str | None = None) -> list[dict]:
+    """Every sample taken in [start, end) (of `host`, or of every host), oldest first (one query)."""
+    samples = SystemSample.objects.filter(taken_at__gte=datetime.fromtimestamp(_timestamp(start), tz=UTC),
+                                          taken_at__lt=datetime.fromtimestamp(_timestamp(end), tz=UTC))
+    if host is not None:
+        samples = samples.filter(host=host)
+    return [_sample_dict(s) for s in samples.order_by("taken_at", "host")]
+
+
+def job_queue(*, tenant: Tenant | None = None, now: datetime | float | None = None) -> dict[str, Any]:
+    """Runs waiting (queued or retrying): `depth` and `oldest_age_s`, of the tenant or (None) of all tenants."""
+    from apps.jobs.selectors import queue_depth
+
+    return queue_depth(tenant=tenant, now=datetime.fromtimestamp(_now(now), tz=UTC))
+
+
 def _state(value: float | None, warning: float, critical: float) -> str:
     if value is None or value < warning:
         return "ok"
@@ -202,13 +268,11 @@ def threshold_states(*, tenant: Tenant, now: float | None = None, store: Metrics
     from apps.monitoring.services import thresholds_get
 
     thresholds: Thresholds = thresholds_get(tenant=tenant)
-    hosts = {}
-    for sample in SystemSample.objects.order_by("-taken_at")[:50]:
-        hosts.setdefault(sample.host, sample)
+    hosts = latest_host_samples(now=now)
     figures = tenant_figures(tenant=tenant, now=now, store=store)
     values = {
-        "cpu": max((s.cpu_percent for s in hosts.values()), default=None),
-        "memory": max((s.memory_percent for s in hosts.values()), default=None),
+        "cpu": max((s["cpu_percent"] for s in hosts), default=None),
+        "memory": max((s["memory_percent"] for s in hosts), default=None),
         "response_time": histogram.quantile_ms(figures.hist, 0.95),
         "error_rate": (100 * figures.errors / figures.count) if figures.count else None,
     }

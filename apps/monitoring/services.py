@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +11,11 @@ from django.utils import timezone
 
 from apps.audit.services import record as audit_record
 from apps.core import histogram
+from apps.core.clock import SYSTEM_CLOCK
 from apps.core.context import Actor
 from apps.core.errors import ApplicationError
 from apps.core.services import model_update
+from apps.core.store import StoreUnavailable, redis_client, store_key
 from apps.monitoring.aggregate import STATUS_CLASSES, MinuteAgg
 from apps.monitoring.backends.base import Key, MetricsStore
 from apps.monitoring.conf import monitoring_settings
@@ -89,7 +90,7 @@ def rollup_fold(*, tenant: Tenant | None, store: MetricsStore | None = None, now
     from apps.monitoring.recorder import sink
 
     store = store or sink.store
-    now = time.time() if now is None else now
+    now = SYSTEM_CLOCK.time() if now is None else now
     before_minute = int((now - float(monitoring_settings.ROLLUP_GRACE_S)) // 60)
     folded = 0
     for tenant_id in ({tenant.pk, None} if tenant is not None else {None}):
@@ -135,37 +136,41 @@ def rollup_downsample(*, now: datetime | None = None, actor: Actor | None = None
 
 # --- ingest ---------------------------------------------------------------------------------------------------
 
+def _claim_once(key: str, ttl_s: int) -> bool:
+    """True for the first caller of `key` within `ttl_s` (SET NX in Redis; the store cache on the embedded
+    default). Raises StoreUnavailable when the store cannot be reached."""
+    from django.core.cache import caches
+    from redis.exceptions import RedisError
+
+    from apps.core.conf import core_settings
+
+    try:
+        client = redis_client()
+        if client is not None:
+            return bool(client.set(key, "1", nx=True, ex=ttl_s))
+        return caches[core_settings.STORE_CACHE_ALIAS].add(key, "1", ttl_s)
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+
+
+def _forget_claim(key: str) -> None:
+    from django.core.cache import caches
+    from redis.exceptions import RedisError
+
+    from apps.core.conf import core_settings
+
+    try:
+        client = redis_client()
+        if client is not None:
+            client.delete(key)
+        else:
+            caches[core_settings.STORE_CACHE_ALIAS].delete(key)
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
+
+
 def _dedup_key(tenant: Tenant, batch_id: str) -> str:
-    from apps.core.store import store_key
-
     return store_key("monitoring", f"{{m{tenant.pk}}}", "batch", batch_id)
-
-
-def _claim_batch(tenant: Tenant, batch_id: str) -> bool:
-    """True the first time a tenant sends this batch id (SET NX in the store; the cache on the embedded default)."""
-    from django.core.cache import caches
-
-    from apps.core.conf import core_settings
-    from apps.core.store import redis_client
-
-    ttl = int(monitoring_settings.INGEST_DEDUP_TTL_S)
-    client = redis_client()
-    if client is not None:
-        return bool(client.set(_dedup_key(tenant, batch_id), "1", nx=True, ex=ttl))
-    return caches[core_settings.STORE_CACHE_ALIAS].add(_dedup_key(tenant, batch_id), "1", ttl)
-
-
-def _release_batch(tenant: Tenant, batch_id: str) -> None:
-    from django.core.cache import caches
-
-    from apps.core.conf import core_settings
-    from apps.core.store import redis_client
-
-    client = redis_client()
-    if client is not None:
-        client.delete(_dedup_key(tenant, batch_id))
-    else:
-        caches[core_settings.STORE_CACHE_ALIAS].delete(_dedup_key(tenant, batch_id))
 
 
 def _bound_routes(tenant: Tenant, data: dict[str, Any]) -> None:
@@ -214,15 +219,28 @@ def ingest_batch(*, tenant: Tenant, data: dict[str, Any], store: MetricsStore | 
         agg.duration_ms_min = item.get("min_ms") or histogram.bucket_value_ms(buckets[0])
         agg.duration_ms_max = item.get("max_ms") or histogram.bucket_value_ms(buckets[-1])
         batch.setdefault(key, MinuteAgg()).merge(agg)
-    if not _claim_batch(tenant, data["batch_id"]):
-        return {"batch_id": data["batch_id"], "duplicate": True, "accepted": 0}
+    store_down = ApplicationError("The metrics store is unavailable; send the batch again.",
+                                  code="store_unavailable", status=503)
+    guard = sink.guard
+    if not guard.available():
+        raise store_down
+    key = _dedup_key(tenant, data["batch_id"])
     try:
-        if batch:
-            store.merge(batch)
-    except Exception as exc:
-        _release_batch(tenant, data["batch_id"])
-        raise ApplicationError("The metrics store is unavailable; send the batch again.", code="store_unavailable",
-                               status=503) from exc
+        if not _claim_once(key, int(monitoring_settings.INGEST_DEDUP_TTL_S)):
+            guard.succeeded()
+            return {"batch_id": data["batch_id"], "duplicate": True, "accepted": 0}
+        try:
+            if batch:
+                store.merge(batch)
+        except StoreUnavailable:
+            # Forgotten so the client's resend lands. Should the store fail between the two calls, the claim
+            # stays and the resend is answered as a duplicate: the one window this can lose a batch.
+            _forget_claim(key)
+            raise
+    except StoreUnavailable as exc:
+        guard.failed(exc)
+        raise store_down from exc
+    guard.succeeded()
     accepted = len(data.get("records", [])) + sum(sum(h["status_counts"].values()) for h in data.get("histograms", []))
     return {"batch_id": data["batch_id"], "duplicate": False, "accepted": accepted}
 
@@ -249,18 +267,29 @@ def thresholds_update(*, tenant: Tenant, data: dict[str, Any]) -> Thresholds:
 
 # --- system samples -------------------------------------------------------------------------------------------
 
-def sample_slot_claim(*, host: str, slot: int, ttl_s: int) -> bool:
-    """One sample per host and slot, however many runs of the platform schedule land on the host."""
-    from django.core.cache import caches
+_local_claims: dict[str, float] = {}
 
-    from apps.core.conf import core_settings
-    from apps.core.store import redis_client, store_key
 
-    key = store_key("monitoring", "sample", host, slot)
-    client = redis_client()
-    if client is not None:
-        return bool(client.set(key, "1", nx=True, ex=ttl_s))
-    return caches[core_settings.STORE_CACHE_ALIAS].add(key, "1", ttl_s)
+def slot_claim(*, name: str, slot: int, ttl_s: int, now: float | None = None) -> bool:
+    """True for the one caller (across processes and hosts) that claims `name`'s `slot` first.
+
+    Through the recorder's StoreGuard: while the store is down, each process claims for itself (a sample
+    or a downsampling twice is better than none during an outage).
+    """
+    from apps.monitoring.recorder import sink
+
+    key = store_key("monitoring", "claim", name, slot)
+
+    def locally() -> bool:
+        moment = SYSTEM_CLOCK.monotonic() if now is None else now
+        for stale in [k for k, until in _local_claims.items() if until <= moment]:
+            del _local_claims[stale]
+        if key in _local_claims:
+            return False
+        _local_claims[key] = moment + ttl_s
+        return True
+
+    return sink.read(lambda: _claim_once(key, ttl_s), locally)
 
 
 def sample_record(*, host: str, figures: dict[str, Any], taken_at: datetime | None = None):
@@ -270,6 +299,26 @@ def sample_record(*, host: str, figures: dict[str, Any], taken_at: datetime | No
     return SystemSample.objects.create(
         host=host, taken_at=taken_at or timezone.now(), cpu_percent=figures["cpu_percent"],
         memory_percent=figures["memory_percent"], disk_percent=figures["disk_percent"], data=rest)
+
+
+def sample_take(*, host: str, now: float | None = None):
+    """Take and store one sample of this host, unless this host's current slot (`SAMPLE_EVERY_S`) already
+    has one (taken by another process of the host, or a run of the job). Returns the sample or None.
+
+    CPU % is the host's average since its previous sample (psutil's CPU times, kept in the sample), so
+    taking a sample never blocks to measure it, whichever process of the host takes the next one.
+    """
+    from apps.monitoring import sampler
+    from apps.monitoring.models import SystemSample
+
+    now = SYSTEM_CLOCK.time() if now is None else now
+    every_s = float(monitoring_settings.SAMPLE_EVERY_S)
+    if not slot_claim(name=f"sample:{host}", slot=int(now // every_s), ttl_s=max(2, math.ceil(2 * every_s))):
+        return None
+    previous = (SystemSample.objects.filter(host=host, taken_at__gte=datetime.fromtimestamp(now - 3 * every_s, tz=UTC))
+                .order_by("-taken_at").values_list("data", flat=True).first())
+    figures = sampler.take_sample(previous_cpu=(previous or {}).get("cpu_times"))
+    return sample_record(host=host, figures=figures, taken_at=datetime.fromtimestamp(now, tz=UTC))
 
 
 def samples_purge(*, older_than: datetime) -> int:

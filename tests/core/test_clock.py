@@ -44,3 +44,21 @@ def test_fake_sleep_advances_instead_of_waiting():
 def test_fake_clock_refuses_to_go_back():
     with pytest.raises(ValueError):
         FakeClock().advance(-1)
+
+
+def test_cpu_time_moves_only_when_spent():
+    clock = FakeClock()
+    clock.sleep(5)  # waiting costs no CPU
+    assert clock.thread_time() == 0
+    clock.advance_cpu(0.015)
+    assert clock.thread_time() == pytest.approx(0.015)
+    with pytest.raises(ValueError):
+        clock.advance_cpu(-1)
+
+
+def test_the_system_cpu_clock_counts_this_threads_work():
+    from apps.core.clock import SYSTEM_CLOCK
+
+    start = SYSTEM_CLOCK.thread_time()
+    sum(i * i for i in range(200_000))
+    assert SYSTEM_CLOCK.thread_time() > start

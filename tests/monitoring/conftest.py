@@ -3,23 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-
-class FakeClock:
-    """Wall time by hand (the shape of apps.core.clock.Clock's `time()`)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:  # 2027-01-15T08:00:00Z, a minute boundary
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def advance(self, s: float) -> None:
-        self.now += s
+from apps.core.clock import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(time=1_800_000_000.0)  # 2027-01-15T08:00:00Z, a minute boundary
 
 
 @pytest.fixture

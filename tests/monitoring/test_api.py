@@ -211,17 +211,40 @@ def test_pushed_routes_per_tenant_are_bounded(sink, tenant_a, token_client, sett
 
 
 def test_reads_and_metrics_answer_with_the_store_down(tenant_a, token_client, client, settings, monkeypatch):
+    import redis
+
     from apps.core import health
     from apps.monitoring import recorder
+    from apps.monitoring.backends.redis import RedisMetricsStore
+    from benchmarks.ratelimit_harness import port
 
-    class Down:
-        def live(self, **kwargs):
-            raise ConnectionError("redis down")
-
-        totals = live
-
-    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(Down()))
+    nobody = redis.Redis(host="127.0.0.1", port=port(39), socket_connect_timeout=0.2)  # nothing listens there
+    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(RedisMetricsStore(client=nobody)))
     settings.BULWARK = {**settings.BULWARK, "MONITORING": {"METRICS_TOKEN": "t0ken"}}
     assert token_client(tenant_a, "viewer").get(f"{BASE}/endpoints").status_code == 200
     assert "monitoring:store" in health.degraded_components()
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").status_code == 200
+
+
+def test_an_ingest_while_the_store_is_down_is_a_503_and_its_resend_lands_once(store, tenant_a, token_client,
+                                                                              monkeypatch):
+    import redis
+
+    from apps.monitoring import recorder
+    from apps.monitoring.backends.redis import RedisMetricsStore
+    from benchmarks.ratelimit_harness import port
+
+    nobody = redis.Redis(host="127.0.0.1", port=port(39), socket_connect_timeout=0.2)
+    down = RedisMetricsStore(client=nobody)
+    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(down))
+    client = token_client(tenant_a, "operator")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    body = batch(records=[{"route": "svc/a", "method": "GET", "status": 200, "duration_ms": 1, "timestamp": now}])
+    refused = client.post(f"{BASE}/ingest", body, format="json")
+    assert refused.status_code == 503 and refused.json()["code"] == "store_unavailable"
+    assert client.post(f"{BASE}/ingest", body, format="json").status_code == 503  # the guard skips the store
+    monkeypatch.setattr(recorder, "sink", recorder.RequestSink(store))  # the store is back
+    assert client.post(f"{BASE}/ingest", body, format="json").status_code == 202
+    assert client.post(f"{BASE}/ingest", body, format="json").json()["duplicate"] is True
+    [item] = client.get(f"{BASE}/endpoints").json()["results"]
+    assert item["count"] == 1

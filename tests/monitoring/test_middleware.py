@@ -99,3 +99,30 @@ def test_rate_limited_responses_are_measured(sink, tenant_a, token_client, fresh
     assert statuses.count(429) == 2
     agg = routes(sink)[(tenant_a.pk, "api/v1/me/", "GET")]
     assert (agg.classes[2], agg.classes[4]) == (2, 2)
+
+
+def test_async_stack_no_thread_switch_and_the_views_queries_counted(sink, rf, tenant_a):
+    """Under ASGI with an async stack below it the middleware runs as a coroutine (no sync_to_async hop of its
+    own), and the queries its sync view runs in a worker thread are still the request's."""
+    from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+    from django.db import connection
+    from django.http import HttpResponse
+
+    from apps.monitoring.middleware import MonitoringMiddleware
+
+    def query():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.execute("SELECT 2")
+
+    async def view(request):
+        await sync_to_async(query)()
+        request.tenant = tenant_a
+        return HttpResponse(b"ok")
+
+    middleware = MonitoringMiddleware(view)
+    assert iscoroutinefunction(middleware)
+    response = async_to_sync(middleware)(rf.get("/healthz"))
+    assert response["X-Response-Time"].endswith("ms")
+    [(key, agg)] = sink.take().items()
+    assert key[0] == tenant_a.pk and agg.queries_sum == 2 and agg.db_ms_sum > 0

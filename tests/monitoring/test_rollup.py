@@ -28,15 +28,15 @@ def close(answer, truth):
 def traffic(sink, clock, tenant_a):
     """Three minutes of traffic of tenant A: minute m has 100 requests of 1..100 ms x (m + 1), 5 of them 5xx."""
     durations = []
+    start = clock.time()
     for minute in range(3):
         for i in range(1, 101):
             duration = i * (minute + 1.0)
             durations.append(duration)
             sink.record(tenant_a.pk, ROUTE, "GET", 500 if i % 20 == 0 else 200, duration, db_ms=duration / 4,
-                        queries=2, size=10, now=clock.time() + 1)
-        clock.advance(60)
+                        queries=2, size=10, now=start + 60 * minute + 1)
+    clock.advance(179)  # now = the last second of the third minute
     sink.flush(clock.time())
-    clock.advance(-1)  # now = the last second of the third minute
     return durations
 
 
@@ -147,27 +147,42 @@ def test_the_embedded_default_writes_minutes_straight_to_rows(clock, tenant_a):
     assert item["count"] == 3 and close(item["p50_ms"], 2.0)
 
 
-def test_a_failed_flush_keeps_the_minutes_for_the_next_one(clock, tenant_a, store):
-    from apps.monitoring.recorder import RequestSink
+def test_with_the_store_down_flushes_keep_their_minutes_and_probe_once_per_interval(clock, tenant_a, store):
+    """A real Redis store on a port nobody listens on, then the real one: nothing recorded meanwhile is lost,
+    the store is tried once per STORE_RETRY_INTERVAL_S (core's StoreGuard), and health says degraded."""
+    import redis
 
-    class Flaky:
-        down = True
+    from apps.core import health
+    from apps.core.conf import core_settings
+    from apps.monitoring.backends.redis import RedisMetricsStore
+    from apps.monitoring.recorder import HEALTH_COMPONENT, RequestSink
+    from benchmarks.ratelimit_harness import port
+
+    class Switchable(RedisMetricsStore):
+        calls = 0
 
         def merge(self, batch):
-            if self.down:
-                raise ConnectionError("redis down")
-            store.merge(batch)
+            self.calls += 1
+            super().merge(batch)
 
-    flaky = Flaky()
-    flaky_sink = RequestSink(flaky)
-    flaky_sink.record(tenant_a.pk, ROUTE, "GET", 200, 5.0, now=clock.time())
-    with pytest.raises(ConnectionError):
-        flaky_sink.flush(clock.time())
-    flaky_sink.record(tenant_a.pk, ROUTE, "GET", 200, 6.0, now=clock.time())
-    flaky.down = False
+    nobody = redis.Redis(host="127.0.0.1", port=port(39), socket_connect_timeout=0.2)
+    switchable = Switchable(client=nobody)
+    flaky_sink = RequestSink(switchable, clock=clock)
+    interval = float(core_settings.STORE_RETRY_INTERVAL_S)
+    flaky_sink.record(tenant_a.pk, ROUTE, "GET", 200, 5.0)
     flaky_sink.flush(clock.time())
+    assert switchable.calls == 1 and HEALTH_COMPONENT in health.degraded_components()
+    for _ in range(3):  # within the retry interval: the store is not tried again
+        clock.advance(interval / 4)
+        flaky_sink.record(tenant_a.pk, ROUTE, "GET", 200, 6.0)
+        flaky_sink.flush(clock.time())
+    assert switchable.calls == 1
+    switchable._client = store.client  # the store is back
+    clock.advance(interval)
+    flaky_sink.flush(clock.time())
+    assert switchable.calls == 2 and HEALTH_COMPONENT not in health.degraded_components()
     [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=store)
-    assert item["count"] == 2
+    assert item["count"] == 4
 
 
 def test_a_request_at_the_very_start_of_the_current_minute_is_read(sink, clock, tenant_a, store):
@@ -177,3 +192,29 @@ def test_a_request_at_the_very_start_of_the_current_minute_is_read(sink, clock, 
     sink.flush(clock.time())
     [item] = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=store)
     assert item["count"] == 1
+
+
+def test_batch_reads_cost_the_same_queries_for_one_route_or_forty(sink, clock, tenant_a, store,
+                                                                    django_assert_max_num_queries):
+    """Readers (alerting, optimization) read a tenant's every route at once: rows in one query, live minutes
+    in one store read; `tenant_series` gives per route exactly what `endpoint_series` does."""
+    for i in range(40):
+        for n in range(1, 11):
+            sink.record(tenant_a.pk, f"api/v1/r{i}", "GET", 500 if n == 10 else 200, n * (i + 1.0), now=clock.time() + 5)
+    sink.flush(clock.time())
+    services.rollup_fold(tenant=tenant_a, store=store, now=clock.time() + 120)  # some rows, and live minutes
+    for n in range(1, 11):
+        sink.record(tenant_a.pk, "api/v1/r0", "GET", 200, float(n), now=clock.time() + 65)
+    sink.flush(clock.time())
+    clock.advance(119)
+    with django_assert_max_num_queries(2):
+        summaries = selectors.endpoint_summaries(tenant=tenant_a, window_s=900, now=clock.time(), store=store)
+    assert len(summaries) == 40 and {s["error_rate"] for s in summaries if s["route"] != "api/v1/r0"} == {0.1}
+    with django_assert_max_num_queries(1):
+        series = selectors.tenant_series(tenant=tenant_a, start=clock.time() - 600, end=clock.time() + 1,
+                                         step_s=60, store=store)
+    assert len(series) == 40
+    for metric in selectors.SERIES_METRICS:
+        assert series[("api/v1/r0", "GET")][metric] == selectors.endpoint_series(
+            tenant=tenant_a, route="api/v1/r0", method="GET", metric=metric, start=clock.time() - 600,
+            end=clock.time() + 1, step_s=60, store=store)

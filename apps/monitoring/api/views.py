@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import time
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
@@ -17,6 +16,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.errors import error_body
 from apps.core.api.parsers import PayloadTooLarge
+from apps.core.clock import SYSTEM_CLOCK
 from apps.core.net import client_ip
 from apps.monitoring import prometheus, selectors, services
 from apps.monitoring.api import serializers as s
@@ -68,7 +68,7 @@ class EndpointViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
         step = query.validated_data["step"]
         window = query.validated_data.get("window") or ("1h" if step == "1m" else "7d")
         step_s, window_s = selectors.STEPS[step], selectors.WINDOWS[window]
-        now = time.time()
+        now = SYSTEM_CLOCK.time()
         start, end = selectors.window_bounds(window_s=window_s, now=now)
         metrics = sorted(query.validated_data.get("metric") or selectors.SERIES_METRICS)
         series = {

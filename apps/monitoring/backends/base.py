@@ -2,7 +2,9 @@
 
 A batch is {(tenant id or None, route, method, minute epoch): MinuteAgg}. `merge` adds it in one round
 trip; `live` reads what is not yet rolled up; `fold` takes closed minutes out (atomically, so two rollups
-never fold the same figures); `totals` are the cumulative counters `/metrics` reports.
+never fold the same figures); `totals` are the cumulative counters `/metrics` reports. Every method raises
+core's StoreUnavailable when the store cannot be reached. The backend is `BULWARK["MONITORING"]["BACKEND"]`
+(None: Redis when the shared store is Redis, else the database), loaded by core's BackendLoader.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import threading
 
+from django.db import DatabaseError
+
+from apps.core.store import StoreUnavailable
 from apps.monitoring.aggregate import MinuteAgg
 from apps.monitoring.backends.base import Key, MetricsStore
 
@@ -15,7 +18,10 @@ class DatabaseMetricsStore(MetricsStore):
     def merge(self, batch: dict[Key, MinuteAgg]) -> None:
         from apps.monitoring.services import rollup_add
 
-        rollup_add(batch=batch)
+        try:
+            rollup_add(batch=batch)
+        except DatabaseError as exc:
+            raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
         with self._lock:
             for (tenant_id, route, method, _minute), agg in batch.items():
                 self._totals.setdefault((tenant_id, route, method), MinuteAgg()).merge(agg)

@@ -1,9 +1,16 @@
-"""The Redis store: one hash per (tenant, route, method, minute), merged by every process in one pipeline."""
+"""The Redis store: one hash per (tenant, route, method, minute), merged by every process in one pipeline.
+
+redis-py's errors stay here: every method raises core's StoreUnavailable when Redis cannot be reached.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from apps.core.store import redis_client, store_key
+from redis.exceptions import RedisError
+
+from apps.core.store import StoreUnavailable, redis_client, store_key
 from apps.monitoring.aggregate import MinuteAgg
 from apps.monitoring.backends.base import Key, MetricsStore
 from apps.monitoring.conf import monitoring_settings
@@ -18,6 +25,14 @@ def _tag(tenant_id: int | None) -> str:
 
 def _tenant_of(text: str) -> int | None:
     return None if text == "p" else int(text)
+
+
+@contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
 
 class RedisMetricsStore(MetricsStore):
@@ -43,6 +58,10 @@ class RedisMetricsStore(MetricsStore):
         return store_key("monitoring", "totals")
 
     def merge(self, batch: dict[Key, MinuteAgg]) -> None:
+        with _unavailable_on_error():
+            self._merge(batch)
+
+    def _merge(self, batch: dict[Key, MinuteAgg]) -> None:
         client = self.client
         ttl = int(monitoring_settings.LIVE_TTL_S)
         script = client.register_script(_MERGE)
@@ -104,12 +123,18 @@ class RedisMetricsStore(MetricsStore):
         return [int(n.split(":", 1)[1]) for n in names if n.startswith(prefix)]
 
     def live(self, *, tenant_id: int | None, start_minute: int, end_minute: int) -> dict[Key, MinuteAgg]:
-        return self._read(tenant_id, self._minutes(tenant_id, start_minute, end_minute), take=False)
+        with _unavailable_on_error():
+            return self._read(tenant_id, self._minutes(tenant_id, start_minute, end_minute), take=False)
 
     def fold(self, *, tenant_id: int | None, before_minute: int) -> dict[Key, MinuteAgg]:
-        return self._read(tenant_id, self._minutes(tenant_id, "-inf", f"({before_minute}"), take=True)
+        with _unavailable_on_error():
+            return self._read(tenant_id, self._minutes(tenant_id, "-inf", f"({before_minute}"), take=True)
 
     def totals(self) -> dict[tuple, MinuteAgg]:
+        with _unavailable_on_error():
+            return self._totals_read()
+
+    def _totals_read(self) -> dict[tuple, MinuteAgg]:
         grouped: dict[tuple, dict[str, bytes]] = {}
         for raw_field, value in self.client.hgetall(self._totals).items():
             field = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
