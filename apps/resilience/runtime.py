@@ -136,6 +136,13 @@ class Breaker:
         use `aacquire`). `in_flight=False` (decision API) leaves a free call out of this process's calls in
         flight: its caller is elsewhere, and reports it whenever it likes.
         """
+        config = self.config
+        if self.state == CLOSED and not self.gated and config.forced_state == "none" and not (
+                bulkhead and config.max_concurrent):
+            # The healthy closed path: nothing to ask anyone, only this process's calls in flight to count.
+            if in_flight:
+                self.in_flight.append(None)
+            return Permit(None, True, self._now(), None, None, in_flight)
         return self._acquire(bulkhead, resilience_settings.ADMISSION_WAIT_S if wait else 0.0, in_flight, True)
 
     def _acquire(self, bulkhead: bool, wait_s: float, in_flight: bool, count_refusal: bool) -> Permit:
