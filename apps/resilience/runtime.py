@@ -299,7 +299,8 @@ class Breaker:
             with self.lock:
                 admission = Admission(self.registry.process_id, len(self.in_flight), next(self._report_seq), ticket)
             granted, shared = self.registry.store(
-                lambda b: b.admit(self.key, config, now, admission, resilience_settings.PROBE_TIMEOUT_S)
+                lambda b, now=now, admission=admission: b.admit(
+                    self.key, config, now, admission, resilience_settings.PROBE_TIMEOUT_S)
             )
             self._adopt(shared, now)
             if granted:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import random
 import threading
@@ -61,10 +62,8 @@ def test_with_nothing_in_flight_the_gate_grants_exactly_the_budget(api, fresh_re
     api.record(api.acquire(), "failure", duration_s=0.01)
     granted = []
     for _ in range(5):
-        try:
+        with contextlib.suppress(BreakerOpen):
             granted.append(api.acquire())
-        except BreakerOpen:
-            pass
     assert [permit.gate is not None for permit in granted] == [True, True]
     api.record(granted[0], "ignored", duration_s=0.01)  # its share of the budget comes back
     assert api.acquire().gate is not None

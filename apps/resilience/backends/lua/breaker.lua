@@ -232,13 +232,8 @@ if op == 'merge' and (state == 'closed' or metrics_only) and tonumber(ARGV[21]) 
     if reason then go_open(reason, calls, failures, slow, consec) end
   end
   if t_to == '' then refresh_gate(calls, failures) end
-elseif op == 'merge' then
-  if state == 'closed' then
-    local c, f = figures()
-    refresh_gate(c, f)
-  end
-elseif op == 'read' then
-  tick()
+elseif op == 'merge' or op == 'read' then
+  if op == 'read' then tick() end
   if state == 'closed' then
     local c, f = figures()
     refresh_gate(c, f)
