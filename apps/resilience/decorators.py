@@ -93,7 +93,7 @@ class breaker:
 
     async def __aenter__(self) -> breaker:
         runtime = await self.aruntime()
-        self._entered.append((runtime, runtime.acquire()))
+        self._entered.append((runtime, await runtime.aacquire()))
         return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
@@ -248,7 +248,7 @@ async def aresilient_call(
 async def _aattempt(
     runtime: Breaker, fn: Callable[..., Awaitable[T]], args: tuple, kwargs: dict, timeout_s: float | None
 ) -> T:
-    permit = runtime.acquire()
+    permit = await runtime.aacquire()
     try:
         try:
             async with asyncio.timeout(timeout_s):

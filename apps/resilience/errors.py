@@ -11,11 +11,17 @@ class ResilienceError(Exception):
 
 
 class BreakerOpen(ResilienceError):
-    """The breaker of `name` rejected the call: open, forced open, or half-open with every probe taken."""
+    """The breaker of `name` rejected the call: open, forced open, half-open with every probe taken, or closed
+    but gated with its failure budget taken by the failures and calls in flight (state "closed")."""
 
     def __init__(self, name: str, *, state: str, retry_after_s: float | None = None) -> None:
         hint = f"; retry in {retry_after_s:.1f} s" if retry_after_s else ""
-        super().__init__(f"Circuit breaker {name!r} is {state}{hint}.", name=name)
+        if state == "closed":
+            message = (f"Circuit breaker {name!r} is closed, but failures and calls in flight already take its "
+                       f"whole failure budget{hint}.")
+        else:
+            message = f"Circuit breaker {name!r} is {state}{hint}."
+        super().__init__(message, name=name)
         self.state = state
         self.retry_after_s = retry_after_s
 

@@ -81,7 +81,7 @@ class AsyncBreakerTransport(_BreakerRouting, httpx.AsyncBaseTransport):
         if runtime is None:
             return await self.transport.handle_async_request(request)
         _apply_timeout(request, runtime.config.timeout_s)
-        permit = runtime.acquire()
+        permit = await runtime.aacquire()
         try:
             response = await self.transport.handle_async_request(request)
         except BaseException as exc:

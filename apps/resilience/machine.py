@@ -207,13 +207,31 @@ class Transition:
 
 @dataclass(frozen=True)
 class SharedState:
-    """What a process learns from the store: the state, when an open ends, and the figures of the window."""
+    """What a process learns from the store: the state, when an open ends, the figures of the window, and
+    whether call starts are gated (closed, but so few failures from opening that each start takes a ticket)."""
 
     state: str = CLOSED
     open_until: float = 0.0
     open_count: int = 0
     figures: Figures = Figures()
     transition: Transition | None = None
+    gated: bool = False
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A process's part in the failure budget, sent with every gated call and every synchronous outcome.
+
+    `in_flight` is how many of the process's calls started without a ticket (while the breaker was not
+    gated) have not returned: the gate counts them against the budget, since each may yet fail. `seq`
+    orders one process's reports, so a late-arriving older count never overwrites a newer one.
+    `ticket` is the gate ticket to take (admit) or to give back with the call's outcome (merge).
+    """
+
+    process: str
+    in_flight: int
+    seq: int
+    ticket: str | None = None
 
 
 @dataclass
@@ -221,7 +239,8 @@ class BreakerRecord:
     """The whole shared record of one breaker, as the memory backend keeps it (Redis keeps the same in hashes).
 
     In half-open, `tickets` maps each probe ticket still out to the time it was granted, and the probe
-    figures are the fresh window the probes are judged by.
+    figures are the fresh window the probes are judged by. While closed and gated, `admits` holds the gate
+    tickets out and `in_flight` each process's calls started before the gate, both counted against the budget.
     """
 
     state: str = CLOSED
@@ -235,6 +254,9 @@ class BreakerRecord:
     consecutive: int = 0
     outcomes: str = ""
     buckets: dict[int, list[int]] = field(default_factory=dict)
+    gated: bool = False
+    admits: dict[str, float] = field(default_factory=dict)  # gate tickets out -> granted at
+    in_flight: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # process -> (calls, seq, at)
 
     def figures(self, config: BreakerConfig, now: float) -> Figures:
         if config.window_kind == "count":
@@ -258,7 +280,7 @@ class BreakerRecord:
 
     def snapshot(self, config: BreakerConfig, now: float, transition: Transition | None = None) -> SharedState:
         figures = self.probe_figures() if self.state == HALF_OPEN else self.figures(config, now)
-        return SharedState(self.state, self.open_until, self.open_count, figures, transition)
+        return SharedState(self.state, self.open_until, self.open_count, figures, transition, self.gated)
 
     def _clear_window(self) -> None:
         self.outcomes = ""
@@ -269,12 +291,18 @@ class BreakerRecord:
         self.tickets = {}
         self.probe_calls = self.probe_failures = self.probe_slow = 0
 
+    def _clear_gate(self) -> None:
+        self.gated = False
+        self.admits = {}
+        self.in_flight = {}
+
     def _open(self, config: BreakerConfig, now: float, reason: str, figures: Figures) -> Transition:
         previous = self.state
         self.state = OPEN
         self.open_count += 1
         self.open_until = now + config.open_duration_for(self.open_count)
         self._clear_probes()
+        self._clear_gate()
         return Transition(previous, OPEN, reason, figures)
 
     def _half_open(self, config: BreakerConfig, now: float) -> Transition:
@@ -291,6 +319,7 @@ class BreakerRecord:
         self.open_until = 0.0
         self._clear_probes()
         self._clear_window()
+        self._clear_gate()
         return Transition(previous, CLOSED, reason, figures)
 
 
@@ -320,12 +349,74 @@ def rates_computed(config: BreakerConfig, figures: Figures) -> bool:
     return bool(figures.calls) and figures.calls >= config.effective_minimum_calls
 
 
-def merge(record: BreakerRecord, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
+def failures_to_open(record: BreakerRecord, config: BreakerConfig, figures: Figures, limit: int) -> int | None:
+    """How many more failures would open the closed breaker, if `limit` or fewer; None if more (or never).
+
+    Count windows slide (each failure may push an old outcome out); time windows are taken as they are now.
+    """
+    if config.consecutive_failures:
+        needed = config.consecutive_failures - figures.consecutive
+        return needed if needed <= limit else None
+    calls, failures, rate_bp = figures.calls, figures.failures, config.failure_rate_bp
+    minimum = config.effective_minimum_calls
+    if config.window_kind == "count":
+        size, oldest, dropped_failures = config.window_size, record.outcomes, 0
+        for needed in range(1, min(limit, size) + 1):
+            total = calls + needed
+            if total > size:
+                dropped_failures += oldest[total - size - 1] in (FAIL_CHAR, SLOW_FAIL_CHAR)
+            length = min(total, size)
+            if length >= minimum and (failures + needed - dropped_failures) * 10_000 >= rate_bp * length:
+                return needed
+        return None
+    if rate_bp >= 10_000:
+        needed = max(1, minimum - calls) if failures >= calls else None
+    else:
+        needed = max(1, minimum - calls, -(-(rate_bp * calls - 10_000 * failures) // (10_000 - rate_bp)))
+    return needed if needed is not None and needed <= limit else None
+
+
+def _refresh_gate(record: BreakerRecord, config: BreakerConfig, figures: Figures, gate_budget: int) -> int | None:
+    """Gate call starts while the closed breaker has failures counted and `gate_budget` or fewer would open it.
+
+    Returns the budget (failures that would open it) while gated. Leaving the gate forgets the processes'
+    in-flight counts: they are sent again with their next gated call.
+    """
+    budget = None
+    evidence = figures.consecutive if config.consecutive_failures else figures.failures
+    if record.state == CLOSED and not config.metrics_only and evidence:
+        budget = failures_to_open(record, config, figures, gate_budget)
+    record.gated = budget is not None
+    if not record.gated:
+        record.in_flight = {}
+    return budget
+
+
+def _register(record: BreakerRecord, admission: Admission, now: float) -> None:
+    """Note the process's calls in flight (newer reports only) and take back the gate ticket it returns."""
+    if admission.ticket is not None:
+        record.admits.pop(admission.ticket, None)
+    if record.state != CLOSED:
+        return
+    known = record.in_flight.get(admission.process)
+    if known is None or admission.seq > known[1]:
+        record.in_flight[admission.process] = (admission.in_flight, admission.seq, now)
+
+
+def merge(
+    record: BreakerRecord, config: BreakerConfig, batch: OutcomeBatch, now: float, *, gate_budget: int,
+    admission: Admission | None = None,
+) -> SharedState:
     """Add a process's batch to the shared window; outcomes of calls made while not closed are not counted.
 
-    In metrics_only the window counts whatever the state and never opens the breaker.
+    In metrics_only the window counts whatever the state and never opens the breaker. With `admission`
+    (a synchronous outcome), the call's gate ticket is given back and the process's in-flight count noted.
     """
+    if admission is not None:
+        _register(record, admission, now)
     if (record.state != CLOSED and not config.metrics_only) or not batch:
+        if record.state == CLOSED:
+            _refresh_gate(record, config, record.figures(config, now), gate_budget)
         return record.snapshot(config, now)
     if batch.had_success:
         record.consecutive = batch.trailing_failures
@@ -342,7 +433,34 @@ def merge(record: BreakerRecord, config: BreakerConfig, batch: OutcomeBatch, now
     figures = record.figures(config, now)
     reason = None if config.metrics_only else trip_reason(config, figures)
     transition = record._open(config, now, reason, figures) if reason else None
+    if transition is None:
+        _refresh_gate(record, config, figures, gate_budget)
     return record.snapshot(config, now, transition)
+
+
+def admit(
+    record: BreakerRecord, config: BreakerConfig, now: float, admission: Admission, *, gate_budget: int,
+    ticket_timeout_s: float,
+) -> tuple[bool, SharedState]:
+    """A gate ticket for one call start while gated: granted while the gate tickets out and the calls in
+    flight of every process stay below the failure budget, atomically. Not granted when the breaker is no
+    longer closed, or no longer gated (the caller then starts its call freely)."""
+    transition = tick(record, config, now)
+    if record.state != CLOSED:
+        return False, record.snapshot(config, now, transition)
+    _register(record, admission, now)
+    budget = _refresh_gate(record, config, record.figures(config, now), gate_budget)
+    if budget is None:
+        return False, record.snapshot(config, now, transition)
+    for ticket in [t for t, at in record.admits.items() if now - at >= ticket_timeout_s]:
+        del record.admits[ticket]
+    for process in [p for p, (_, _, at) in record.in_flight.items() if now - at >= ticket_timeout_s]:
+        del record.in_flight[process]
+    taken = len(record.admits) + sum(calls for calls, _, _ in record.in_flight.values())
+    if taken >= budget:
+        return False, record.snapshot(config, now, transition)
+    record.admits[admission.ticket] = now
+    return True, record.snapshot(config, now, transition)
 
 
 def tick(record: BreakerRecord, config: BreakerConfig, now: float) -> Transition | None:
@@ -358,8 +476,11 @@ def tick(record: BreakerRecord, config: BreakerConfig, now: float) -> Transition
     return None
 
 
-def read(record: BreakerRecord, config: BreakerConfig, now: float) -> SharedState:
-    return record.snapshot(config, now, tick(record, config, now))
+def read(record: BreakerRecord, config: BreakerConfig, now: float, *, gate_budget: int) -> SharedState:
+    transition = tick(record, config, now)
+    if record.state == CLOSED:
+        _refresh_gate(record, config, record.figures(config, now), gate_budget)
+    return record.snapshot(config, now, transition)
 
 
 def _expire_tickets(record: BreakerRecord, now: float, probe_timeout_s: float) -> None:

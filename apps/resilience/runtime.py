@@ -1,11 +1,17 @@
 """Breakers as each process runs them: the closed path is counted in memory and merged into the shared
-record in small batches by one background sync thread; transitions come back with every merge or sync.
+record in small batches by one background sync thread; transitions come back with every merge or sync, and are
+pushed to every process by the shared store as they happen.
 
-Per call on the closed path: a dict lookup, a state check and a counter update under a lock; no network.
-The sync thread merges each breaker's batch every FLUSH_INTERVAL_S (at once when the batch alone would trip)
-and re-reads idle breakers every SYNC_INTERVAL_S, so another process's transition arrives within
-SYNC_INTERVAL_S + FLUSH_INTERVAL_S. Only a breaker that is recovering (open past its end, or half-open)
-asks the store per call, for an atomic probe ticket. If the store fails (the backend raises core's
+Per call on the healthy closed path: a dict lookup, a state check, an in-flight count and a counter update
+under a lock; no network. A failure is merged as it returns (one Lua call answering the state). Once a
+failure is counted and few more would open the breaker, the record is *gated*: every call start takes a
+ticket from the remaining failure budget, atomically, with the calls still in flight of every process
+counted against it, and every outcome is reported as it returns; a call finding no budget waits for calls
+to return (`ADMISSION_WAIT_S`) or is refused. So after the first failure returns anywhere, no more calls
+start cluster-wide than could still fail before the breaker opens. The sync thread merges each breaker's
+successes every FLUSH_INTERVAL_S and re-reads idle breakers every SYNC_INTERVAL_S (a safety net behind the
+push). A breaker that is recovering (open past its end, or half-open) asks the store per call, for an
+atomic probe ticket. If the store fails (the backend raises core's
 StoreUnavailable), every breaker of the process continues on a process-local memory backend, core's
 StoreGuard reports "degraded", and the sync thread probes the store once per `STORE_RETRY_INTERVAL_S`, adopting
 the shared state again when it answers. Transitions and the per-minute scorecard go to the database
@@ -14,10 +20,13 @@ registry's core `Clock` only.
 """
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -39,6 +48,7 @@ from apps.resilience.machine import (
     FAILURE,
     IGNORED,
     OPEN,
+    Admission,
     BreakerConfig,
     Figures,
     OutcomeBatch,
@@ -57,16 +67,23 @@ POLICY_HEALTH_COMPONENT = "resilience:policies"
 class Permit:
     """Leave to make one call; hand it back to `Breaker.record` with the outcome.
 
-    A half-open probe carries its ticket (`probe` is True); the report of its outcome gives the ticket back.
+    A half-open probe carries its ticket (`probe` is True), a call started while gated its `gate` ticket;
+    the report of the outcome gives either back. `free` marks a call started without either, counted in
+    its process's calls in flight until it returns.
     """
 
-    __slots__ = ("ticket", "counted", "started", "slot")
+    __slots__ = ("ticket", "counted", "started", "slot", "gate", "free")
 
-    def __init__(self, ticket: str | None, counted: bool, started: float, slot: Any = None) -> None:
+    def __init__(
+        self, ticket: str | None, counted: bool, started: float, slot: Any = None, gate: str | None = None,
+        free: bool = False,
+    ) -> None:
         self.ticket = ticket
         self.counted = counted
         self.started = started
         self.slot = slot
+        self.gate = gate
+        self.free = free
 
     @property
     def probe(self) -> bool:
@@ -86,7 +103,11 @@ class Breaker:
         self.lock = threading.Lock()
         self.state = CLOSED
         self.open_until = 0.0
+        self.gated = False
         self.figures = Figures()
+        self.in_flight: deque[None] = deque()  # one entry per free call of this process not yet returned
+        self._report_seq = itertools.count(1)
+        self._budget_freed = threading.Condition()  # a gated start waiting is woken by outcomes and pushes
         self.last_sync = 0.0
         self.probe_denied_until = 0.0
         self.trailing_failures = 0  # this process's failures in a row, across merges
@@ -111,8 +132,23 @@ class Breaker:
                 self._configure(config)
 
     # The hot path.
-    def acquire(self, *, bulkhead: bool = True) -> Permit:
-        """Leave for one call, or BreakerOpen / BulkheadFull. `bulkhead=False` skips the slot (decision API)."""
+    def acquire(self, *, bulkhead: bool = True, wait: bool = True, in_flight: bool = True) -> Permit:
+        """Leave for one call, or BreakerOpen / BulkheadFull. `bulkhead=False` skips the slot (decision API).
+
+        While gated, `wait=False` refuses at once when the budget is taken rather than wait for it (coroutines
+        use `aacquire`). `in_flight=False` (decision API) leaves a free call out of this process's calls in
+        flight: its caller is elsewhere, and reports it whenever it likes.
+        """
+        config = self.config
+        if self.state == CLOSED and not self.gated and config.forced_state == "none" and not (
+                bulkhead and config.max_concurrent):
+            # The healthy closed path: nothing to ask anyone, only this process's calls in flight to count.
+            if in_flight:
+                self.in_flight.append(None)
+            return Permit(None, True, self._now(), None, None, in_flight)
+        return self._acquire(bulkhead, resilience_settings.ADMISSION_WAIT_S if wait else 0.0, in_flight, True)
+
+    def _acquire(self, bulkhead: bool, wait_s: float, in_flight: bool, count_refusal: bool) -> Permit:
         config = self.config
         forced = config.forced_state
         now = self._now()
@@ -121,13 +157,37 @@ class Breaker:
         if forced == "forced_open":
             self._count_rejected(now)
             raise BreakerOpen(self.name, state="forced_open")
-        ticket = None
-        if self.state != CLOSED and forced == "none":
-            ticket = self._admit_while_recovering(now)
+        ticket = gate = None
+        if forced == "none":
+            if self.state != CLOSED:
+                ticket = self._admit_while_recovering(now)
+            if self.gated and ticket is None and not config.metrics_only:
+                gate = self._admit_gated(now, wait_s, count_refusal)
         slot = None
         if bulkhead and config.max_concurrent:
-            slot = self._take_slot(config, now)
-        return Permit(ticket, True, now, slot)
+            try:
+                slot = self._take_slot(config, now)
+            except BulkheadFull:
+                if gate is not None:  # the call never starts: its share of the budget goes back
+                    self.record(Permit(None, True, now, gate=gate), IGNORED, 0.0)
+                raise
+        free = in_flight and ticket is None and gate is None
+        if free:
+            self.in_flight.append(None)
+        return Permit(ticket, True, now, slot, gate, free)
+
+    async def aacquire(self, *, bulkhead: bool = True) -> Permit:
+        """`acquire` for coroutines: a gated start waits for the budget on the loop, never blocking it."""
+        waited, step = 0.0, resilience_settings.FLUSH_INTERVAL_S
+        while True:
+            last = waited >= resilience_settings.ADMISSION_WAIT_S
+            try:
+                return self._acquire(bulkhead, 0.0, True, last)  # a refusal is counted once, at the end
+            except BreakerOpen as refusal:
+                if refusal.state != CLOSED or last:
+                    raise
+            await asyncio.sleep(step)
+            waited += step
 
     def record(
         self, permit: Permit, outcome: str, duration_s: float | None = None, cost: float | None = None,
@@ -139,6 +199,8 @@ class Breaker:
         if permit.slot is not None:
             self._release_slot(permit.slot)
         if not permit.counted or self.config.forced_state == "disabled":
+            if permit.free:
+                self.in_flight.pop()
             return True
         now = self._now()
         if duration_s is None:
@@ -158,7 +220,15 @@ class Breaker:
         duration_ms = duration_s * 1000.0
         bucket = bucket_of(duration_ms)
         minute_key = int(now // 60)
+        # While gated (or with a gate ticket to give back), every outcome is reported as it returns.
+        report_now = (permit.gate is not None or self.gated) and not permit.probe and not probe
+        admission = None
         with self.lock:
+            if permit.free:
+                self.in_flight.pop()
+            if report_now:
+                admission = Admission(self.registry.process_id, len(self.in_flight), next(self._report_seq),
+                                      permit.gate)
             minute = self.minutes.get(minute_key)
             if minute is None:
                 minute = self.minutes[minute_key] = MinuteStats()
@@ -175,16 +245,22 @@ class Breaker:
             if outcome != IGNORED and not permit.probe and not probe:
                 self.pending.add(failed, slow, now)
                 self.trailing_failures = self.trailing_failures + 1 if failed else 0
-                if failed and self.state == CLOSED and not config.metrics_only:
+                if (failed and self.state == CLOSED and not config.metrics_only) or report_now:
                     # A failure is merged at once (one Lua call that counts it and answers the state), so a
-                    # trip is known here when the call that caused it returns, and pushed to the others.
+                    # trip is known here when the call that caused it returns, and pushed to the others;
+                    # it also tells the gate how many of this process's calls are still out.
                     batch, self.pending = self.pending, OutcomeBatch(config)
-                    if self._would_trip(config, batch):
+                    if failed and self.state == CLOSED and not config.metrics_only and self._would_trip(config, batch):
                         # This process's own calls are enough to open: stop calling now, whatever the store says.
                         self.state = OPEN
                         self.open_until = now + config.open_duration_s
+            elif report_now:
+                batch = OutcomeBatch(config)  # an ignored outcome: only the gate ticket goes back
+            if batch is not None and admission is None and not config.metrics_only:
+                admission = Admission(self.registry.process_id, len(self.in_flight), next(self._report_seq))
         if batch is not None:
-            self._adopt(self.registry.store(lambda b: b.merge(self.key, config, batch, now)), now)
+            self._adopt(self.registry.store(lambda b: b.merge(self.key, config, batch, now, admission)), now)
+            self._wake_waiters()
         return accepted
 
     def _would_trip(self, config: BreakerConfig, batch: OutcomeBatch) -> bool:
@@ -216,7 +292,42 @@ class Breaker:
         retry_after_s = self.open_until - now if self.state == OPEN else resilience_settings.FLUSH_INTERVAL_S
         self._refuse(now, self.state, retry_after_s)
 
-    def _refuse(self, now: float, state: str, retry_after_s: float) -> None:
+    def _admit_gated(self, now: float, wait_s: float, count_refusal: bool) -> str | None:
+        """A gate ticket; None if the gate was lifted meanwhile (the call starts free). Refused (BreakerOpen)
+        when the breaker opened, or when the budget stays taken for `wait_s` of waiting."""
+        waited, step = 0.0, resilience_settings.FLUSH_INTERVAL_S
+        config = self.config
+        while True:
+            ticket = uuid.uuid4().hex[:16]
+            with self.lock:
+                admission = Admission(self.registry.process_id, len(self.in_flight), next(self._report_seq), ticket)
+            granted, shared = self.registry.store(
+                lambda b, now=now, admission=admission: b.admit(
+                    self.key, config, now, admission, resilience_settings.PROBE_TIMEOUT_S)
+            )
+            self._adopt(shared, now)
+            if granted:
+                return ticket
+            if shared.state != CLOSED:
+                self._refuse(now, shared.state, max(shared.open_until - now, 0.0) or None)
+            if not shared.gated:
+                return None
+            if waited >= wait_s:
+                if not count_refusal:
+                    raise BreakerOpen(self.name, state=CLOSED, retry_after_s=step)
+                self._refuse(now, CLOSED, step)
+            # Woken early by an outcome of this process or a pushed change; a timed-out wait counts towards the
+            # limit (so the wait ends on a fake clock too).
+            with self._budget_freed:
+                if not self._budget_freed.wait(min(step, wait_s - waited)):
+                    waited += min(step, wait_s - waited)
+            now = self._now()
+
+    def _wake_waiters(self) -> None:
+        with self._budget_freed:
+            self._budget_freed.notify_all()
+
+    def _refuse(self, now: float, state: str, retry_after_s: float | None) -> None:
         self._count_rejected(now)
         raise BreakerOpen(self.name, state=state, retry_after_s=retry_after_s)
 
@@ -283,6 +394,7 @@ class Breaker:
             self.probe_denied_until = 0.0
         self.state = shared.state
         self.open_until = shared.open_until
+        self.gated = shared.gated
         self.figures = shared.figures
         self.last_sync = now
         if shared.transition is not None:
@@ -321,6 +433,7 @@ class Registry:
         self._listener: threading.Thread | None = None
         self._channels: dict[str, Breaker] = {}
         self.history = BreakerHistorySink(self)
+        self.process_id = uuid.uuid4().hex[:12]  # this process's name in the gates' in-flight counts
         self.background = True
         self.check_interval_s = 0.0
         # The policy shortcut is timed on the snapshot's clock, so it expires exactly when the snapshot would
@@ -433,6 +546,7 @@ class Registry:
     def _backend_read_into(breaker: Breaker, now: float) -> None:
         shared = breaker.registry.backend.read(breaker.key, breaker.config, now)
         breaker.state, breaker.open_until, breaker.figures = shared.state, shared.open_until, shared.figures
+        breaker.gated = shared.gated
         breaker.last_sync = now
 
     def transition(self, breaker: Breaker, transition: Transition, now: float) -> None:
@@ -491,7 +605,7 @@ class Registry:
                 log.exception("breaker transition listener failed; listening again")
                 self._stopping.wait(resilience_settings.SYNC_INTERVAL_S)
 
-    def _pushed(self, channel: str, state: str, open_until: float) -> None:
+    def _pushed(self, channel: str, state: str, open_until: float, gated: bool) -> None:
         """Another process's transition: adopt it now rather than at the next sync (its process records the event)."""
         breaker = self._channels.get(channel)
         if breaker is None:
@@ -502,7 +616,8 @@ class Registry:
             return
         if breaker.state != state:
             breaker.probe_denied_until = 0.0
-        breaker.state, breaker.open_until = state, open_until
+        breaker.state, breaker.open_until, breaker.gated = state, open_until, gated
+        breaker._wake_waiters()
 
     def stop(self) -> None:
         """Stop the flusher thread (tests; a host shutting down cleanly)."""
@@ -539,8 +654,11 @@ def _after_fork_in_child() -> None:
     registry._lock = threading.Lock()
     registry._wake = threading.Event()
     registry._stopping = threading.Event()
+    registry.process_id = uuid.uuid4().hex[:12]
     for breaker in registry.breakers.values():
         breaker.lock = threading.Lock()
+        breaker._budget_freed = threading.Condition()
+        breaker.in_flight = deque()  # the parent's calls in flight are not this process's
         breaker.config_checked_at = 0.0
 
 

@@ -109,13 +109,15 @@ def breaker_acquire(*, tenant: Tenant, name: str) -> Decision:
     """The decision API: may a service in any language call `name` now? In half-open, a probe ticket."""
     breaker = _configured_breaker(tenant, name)
     try:
-        # No bulkhead here: a slot cannot be held across two HTTP calls of a caller that may vanish.
-        permit = breaker.acquire(bulkhead=False)
+        # No bulkhead here: a slot cannot be held across two HTTP calls of a caller that may vanish. No wait
+        # either (a gated breaker whose budget is taken refuses at once), and no in-flight count: the call is
+        # made elsewhere, and its gate ticket (if any) stands for it until reported or timed out.
+        permit = breaker.acquire(bulkhead=False, wait=False, in_flight=False)
     except BreakerOpen as refusal:
         return Decision(name, False, refusal.state, retry_after_s=refusal.retry_after_s, reason=str(refusal))
     forced = breaker.config.forced_state
     return Decision(name, True, forced if forced != ForcedState.NONE else breaker.state, probe=permit.probe,
-                    ticket=permit.ticket)
+                    ticket=permit.ticket or permit.gate)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def breaker_report(*, tenant: Tenant, reports: Iterable[Report]) -> ReportResult
     expired = 0
     for report in reports:
         breaker = breakers[report.name]
-        permit = Permit(ticket=report.ticket if report.probe else None, counted=True, started=0.0)
+        permit = Permit(ticket=report.ticket if report.probe else None, counted=True, started=0.0,
+                        gate=None if report.probe else report.ticket)
         outcome = report.outcome if report.outcome in (SUCCESS, FAILURE, IGNORED) else FAILURE
         accepted = breaker.record(permit, outcome, duration_s=report.duration_ms / 1000.0, cost=report.cost,
                                   probe=report.probe)

@@ -7,7 +7,7 @@ import pytest
 
 from apps.resilience.backends.memory import MemoryBackend
 from apps.resilience.backends.redis import RedisBackend
-from apps.resilience.machine import BreakerConfig, OutcomeBatch
+from apps.resilience.machine import Admission, BreakerConfig, OutcomeBatch
 
 KEY = "t1:payments"
 
@@ -302,6 +302,121 @@ class BackendContract:
         self.merge(backend, RATE, "fffff", clock.now())
         assert backend.read("t2:payments", RATE, clock.now()).state == "closed"
         assert backend.read("t1:other", RATE, clock.now()).state == "closed"
+
+    # The failure budget: a closed breaker few failures from opening gates every call start.
+    def admit(self, backend, config, now, process="B", in_flight=0, seq=1):
+        """(granted, state) for a new gate ticket, kept in `self.tickets` when granted."""
+        ticket = uuid.uuid4().hex[:16]
+        granted, state = backend.admit(KEY, config, now, Admission(process, in_flight, seq, ticket), 30)
+        if granted:
+            self.tickets.append(ticket)
+        return granted, state
+
+    def outcome(self, backend, config, outcomes, now, process="B", in_flight=0, seq=1, ticket=None):
+        return backend.merge(KEY, config, batch(config, outcomes, now), now, Admission(process, in_flight, seq, ticket))
+
+    CONSECUTIVE = BreakerConfig(name="p", consecutive_failures=5, open_duration_s=10)
+
+    def test_a_failure_gates_starts_and_the_budget_counts_tickets_and_every_process_in_flight(self, backend, clock):
+        config = self.CONSECUTIVE
+        assert not self.merge(backend, config, "ooo", clock.now()).gated  # successes alone never gate
+        state = self.outcome(backend, config, "f", clock.now(), process="A", in_flight=2)
+        assert state.state == "closed" and state.gated  # 4 more failures would open it
+        assert self.admit(backend, config, clock.now())[0]  # 2 of A's calls in flight + 1 ticket < 4
+        granted, state = self.admit(backend, config, clock.now())
+        assert granted and state.gated
+        assert not self.admit(backend, config, clock.now())[0]  # 2 + 2 tickets: the budget is taken
+        state = self.outcome(backend, config, "f", clock.now(), process="A", in_flight=1, seq=2)  # 3 left
+        assert state.gated and not self.admit(backend, config, clock.now())[0]  # 1 + 2 tickets
+        self.outcome(backend, config, "f", clock.now(), ticket=self.tickets[0])  # 2 left, 1 + 1 ticket out
+        assert not self.admit(backend, config, clock.now())[0]
+        state = self.outcome(backend, config, "f", clock.now(), process="A", in_flight=0, seq=3)  # 1 left
+        assert state.gated and not self.admit(backend, config, clock.now())[0]  # the last ticket still out
+        state = self.outcome(backend, config, "o", clock.now(), ticket=self.tickets[1])
+        assert state.state == "closed" and not state.gated  # a success: no failure in a row left
+        granted, state = self.admit(backend, config, clock.now())
+        assert not granted and not state.gated  # not gated: the caller starts its call freely
+
+    def test_gated_starts_never_exceed_the_failures_that_would_open(self, backend, clock):
+        config = self.CONSECUTIVE
+        self.outcome(backend, config, "f", clock.now(), process="A", in_flight=0)
+        granted = [self.admit(backend, config, clock.now())[0] for _ in range(10)]
+        assert granted.count(True) == 4
+        for ticket in self.tickets[:3]:
+            assert self.outcome(backend, config, "f", clock.now(), ticket=ticket).state == "closed"
+        state = self.outcome(backend, config, "f", clock.now(), ticket=self.tickets[3])
+        assert state.state == "open" and not state.gated
+        granted, state = self.admit(backend, config, clock.now())
+        assert not granted and state.state == "open"
+
+    def test_an_older_in_flight_report_never_overwrites_a_newer_one(self, backend, clock):
+        config = self.CONSECUTIVE
+        self.outcome(backend, config, "f", clock.now(), process="A", in_flight=0, seq=5)
+        self.outcome(backend, config, "", clock.now(), process="A", in_flight=4, seq=4)  # arrived late
+        assert self.admit(backend, config, clock.now())[0]  # A's 0 stands: 4 left, 0 in flight
+
+    def test_an_ignored_outcome_gives_its_gate_ticket_back(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10)
+        self.outcome(backend, config, "f", clock.now())
+        assert self.admit(backend, config, clock.now())[0]
+        assert not self.admit(backend, config, clock.now())[0]
+        state = self.outcome(backend, config, "", clock.now(), ticket=self.tickets[0])  # ignored: no outcome
+        assert state.gated and state.figures.consecutive == 1
+        assert self.admit(backend, config, clock.now())[0]
+
+    def test_gate_tickets_and_in_flight_counts_lapse_after_the_timeout(self, backend, clock):
+        config = self.CONSECUTIVE
+        self.outcome(backend, config, "f", clock.now(), process="A", in_flight=2)
+        assert self.admit(backend, config, clock.now())[0] and self.admit(backend, config, clock.now())[0]
+        assert not self.admit(backend, config, clock.now())[0]
+        clock.advance(29)
+        assert not self.admit(backend, config, clock.now(), seq=2)[0]
+        clock.advance(1)  # A vanished with its calls, the tickets' holders too
+        assert self.admit(backend, config, clock.now(), seq=3)[0]
+
+    def test_a_count_window_gates_once_few_failures_would_open_it(self, backend, clock, settings):
+        settings.BULWARK = {**settings.BULWARK, "RESILIENCE": {"GATE_BUDGET": 3}}
+        config = BreakerConfig(name="p", window_size=10, minimum_calls=5, failure_rate_threshold_pct=50)
+        state = self.merge(backend, config, "f" + "o" * 9, clock.now())  # 4 failures would slide to 5 of 10
+        assert not state.gated
+        state = self.merge(backend, config, "f", clock.now())  # the old f slid out: ooooooooof, still 4 needed
+        assert not state.gated and state.figures.failures == 1
+        state = self.merge(backend, config, "f", clock.now())  # ooooooooff: 3 more make 5 of 10
+        assert state.gated
+        granted = [self.admit(backend, config, clock.now())[0] for _ in range(4)]
+        assert granted.count(True) == 3
+
+    def test_a_window_below_its_minimum_calls_gates_on_the_calls_still_needed(self, backend, clock, settings):
+        settings.BULWARK = {**settings.BULWARK, "RESILIENCE": {"GATE_BUDGET": 4}}
+        for kind in ("count", "time"):
+            config = BreakerConfig(name=kind, window_kind=kind, window_size=60, minimum_calls=10,
+                                   failure_rate_threshold_pct=50)
+            key = f"t1:{kind}"
+            state = backend.merge(key, config, batch(config, "fff", clock.now()), clock.now())
+            assert not state.gated  # 7 more calls are needed before any rate
+            state = backend.merge(key, config, batch(config, "oooo", clock.now()), clock.now())
+            assert state.gated  # 3 of 7: 3 more failures make 6 of 10
+            state = backend.merge(key, config, batch(config, "oooooo", clock.now()), clock.now())
+            assert not state.gated  # 3 of 13: 7 more needed
+
+    def test_a_zero_gate_budget_never_gates(self, backend, clock, settings):
+        settings.BULWARK = {**settings.BULWARK, "RESILIENCE": {"GATE_BUDGET": 0}}
+        state = self.merge(backend, self.CONSECUTIVE, "ffff", clock.now())
+        assert state.state == "closed" and not state.gated
+
+    def test_metrics_only_is_never_gated(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=5, forced_state="metrics_only")
+        assert not self.merge(backend, config, "ffff", clock.now()).gated
+
+    def test_a_read_reports_the_gate_and_a_close_lifts_it(self, backend, clock):
+        config = BreakerConfig(name="p", consecutive_failures=2, open_duration_s=10)
+        self.merge(backend, config, "f", clock.now())
+        assert backend.read(KEY, config, clock.now()).gated
+        self.merge(backend, config, "f", clock.now())
+        clock.advance(10)
+        assert self.probe(backend, config, clock.now())[0]
+        state = self.report(backend, config, clock.now(), "success")
+        assert state.state == "closed" and not state.gated
 
     def test_bulkhead_holds_at_most_the_limit_and_expires_dead_holders(self, backend, clock):
         tokens = [backend.bulkhead_acquire(KEY, limit=2, lease_s=60, now=clock.now()) for _ in range(3)]

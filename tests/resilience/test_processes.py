@@ -157,6 +157,39 @@ def test_a_failure_is_merged_when_it_returns_and_the_trip_is_pushed_to_other_pro
         other.stop()
 
 
+@pytest.mark.parametrize(("held", "most_granted"), [(0, 4), (2, 2)])
+def test_after_the_first_failure_no_more_calls_start_cluster_wide_than_could_fail(shared_redis, held, most_granted):
+    """3 processes, each holding `held` calls in flight, when a 4th process's call fails (fail_max 5: 4 failures
+    left), each try 3 more starts. With nothing in flight exactly 4 start. With 2 each in flight, each process
+    counts its own into the gate, so at most 4 - 2 = 2 start (the first process to ask knows only its own
+    two); without the count 4 would. Then the held calls fail and open the breaker."""
+    name, go_key, release_key = (f"{p}-{uuid.uuid4().hex[:8]}" for p in ("gate", "go", "release"))
+    workers = [spawn("hold", name, str(held), "3", go_key, release_key) for _ in range(3)]
+    registry = Registry(backend=RedisBackend(client=shared_redis))
+    registry.background = False
+    config = BreakerConfig(name=name, consecutive_failures=5, open_duration_s=30.0)
+    failing = registry.breakers[(0, name)] = Breaker(tenant_id=0, config=config, registry=registry)
+    try:
+        for worker in workers:
+            wait_ready(worker)
+        failing.record(failing.acquire(), "failure", duration_s=0.01)
+        assert failing.gated
+        shared_redis.set(go_key, 1, ex=60)
+        granted = [json.loads(worker.stdout.readline())["granted"] for worker in workers]
+        shared_redis.set(release_key, 1, ex=60)
+        results = [finish(worker) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+        shared_redis.delete(go_key, release_key)
+    if held:
+        assert sum(granted) <= most_granted, granted
+        assert failing.sync().state == "open"  # 1 + 6 held failures
+        assert any(result["state"] == "open" for result in results), results
+    else:
+        assert sum(granted) == most_granted, granted
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["breaker", "retry"])
 def test_a_policy_changed_or_deleted_through_orm_bulk_admin_or_shell_reaches_a_second_process(

@@ -70,9 +70,44 @@ def follow(name: str, seconds: float) -> None:
     print(json.dumps({"refused_at": None}), flush=True)
 
 
+def hold(name: str, held: int, tries: int, go_key: str, release_key: str) -> None:
+    """Start `held` calls while healthy and keep them in flight; once gated, try `tries` more starts without
+    waiting (print how many got a gate ticket); then let the held calls fail."""
+    from apps.resilience.errors import BreakerOpen
+
+    client, registry, Breaker, BreakerConfig = _setup()
+    registry.background = False
+    config = BreakerConfig(name=name, consecutive_failures=5, open_duration_s=30.0)
+    breaker = registry.breakers[(0, name)] = Breaker(tenant_id=0, config=config, registry=registry)
+    registry.start_listener()
+    permits = [breaker.acquire() for _ in range(held)]
+    time.sleep(0.3)  # the listener subscribes
+    print("ready", flush=True)
+    deadline = time.monotonic() + 20
+    while not (client.exists(go_key) and breaker.gated):  # the gate reaches this process by its push
+        if time.monotonic() > deadline:
+            sys.exit("never gated")
+        time.sleep(0.001)
+    granted = 0
+    for _ in range(tries):
+        with contextlib.suppress(BreakerOpen):
+            granted += breaker.acquire(wait=False).gate is not None
+    print(json.dumps({"granted": granted}), flush=True)
+    while not client.exists(release_key):
+        if time.monotonic() > deadline:
+            sys.exit("no release signal")
+        time.sleep(0.001)
+    for permit in permits:
+        breaker.record(permit, "failure", duration_s=0.01)
+    registry.stop()
+    print(json.dumps({"granted": granted, "state": breaker.state}), flush=True)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "probe":
         probe(args[0], int(args[1]), int(args[2]), args[3])
     elif mode == "follow":
         follow(args[0], float(args[1]))
+    elif mode == "hold":
+        hold(args[0], int(args[1]), int(args[2]), args[3], args[4])

@@ -96,7 +96,12 @@ class DecisionSerializer(serializers.Serializer):
     probe = serializers.BooleanField(help_text="A half-open probe ticket: report its outcome with probe=true.")
     retry_after_s = serializers.FloatField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
-    ticket = serializers.CharField(allow_null=True, help_text="The probe ticket: send it back with the report.")
+    ticket = serializers.CharField(
+        allow_null=True,
+        help_text="The probe ticket (probe=true), or the gate ticket of a call started while the breaker is gated "
+                  "(closed, few failures from opening): send it back with the report, so its share of the failure "
+                  "budget is given back.",
+    )
 
 
 class ReportInputSerializer(StrictSerializer):
@@ -107,9 +112,10 @@ class ReportInputSerializer(StrictSerializer):
     probe = serializers.BooleanField(default=False)
     ticket = serializers.CharField(
         required=False, allow_null=True, max_length=64,
-        help_text="The ticket of the probe (from acquire); without it the oldest ticket still out is used. A ticket "
-                  "not reported within PROBE_TIMEOUT_S is given back: its report answers 409 (batch: counted in "
-                  "expired_probes) and counts as ignored.",
+        help_text="The ticket from acquire. With probe=true, the probe's ticket (without it the oldest ticket still "
+                  "out is used); a probe ticket not reported within PROBE_TIMEOUT_S is given back: its report answers "
+                  "409 (batch: counted in expired_probes) and counts as ignored. With probe=false, a gate ticket: its "
+                  "share of the failure budget is given back with the outcome.",
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from apps.resilience.machine import BreakerConfig, OutcomeBatch, SharedState
+from apps.resilience.conf import resilience_settings
+from apps.resilience.machine import Admission, BreakerConfig, OutcomeBatch, SharedState
 
 
 class BreakerBackend:
@@ -14,12 +15,22 @@ class BreakerBackend:
     be reached raises core's StoreUnavailable (the registry then continues on a process-local fallback).
     """
 
-    def merge(self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
-        """Add a batch of outcomes to the window; may open the breaker."""
+    def merge(
+        self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float, admission: Admission | None = None
+    ) -> SharedState:
+        """Add a batch of outcomes to the window; may open the breaker, or gate it. With `admission` (an outcome
+        reported as it returns), give back the call's gate ticket and note the process's calls in flight."""
         raise NotImplementedError
 
     def read(self, key: str, config: BreakerConfig, now: float) -> SharedState:
         """The shared state, after the transitions time alone makes (automatic half-open, half-open max wait)."""
+        raise NotImplementedError
+
+    def admit(
+        self, key: str, config: BreakerConfig, now: float, admission: Admission, ticket_timeout_s: float
+    ) -> tuple[bool, SharedState]:
+        """While gated, grant the gate ticket `admission.ticket` if the tickets out plus every process's calls
+        in flight stay below the failure budget, atomically; tickets and counts older than the timeout lapse."""
         raise NotImplementedError
 
     def acquire_probe(
@@ -46,6 +57,11 @@ class BreakerBackend:
         raise NotImplementedError
 
 
+def gate_budget() -> int:
+    """`GATE_BUDGET`, read per operation so every backend follows a settings change at once."""
+    return resilience_settings.GATE_BUDGET
+
+
 class PushesTransitions:
     """Optional capability of a shared backend: every transition is pushed to every process as it happens."""
 
@@ -53,6 +69,7 @@ class PushesTransitions:
         """The name transitions of breaker `key` are pushed under."""
         raise NotImplementedError
 
-    def listen(self, on_transition: Callable[[str, str, float], None], stopping: threading.Event) -> None:
-        """Block, calling `on_transition(channel, state, open_until)` per transition, until `stopping` is set."""
+    def listen(self, on_transition: Callable[[str, str, float, bool], None], stopping: threading.Event) -> None:
+        """Block, calling `on_transition(channel, state, open_until, gated)` per transition (a gate opened or
+        lifted included), until `stopping` is set."""
         raise NotImplementedError

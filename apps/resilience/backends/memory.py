@@ -5,8 +5,8 @@ import threading
 import uuid
 
 from apps.resilience import machine
-from apps.resilience.backends.base import BreakerBackend
-from apps.resilience.machine import BreakerConfig, BreakerRecord, OutcomeBatch, SharedState
+from apps.resilience.backends.base import BreakerBackend, gate_budget
+from apps.resilience.machine import Admission, BreakerConfig, BreakerRecord, OutcomeBatch, SharedState
 
 
 class MemoryBackend(BreakerBackend):
@@ -21,13 +21,23 @@ class MemoryBackend(BreakerBackend):
             record = self._records[key] = BreakerRecord()
         return record
 
-    def merge(self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
+    def merge(
+        self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float, admission: Admission | None = None
+    ) -> SharedState:
         with self._lock:
-            return machine.merge(self._record(key), config, batch, now)
+            return machine.merge(self._record(key), config, batch, now, gate_budget=gate_budget(),
+                                 admission=admission)
 
     def read(self, key: str, config: BreakerConfig, now: float) -> SharedState:
         with self._lock:
-            return machine.read(self._record(key), config, now)
+            return machine.read(self._record(key), config, now, gate_budget=gate_budget())
+
+    def admit(
+        self, key: str, config: BreakerConfig, now: float, admission: Admission, ticket_timeout_s: float
+    ) -> tuple[bool, SharedState]:
+        with self._lock:
+            return machine.admit(self._record(key), config, now, admission, gate_budget=gate_budget(),
+                                 ticket_timeout_s=ticket_timeout_s)
 
     def acquire_probe(
         self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str

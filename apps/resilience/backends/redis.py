@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from redis.exceptions import RedisError
 
 from apps.core.store import StoreUnavailable, redis_client, store_key
-from apps.resilience.backends.base import BreakerBackend, PushesTransitions
-from apps.resilience.machine import BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
+from apps.resilience.backends.base import BreakerBackend, PushesTransitions, gate_budget
+from apps.resilience.machine import Admission, BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
 
 LUA_DIR = Path(__file__).parent / "lua"
 
@@ -44,13 +44,14 @@ class RedisBackend(PushesTransitions, BreakerBackend):
         tagged = "{" + key + "}"  # one hash tag: every key of a breaker lives in one Cluster slot
         return [store_key("resilience", tagged, "state"), store_key("resilience", tagged, "outcomes"),
                 store_key("resilience", tagged, "buckets"), store_key("resilience", tagged, "tickets"),
-                store_key("resilience", tagged, "transitions")]
+                store_key("resilience", tagged, "transitions"), store_key("resilience", tagged, "admits"),
+                store_key("resilience", tagged, "in-flight")]
 
     def channel(self, key: str) -> str:
         return self._keys(key)[4]
 
-    def listen(self, on_transition: Callable[[str, str, float], None], stopping: threading.Event) -> None:
-        """Call `on_transition(channel, state, open_until)` for every transition published, until `stopping`."""
+    def listen(self, on_transition: Callable[[str, str, float, bool], None], stopping: threading.Event) -> None:
+        """Call `on_transition(channel, state, open_until, gated)` for every transition published, until `stopping`."""
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.psubscribe(store_key("resilience", "*", "transitions"))
@@ -58,8 +59,8 @@ class RedisBackend(PushesTransitions, BreakerBackend):
                 message = pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "pmessage":
                     continue
-                state, open_until = _s(message["data"]).split(" ", 1)
-                on_transition(_s(message["channel"]), state, float(open_until))
+                state, open_until, gated = _s(message["data"]).split(" ")
+                on_transition(_s(message["channel"]), state, float(open_until), gated == "1")
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         finally:
@@ -73,31 +74,43 @@ class RedisBackend(PushesTransitions, BreakerBackend):
             config.consecutive_failures or 0, repr(config.open_duration_s), repr(config.open_duration_multiplier),
             repr(config.max_open_duration_s), config.half_open_probes, repr(probe_timeout_s), IDLE_TTL_S,
             config.half_open_mode, repr(config.max_wait_in_half_open_s or 0.0), int(config.automatic_transition),
-            int(config.metrics_only),
+            int(config.metrics_only), gate_budget(),
         ]
 
     def _run(self, key: str, args: list) -> tuple[bool, SharedState]:
         raw = _store_call(lambda: self._breaker(keys=self._keys(key), args=args))
         granted, state, open_until, open_count, calls, failures, slow, consec = raw[:8]
-        t_from, t_to, reason, tc, tf, ts, tk = raw[8:]
+        t_from, t_to, reason, tc, tf, ts, tk, gated = raw[8:]
         transition = None
         if t_to:
             transition = Transition(_s(t_from), _s(t_to), _s(reason), Figures(int(tc), int(tf), int(ts), int(tk)))
         shared = SharedState(
             _s(state), float(open_until), int(open_count), Figures(int(calls), int(failures), int(slow), int(consec)),
-            transition,
+            transition, bool(gated),
         )
         return bool(granted), shared
 
-    def merge(self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float) -> SharedState:
+    def merge(
+        self, key: str, config: BreakerConfig, batch: OutcomeBatch, now: float, admission: Admission | None = None
+    ) -> SharedState:
         args = self._config_args("merge", config, now)
         args += [batch.calls, batch.outcome_string, int(batch.had_success), batch.trailing_failures, batch.failures]
+        if admission is None:
+            args += ["", "", 0, 0]
+        else:
+            args += [admission.ticket or "", admission.process, admission.in_flight, admission.seq]
         for bucket, (calls, failures, slow) in batch.buckets.items():
             args += [bucket, calls, failures, slow]
         return self._run(key, args)[1]
 
     def read(self, key: str, config: BreakerConfig, now: float) -> SharedState:
         return self._run(key, self._config_args("read", config, now))[1]
+
+    def admit(
+        self, key: str, config: BreakerConfig, now: float, admission: Admission, ticket_timeout_s: float
+    ) -> tuple[bool, SharedState]:
+        args = self._config_args("admit", config, now, ticket_timeout_s)
+        return self._run(key, [*args, admission.ticket, admission.process, admission.in_flight, admission.seq])
 
     def acquire_probe(
         self, key: str, config: BreakerConfig, now: float, probe_timeout_s: float, ticket: str

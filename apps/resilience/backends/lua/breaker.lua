@@ -1,18 +1,22 @@
--- One breaker's shared record, changed atomically: merge a batch, read, grant a probe, report a probe, reset.
--- The same rules as apps/resilience/machine.py (the contract suite runs both).
+-- One breaker's shared record, changed atomically: merge a batch, read, admit a gated call, grant a probe,
+-- report a probe, reset. The same rules as apps/resilience/machine.py (the contract suite runs both).
 -- KEYS[1] state hash, KEYS[2] count-window outcome string, KEYS[3] time-window bucket hash,
 -- KEYS[4] probe tickets still out (ticket -> granted at) (one hash tag), KEYS[5] the breaker's channel,
--- on which every transition is published (same hash tag; processes listen with a pattern).
+-- on which every transition is published (same hash tag; processes listen with a pattern),
+-- KEYS[6] gate tickets out (ticket -> granted at), KEYS[7] each process's calls in flight started before
+-- the gate (process -> 'calls seq at').
 -- ARGV: op, now, window kind, window size, bucket width, failure threshold and slow threshold in hundredths
 --       of a percent (0 none), minimum calls (already capped to a count window), consecutive threshold
---       (0 rates), open s, multiplier, max open s, probes, probe timeout s, idle ttl s, half-open mode
---       ('rates' or 'first_failure'), max wait in half-open s (0 none), automatic transition (0/1),
---       metrics only (0/1), then per op from ARGV[20]:
---       merge -> calls, outcomes, had_success, trailing failures, failures, then (bucket, calls, failures, slow);
+--       (0 rates), open s, multiplier, max open s, probes, probe (and gate) ticket timeout s, idle ttl s,
+--       half-open mode ('rates' or 'first_failure'), max wait in half-open s (0 none), automatic transition
+--       (0/1), metrics only (0/1), gate budget (0 never gates), then per op from ARGV[21]:
+--       merge -> calls, outcomes, had_success, trailing failures, failures, gate ticket given back ('' none),
+--                process ('' none), its calls in flight, its report seq, then (bucket, calls, failures, slow);
+--       admit -> gate ticket, process, its calls in flight, its report seq;
 --       probe -> ticket; report -> ticket ('' the oldest), outcome, slow (0/1); reset -> reason.
 -- Returns {ok, state, open_until, open_count, calls, failures, slow, consecutive, from, to, reason,
---          and the calls, failures, slow, consecutive at the transition}; ok is a granted ticket (probe)
---          or an accepted report (report);
+--          the calls, failures, slow, consecutive at the transition, and gated (0/1)}; ok is a granted
+--          ticket (admit, probe) or an accepted report (report);
 -- floats travel as strings because Redis truncates Lua numbers to integers.
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -23,15 +27,18 @@ local open_s, mult, max_open_s = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumbe
 local probes, probe_timeout, ttl = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
 local half_open_mode, max_wait = ARGV[16], tonumber(ARGV[17])
 local automatic, metrics_only = ARGV[18] == '1', ARGV[19] == '1'
+local gate_budget = tonumber(ARGV[20])
 
 local h = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'open_count', 'since', 'pcalls', 'pfail', 'pslow',
-  'consec')
+  'consec', 'gated')
 local state = h[1] or 'closed'
 local open_until = tonumber(h[2]) or 0
 local open_count = tonumber(h[3]) or 0
 local since = tonumber(h[4]) or 0
 local pcalls, pfail, pslow = tonumber(h[5]) or 0, tonumber(h[6]) or 0, tonumber(h[7]) or 0
 local consec = tonumber(h[8]) or 0
+local gated = h[9] == '1'
+local was_gated = gated
 local t_from, t_to, t_reason = '', '', ''
 local tc, tf, ts, tk = 0, 0, 0, 0
 local ok = 0
@@ -85,6 +92,11 @@ local function clear_probes()
   pcalls, pfail, pslow = 0, 0, 0
 end
 
+local function clear_gate()
+  gated = false
+  redis.call('DEL', KEYS[6], KEYS[7])
+end
+
 local function go_open(reason, c, f, sl, k)
   tc, tf, ts, tk = c, f, sl, k
   t_from, t_to, t_reason = state, 'open', reason
@@ -92,6 +104,7 @@ local function go_open(reason, c, f, sl, k)
   open_count = open_count + 1
   open_until = now + open_duration(open_count)
   clear_probes()
+  clear_gate()
 end
 
 local function go_half_open()
@@ -108,8 +121,63 @@ local function go_closed(reason, c, f, sl, k)
   t_from, t_to, t_reason = state, 'closed', reason
   state, open_count, open_until = 'closed', 0, 0
   clear_probes()
+  clear_gate()
   redis.call('DEL', KEYS[2], KEYS[3])
   consec = 0
+end
+
+-- How many more failures would open the closed breaker, if `limit` or fewer; nil if more (machine's
+-- failures_to_open: a count window slides, a time window is taken as it is now).
+local function failures_to_open(c, f, limit)
+  local needed
+  if consec_threshold > 0 then
+    needed = consec_threshold - consec
+  elseif kind == 'count' then
+    local s = redis.call('GET', KEYS[2]) or ''
+    local dropped = 0
+    for n = 1, math.min(limit, size) do
+      local total = c + n
+      if total > size then
+        local ch = string.byte(s, total - size)
+        if ch == 102 or ch == 70 then dropped = dropped + 1 end  -- 'f', 'F'
+      end
+      local length = math.min(total, size)
+      if length >= min_calls and (f + n - dropped) * 10000 >= rate_bp * length then return n end
+    end
+    return nil
+  elseif rate_bp >= 10000 then
+    if f < c then return nil end
+    needed = math.max(1, min_calls - c)
+  else
+    needed = math.max(1, min_calls - c, math.ceil((rate_bp * c - 10000 * f) / (10000 - rate_bp)))
+  end
+  if needed <= limit then return needed end
+  return nil
+end
+
+-- Gate call starts while the closed breaker has failures counted and the gate budget or fewer would open
+-- it; returns that budget while gated. Leaving the gate forgets the processes' in-flight counts.
+local function refresh_gate(c, f)
+  local budget = nil
+  local evidence = f
+  if consec_threshold > 0 then evidence = consec end
+  if state == 'closed' and not metrics_only and evidence > 0 then budget = failures_to_open(c, f, gate_budget) end
+  gated = budget ~= nil
+  if not gated then redis.call('DEL', KEYS[7]) end
+  return budget
+end
+
+-- A process's calls in flight (newer reports only), and the gate ticket its outcome gives back.
+local function register(ticket, process, calls, seq)
+  if ticket ~= '' then redis.call('HDEL', KEYS[6], ticket) end
+  if state ~= 'closed' or process == '' then return end
+  local known = redis.call('HGET', KEYS[7], process)
+  if known then
+    local _, known_seq = string.match(known, '^(%S+) (%S+)')
+    if tonumber(seq) <= tonumber(known_seq) then return end
+  end
+  redis.call('HSET', KEYS[7], process, calls .. ' ' .. seq .. ' ' .. tostring(now))
+  redis.call('EXPIRE', KEYS[7], ttl)
 end
 
 -- The transitions time alone makes (machine.tick).
@@ -135,14 +203,17 @@ local function expire_tickets()
   return live
 end
 
-if op == 'merge' and (state == 'closed' or metrics_only) and tonumber(ARGV[20]) > 0 then
-  if ARGV[22] == '1' then consec = tonumber(ARGV[23]) else consec = consec + tonumber(ARGV[24]) end
+if op == 'merge' then
+  register(ARGV[26], ARGV[27], ARGV[28], ARGV[29])
+end
+if op == 'merge' and (state == 'closed' or metrics_only) and tonumber(ARGV[21]) > 0 then
+  if ARGV[23] == '1' then consec = tonumber(ARGV[24]) else consec = consec + tonumber(ARGV[25]) end
   if kind == 'count' then
-    local s = (redis.call('GET', KEYS[2]) or '') .. ARGV[21]
+    local s = (redis.call('GET', KEYS[2]) or '') .. ARGV[22]
     if #s > size then s = string.sub(s, #s - size + 1) end
     redis.call('SET', KEYS[2], s, 'EX', ttl)
   else
-    for i = 25, #ARGV, 4 do
+    for i = 30, #ARGV, 4 do
       redis.call('HINCRBY', KEYS[3], 'c:' .. ARGV[i], ARGV[i + 1])
       redis.call('HINCRBY', KEYS[3], 'f:' .. ARGV[i], ARGV[i + 2])
       redis.call('HINCRBY', KEYS[3], 's:' .. ARGV[i], ARGV[i + 3])
@@ -160,15 +231,52 @@ if op == 'merge' and (state == 'closed' or metrics_only) and tonumber(ARGV[20]) 
     local reason = rates_reason(calls, failures, slow, '')
     if reason then go_open(reason, calls, failures, slow, consec) end
   end
-elseif op == 'read' then
+  if t_to == '' then refresh_gate(calls, failures) end
+elseif op == 'merge' or op == 'read' then
+  if op == 'read' then tick() end
+  if state == 'closed' then
+    local c, f = figures()
+    refresh_gate(c, f)
+  end
+elseif op == 'admit' then
   tick()
+  if state == 'closed' then
+    register('', ARGV[22], ARGV[23], ARGV[24])
+    local c, f = figures()
+    local budget = refresh_gate(c, f)
+    if budget then
+      local taken = 0
+      local all = redis.call('HGETALL', KEYS[6])
+      for i = 1, #all, 2 do
+        if now - tonumber(all[i + 1]) >= probe_timeout then
+          redis.call('HDEL', KEYS[6], all[i])
+        else
+          taken = taken + 1
+        end
+      end
+      all = redis.call('HGETALL', KEYS[7])
+      for i = 1, #all, 2 do
+        local calls, _, at = string.match(all[i + 1], '^(%S+) (%S+) (%S+)$')
+        if now - tonumber(at) >= probe_timeout then
+          redis.call('HDEL', KEYS[7], all[i])
+        else
+          taken = taken + tonumber(calls)
+        end
+      end
+      if taken < budget then
+        redis.call('HSET', KEYS[6], ARGV[21], tostring(now))
+        redis.call('EXPIRE', KEYS[6], ttl)
+        ok = 1
+      end
+    end
+  end
 elseif op == 'probe' then
   tick()
   if state == 'open' and now >= open_until then go_half_open() end
   if state == 'half_open' then
     local live = expire_tickets()
     if #live + pcalls < probes then
-      redis.call('HSET', KEYS[4], ARGV[20], tostring(now))
+      redis.call('HSET', KEYS[4], ARGV[21], tostring(now))
       redis.call('EXPIRE', KEYS[4], ttl)
       ok = 1
     end
@@ -177,7 +285,7 @@ elseif op == 'report' then
   tick()
   if state == 'half_open' then
     local live = expire_tickets()
-    local ticket = ARGV[20]
+    local ticket = ARGV[21]
     local found = false
     if ticket == '' then
       local oldest = nil
@@ -193,12 +301,12 @@ elseif op == 'report' then
     if found then
       ok = 1
       redis.call('HDEL', KEYS[4], ticket)
-      local outcome = ARGV[21]
+      local outcome = ARGV[22]
       if outcome ~= 'ignored' then
         local failed = outcome == 'failure'
         pcalls = pcalls + 1
         if failed then pfail = pfail + 1 end
-        if ARGV[22] == '1' then pslow = pslow + 1 end
+        if ARGV[23] == '1' then pslow = pslow + 1 end
         if half_open_mode == 'rates' then
           if pcalls >= probes then
             local reason = rates_reason(pcalls, pfail, pslow, 'half-open probes: ')
@@ -218,17 +326,20 @@ elseif op == 'report' then
   end
 elseif op == 'reset' then
   local c, f, sl = figures()
-  go_closed(ARGV[20], c, f, sl, consec)
+  go_closed(ARGV[21], c, f, sl, consec)
 end
 
--- Push every transition to every process (runtime's listener), rather than wait for their next sync.
-if t_to ~= '' then
-  redis.call('PUBLISH', KEYS[5], state .. ' ' .. tostring(open_until))
+-- Push every transition, and every gate opened or lifted, to every process (runtime's listener), rather
+-- than wait for their next sync.
+if gated ~= was_gated then changed = true end
+if t_to ~= '' or gated ~= was_gated then
+  redis.call('PUBLISH', KEYS[5], state .. ' ' .. tostring(open_until) .. ' ' .. (gated and '1' or '0'))
 end
 
 if changed then
   redis.call('HSET', KEYS[1], 'state', state, 'open_until', tostring(open_until), 'open_count', open_count,
-    'since', tostring(since), 'pcalls', pcalls, 'pfail', pfail, 'pslow', pslow, 'consec', consec)
+    'since', tostring(since), 'pcalls', pcalls, 'pfail', pfail, 'pslow', pslow, 'consec', consec,
+    'gated', gated and '1' or '0')
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 local calls, failures, slow, shown_consec = pcalls, pfail, pslow, 0
@@ -237,4 +348,4 @@ if state ~= 'half_open' then
   shown_consec = consec
 end
 return {ok, state, tostring(open_until), open_count, calls, failures, slow, shown_consec,
-        t_from, t_to, t_reason, tc, tf, ts, tk}
+        t_from, t_to, t_reason, tc, tf, ts, tk, gated and 1 or 0}
