@@ -240,28 +240,24 @@ def range_signal(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
     return np.where(excess > 0, level + (1.0 - level) * np.tanh(excess / config.range_scale), 0.0)
 
 
-def quiet_after(raw: np.ndarray, rows: int, level: float) -> np.ndarray:
-    """A signal's own suppression: 0 while it reached `level` within the last `rows` rows (causal)."""
+def quiet_after(raw: np.ndarray, rows: int, level: float, *, restart_while_high: bool = True) -> np.ndarray:
+    """0 for `rows` rows after the signal reached `level` (causal). A signal's own rest restarts on every row
+    still at the level, reported or not; the shared rest (`restart_while_high=False`) counts from the reported
+    alarm only."""
     out = np.zeros_like(raw)
     last = -(rows + 1)
     for t, r in enumerate(raw.tolist()):
-        if t - last > rows:
+        quiet = t - last <= rows
+        if not quiet:
             out[t] = r
-        if r >= level:
+        if r >= level and (restart_while_high or not quiet):
             last = t
     return out
 
 
 def rest_after_alarm(raw: np.ndarray, rows: int, level: float) -> np.ndarray:
     """After an alarm (a reported score at `level` or above), report 0 for the next `rows` rows (causal)."""
-    out = np.zeros_like(raw)
-    last = -(rows + 1)
-    for t, r in enumerate(raw.tolist()):
-        if t - last > rows:
-            out[t] = r
-            if r >= level:
-                last = t
-    return out
+    return quiet_after(raw, rows, level, restart_while_high=False)
 
 
 def suppress(raw: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:

@@ -9,11 +9,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from apps.analytics import selectors, services, sources
+from apps.analytics import selectors, services
 from apps.analytics.alert_metrics import ANOMALY_SCORE, FORECAST_CROSSING_S
 from apps.core import metric_kinds
 from apps.core.live import console_group
-from tests.analytics.series import seasonal_5min, seasonal_hourly
+from tests.analytics.series import register_endpoint_readers, seasonal_5min, seasonal_hourly
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
@@ -73,19 +73,7 @@ def test_anomaly_score_is_the_events_score_during_the_window_then_zero(tenant_a,
 
 
 def test_endpoint_anomalies_are_labelled_with_their_route(tenant_a):
-    rng = np.random.default_rng(3)
-    n = 7 * 288
-    data = {"endpoint_p95_ms": rng.normal(120, 6, n), "endpoint_rps": rng.normal(40, 2, n),
-            "endpoint_error_rate": rng.normal(0.01, 0.002, n)}
-    data["endpoint_p95_ms"][-30:-26] = 900.0
-
-    def reader_for(kind):
-        def reader(*, tenant, series, start, end, step_s):
-            return [(end - timedelta(seconds=300 * (n - i)), float(v)) for i, v in enumerate(data[kind])]
-        return reader
-
-    for kind in data:
-        sources.register_series_source(kind, reader_for(kind))
+    register_endpoint_readers()
     route = "api/v1/orders/<int:pk>"
     services.series_detect(tenant=tenant_a, series=f"endpoint_p95_ms:POST {route}", now=NOW)
     services.endpoint_detect(tenant=tenant_a, route=route, now=NOW)
