@@ -14,3 +14,7 @@ class AnalyticsConfig(AppConfig):
         from apps.analytics import monitoring_series
 
         monitoring_series.register()
+
+        from apps.analytics import alert_metrics
+
+        alert_metrics.register_kinds()

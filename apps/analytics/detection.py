@@ -1,16 +1,25 @@
 """Online anomaly scores for one regular series, and a multivariate detector per endpoint (pure numpy/sklearn).
 
-A score at row t uses rows 0..t only, so appending rows never changes an earlier score. Steps per row:
-1. expected value: the median of a trailing window; when the series has days of history, the median of the
-   same time of day on previous days is blended in (seasonal-aware), so a daily peak is not an anomaly;
-2. surprise: the robust z-score of the residual (MAD scale of recent residuals, with a floor so that a
-   flat series does not turn every wiggle into infinity), and of the mean of the last few residuals
-   (level shifts and drifts);
-3. likelihood: the surprise is judged against the series' own recent surprises (a series that is always
-   noisy does not alarm all the time), giving a raw score in [0, 1];
-4. repeat suppression: a row reports only by how much its raw score rises above the decaying peak of the
-   recent raw scores; otherwise 0. So one event gives one alarm (plus one more only if it clearly
-   worsens), and a threshold on the final score fires once per event.
+A score at row t uses rows 0..t only, so appending rows never changes an earlier score. Two signals per row,
+each with its own repeat suppression, then one shared suppression:
+1. residual: the expected value is the median of a trailing window, blended with the median of the same time
+   of day on previous days when the series has days of history (seasonal-aware, so a daily peak is not an
+   anomaly); the residual's robust z-score (MAD scale of recent residuals, floored so that a flat series
+   does not turn every wiggle into infinity), and that of the mean of the last few residuals (level shifts,
+   drifts), is judged against the series' own recent surprises (a series that is always noisy does not
+   alarm all the time), giving a raw score in [0, 1];
+2. range: a value outside the min..max of the last `range_window` rows is novel, scored by how far outside
+   (relative to that range). Most incidents in real metric series (NAB's labelled ones included) first show
+   as a value the series has not reached for days; this signal catches them early and almost never fires on
+   noise, which is what the residual signal is weakest at.
+Repeat suppression: the residual signal reports only by how much it rises above the decaying peak of its
+recent values; the range signal stays quiet for its rest period once it reached the alarm level (restarted
+while it stays there); and after any alarm the final score is quiet for `rest` rows (as NAB's best
+detectors do). So one event gives one alarm, and a threshold on the final score fires once per event.
+Scores are scaled so that 0.5 is the alarm level (the default `ANOMALY_THRESHOLD`).
+
+The configuration is one for every series, never tuned per series; benchmarks/analytics_anomaly.py prints
+how it was chosen (its rest periods and levels, picked on one half of NAB's files and scored on the other).
 """
 from __future__ import annotations
 
@@ -36,9 +45,16 @@ class DetectorConfig:
     likelihood_window: int = 2000  # rows of recent surprises the current one is judged against
     likelihood_short: int = 1
     likelihood_floor: float = 0.05  # least spread of recent surprises (log scale) the likelihood assumes
-    hold_halflife: int = 100      # rows: how fast the suppression peak decays
+    hold_halflife: int = 50       # rows: how fast the residual signal's suppression peak decays
     max_nines: float = 30.0
     stride: int = 8                # rows between recomputations of the trailing medians
+    range_window: int = 2000       # rows whose min..max a value must leave to be novel (about a week at 5 min)
+    range_min_history: int = 600   # rows before the range signal says anything (early on, records are common)
+    range_margin: float = 0.5      # typical step-to-step changes past the range that still count as noise
+    range_scale: float = 0.05      # excess (as a share of the range) at which the range signal is ~3/4 up
+    alarm_level: float = 0.7       # raw level at which a signal alarms (shown as 0.5 in the final score)
+    range_rest: int = 150          # rows the range signal stays quiet after reaching the alarm level
+    rest: int = 50                 # rows the final score stays quiet after any alarm
 
 
 DEFAULT = DetectorConfig()
@@ -130,6 +146,16 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     nan = np.full(n, np.nan)
     if n == 0:
         return Detection(np.zeros(0), np.zeros(0), nan, nan, nan)
+    nines, expected, scale = residual_nines(x, step_s, config)
+    score, raw = combine(nines, range_signal(x, config), config)
+    return Detection(score=score, raw=raw, expected=expected,
+                     lower=expected - 3.0 * scale, upper=expected + 3.0 * scale)
+
+
+def residual_nines(x: np.ndarray, step_s: float, config: DetectorConfig = DEFAULT):
+    """(nines, expected, scale) of the residual signal: nines is -log10 of the residual's tail probability
+    among the series' recent surprises (2 means p = 0.01), capped at `max_nines`."""
+    n = len(x)
     level = _trailing(x, config.window, _median, config.stride)
     seasonal = seasonal_expected(x, step_s, config)
     expected = np.where(np.isnan(seasonal), level, 0.5 * (level + np.nan_to_num(seasonal)))
@@ -159,17 +185,83 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     nines = np.clip(-np.log10(np.fmax(ndtr(-zz), 1e-300)), 0.0, config.max_nines)
     # the likelihood needs some history of surprises of its own before it means anything
     nines[: 3 * config.min_history] = 0.0
-    nines = np.nan_to_num(nines)
-    raw = nines / (nines + 2.0)
-    score = suppress(nines, config)
-    score = score / (score + 2.0)
-    lower = expected - 3.0 * scale
-    upper = expected + 3.0 * scale
-    return Detection(score=score, raw=raw, expected=expected, lower=lower, upper=upper)
+    return np.nan_to_num(nines), expected, scale
+
+
+def combine(nines: np.ndarray, range_raw: np.ndarray, config: DetectorConfig = DEFAULT):
+    """(final score, raw score) from the two signals, each suppressed its own way, then the shared rest.
+
+    The residual signal reports only by how much it rises above the decaying peak of its recent values (a
+    level shift keeps it high for hours; only the start reports); the range signal goes quiet for its rest
+    period after an alarm (a value rarely stays novel, but a series that moved to new ground sets new records
+    for a while)."""
+    alarm = config.alarm_level
+    residual = suppress(nines, config)
+    signals = np.fmax(residual / (residual + 2.0), quiet_after(range_raw, config.range_rest, alarm))
+    score = rest_after_alarm(signals, config.rest, alarm)
+    raw = np.fmax(nines / (nines + 2.0), range_raw)
+    return _rescale(score, alarm), _rescale(raw, alarm)
+
+
+def _rescale(values: np.ndarray, level: float) -> np.ndarray:
+    """Map [0, level] onto [0, 0.5] and [level, 1] onto [0.5, 1]: 0.5 is where a signal alarms."""
+    return np.where(values < level, 0.5 * values / level, 0.5 + 0.5 * (values - level) / (1.0 - level))
+
+
+def trailing_range(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) of values[max(0, t-window):t] per row t (nan at t = 0)."""
+    n = len(values)
+    low = np.full(n, np.nan)
+    high = np.full(n, np.nan)
+    if n < 2:
+        return low, high
+    high[1:] = np.maximum.accumulate(values)[:-1]
+    low[1:] = np.minimum.accumulate(values)[:-1]
+    if n > window:
+        view = sliding_window_view(values[:-1], window)   # row i covers values[i:i+window], used at i+window
+        high[window:] = view.max(axis=1)
+        low[window:] = view.min(axis=1)
+    return low, high
+
+
+def range_signal(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """0 inside the trailing min..max (widened by a margin of the typical step-to-step change, so that the noise
+    of a series that just moved does not set record after record); outside it, from the alarm level up
+    towards 1 with the excess."""
+    low, high = trailing_range(x, config.range_window)
+    width = high - low
+    width = np.where(width > 0, width, 1e-9 * np.fmax(np.abs(high), 1.0))
+    step, _ = _trailing_mean_std(np.concatenate([[0.0], np.abs(np.diff(x))]), config.window)
+    margin = config.range_margin * np.nan_to_num(step)
+    with np.errstate(invalid="ignore"):
+        excess = np.nan_to_num(np.fmax(np.fmax(x - high - margin, low - margin - x), 0.0) / width)
+    excess[: config.range_min_history] = 0.0
+    level = config.alarm_level
+    return np.where(excess > 0, level + (1.0 - level) * np.tanh(excess / config.range_scale), 0.0)
+
+
+def quiet_after(raw: np.ndarray, rows: int, level: float, *, restart_while_high: bool = True) -> np.ndarray:
+    """0 for `rows` rows after the signal reached `level` (causal). A signal's own rest restarts on every row
+    still at the level, reported or not; the shared rest (`restart_while_high=False`) counts from the reported
+    alarm only."""
+    out = np.zeros_like(raw)
+    last = -(rows + 1)
+    for t, r in enumerate(raw.tolist()):
+        quiet = t - last <= rows
+        if not quiet:
+            out[t] = r
+        if r >= level and (restart_while_high or not quiet):
+            last = t
+    return out
+
+
+def rest_after_alarm(raw: np.ndarray, rows: int, level: float) -> np.ndarray:
+    """After an alarm (a reported score at `level` or above), report 0 for the next `rows` rows (causal)."""
+    return quiet_after(raw, rows, level, restart_while_high=False)
 
 
 def suppress(raw: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
-    """Report only by how much a raw score rises above the decaying peak of earlier raw scores (causal):
+    """(The multivariate detector's suppression.) Report only by how much a raw score rises above the decaying peak of earlier raw scores (causal):
     the first row of an event reports nearly all of it, the rows after it report 0 (or the small rise of a
     worsening), so one event crosses a threshold once."""
     decay = 0.5 ** (1.0 / config.hold_halflife)

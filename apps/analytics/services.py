@@ -12,6 +12,7 @@ from apps.analytics import detection, forecasting, sources
 from apps.analytics.conf import analytics_settings
 from apps.analytics.models import Anomaly, AnomalyKind, Forecast, SeriesPoint
 from apps.analytics.series import Series, regularise
+from apps.core import live
 from apps.core.errors import ApplicationError
 
 MIN_FORECAST_POINTS = 3
@@ -106,6 +107,11 @@ def forecast_refresh(*, tenant, series: str, horizon: int | None = None, thresho
             "threshold": threshold, "threshold_crossing_at": crossing_time(points, threshold),
         },
     )
+    payload = {"id": forecast.pk, "series": series, "horizon": horizon, "model": forecast.model,
+               "generated_at": now.isoformat(), "threshold": threshold,
+               "threshold_crossing_at": (forecast.threshold_crossing_at.isoformat()
+                                         if forecast.threshold_crossing_at else None)}
+    transaction.on_commit(lambda: live.publish(tenant.pk, "forecast.refreshed", payload))
     return forecast
 
 
@@ -115,10 +121,22 @@ def _store_events(*, tenant, kind: str, series: str, timestamps: np.ndarray, fou
     for event in found:
         fields = describe(event)
         fields["ended_at"] = None if event.end is None else _dt(timestamps[event.end])
-        anomaly, _ = Anomaly.objects.update_or_create(
+        anomaly, created = Anomaly.objects.update_or_create(
             tenant=tenant, kind=kind, series=series, started_at=_dt(timestamps[event.start]), defaults=fields)
         stored.append(anomaly)
+        if created:   # a re-run of the detector over the same history updates the event, it is not news
+            _publish_anomaly(anomaly)
     return stored
+
+
+def _publish_anomaly(anomaly: Anomaly) -> None:
+    """Tell the console, once the row is committed (a rolled-back detection run announces nothing)."""
+    payload = {"id": anomaly.pk, "kind": anomaly.kind, "series": anomaly.series, "score": anomaly.score,
+               "started_at": anomaly.started_at.isoformat(),
+               "ended_at": anomaly.ended_at.isoformat() if anomaly.ended_at else None,
+               "value": anomaly.value, "expected_low": anomaly.expected_low,
+               "expected_high": anomaly.expected_high, "signals": anomaly.signals[:3]}
+    transaction.on_commit(lambda: live.publish(anomaly.tenant_id, "anomaly.detected", payload))
 
 
 @transaction.atomic

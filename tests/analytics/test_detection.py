@@ -74,3 +74,25 @@ def test_multivariate_names_the_signal_that_moved():
     assert result.drivers[50][0]["signal"] == "p95"
     again = detection.multivariate(matrix, ["p95", "errors", "rps"], train_rows=500)
     assert np.array_equal(again.score, result.score)   # seeded
+
+
+def test_rest_periods_keep_a_signal_quiet_after_it_alarms():
+    raw = np.array([0, 0.8, 0.9, 0.8, 0.8, 0.0])
+    # a signal's own rest restarts while it stays at the level; the shared rest counts from the alarm only
+    assert detection.quiet_after(raw, 2, 0.7).tolist() == [0, 0.8, 0, 0, 0, 0]
+    assert detection.rest_after_alarm(raw, 2, 0.7).tolist() == [0, 0.8, 0, 0, 0.8, 0]
+
+
+def test_a_value_past_the_weeks_range_alarms_and_values_inside_it_do_not():
+    rng = np.random.default_rng(6)
+    y = rng.normal(50, 2, 3000)
+    config = detection.DEFAULT
+    low, high = y[:2500].min(), y[:2500].max()
+    y[2500] = high + 0.3 * (high - low)
+    signal = detection.range_signal(y, config)
+    assert signal[2500] >= config.alarm_level
+    assert np.all(signal[: config.range_min_history] == 0)       # too little history to know the range
+    inside = np.nonzero((y >= low) & (y <= high))[0]
+    assert np.all(signal[inside[inside > config.range_min_history]] == 0)
+    events = detection.events(detection.detect(y, step_s=300), THRESHOLD)
+    assert any(e.start == 2500 for e in events), events

@@ -9,7 +9,7 @@ import pytest
 from apps.analytics import services, sources
 from apps.analytics.models import Anomaly, Forecast, SeriesPoint
 from apps.core.errors import ApplicationError
-from tests.analytics.series import seasonal_5min, seasonal_hourly
+from tests.analytics.series import register_endpoint_readers, seasonal_5min, seasonal_hourly
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)   # a Monday
@@ -84,23 +84,11 @@ def test_a_planted_spike_becomes_one_anomaly_with_its_expected_range(tenant_a):
 
 
 def test_endpoint_detection_names_the_signal_that_drove_it(tenant_a):
-    rng = np.random.default_rng(3)
-    n = 7 * 288
-    data = {"endpoint_p95_ms": rng.normal(120, 6, n), "endpoint_rps": rng.normal(40, 2, n),
-            "endpoint_error_rate": rng.normal(0.01, 0.002, n)}
-    data["endpoint_p95_ms"][-30:-26] = 900.0
-
-    def reader_for(kind):
-        def reader(*, tenant, series, start, end, step_s):
-            return [(end - timedelta(seconds=300 * (n - i)), float(v)) for i, v in enumerate(data[kind])]
-        return reader
-
-    for kind in data:
-        sources.register_series_source(kind, reader_for(kind))
+    register_endpoint_readers()
     try:
         found = services.endpoint_detect(tenant=tenant_a, route="/api/v1/orders/", now=NOW)
     finally:
-        for kind in data:
+        for kind in ("endpoint_p95_ms", "endpoint_rps", "endpoint_error_rate"):
             sources.unregister_series_source(kind)
     planted = [a for a in found if a.started_at == NOW - timedelta(minutes=5 * 30)]
     assert len(planted) == 1 and planted[0].kind == "endpoint"
