@@ -85,8 +85,9 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
         labels = alert.get("labels", {})
         annotations = alert.get("annotations", {})
         text = f"*{labels.get('alertname', '')}* — {labels.get('severity', '')} — {alert.get('status', '')}"
-        if annotations.get("description") or annotations.get("summary"):
-            text += "\n" + (annotations.get("description") or annotations.get("summary"))
+        for key in ("summary", "description"):
+            if annotations.get(key):
+                text += "\n" + annotations[key]
         scope = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())
                           if k not in ("alertname", "severity", "rule_id"))
         if scope:
