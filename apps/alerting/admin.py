@@ -9,16 +9,8 @@ from django.utils import timezone
 from apps.alerting import channel_config, selectors, services
 from apps.alerting.models import Alert, AlertRule, AlertState, Channel, Delivery, Silence
 from apps.core.errors import ApplicationError
-from apps.tenancy.admin_base import TenantScopedAdmin
+from apps.tenancy.admin_base import ReadOnlyTenantAdmin, TenantScopedAdmin
 from apps.tenancy.roles import Role
-
-
-class ReadOnlyAdmin(TenantScopedAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AlertRule)
@@ -45,7 +37,7 @@ class AlertRuleAdmin(TenantScopedAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
+class AlertAdmin(ReadOnlyTenantAdmin):
     list_display = ["__str__", "rule", "severity", "state", "value", "fired_at", "acknowledged_by", "changed_at"]
     list_filter = ["state", "severity"]
     search_fields = ["fingerprint", "rule__name"]
@@ -132,7 +124,7 @@ class ChannelAdmin(TenantScopedAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(ReadOnlyTenantAdmin):
     list_display = ["sent_at", "channel", "alert", "status", "attempt", "response_code", "latency_ms", "error"]
     list_filter = ["status", "channel__kind"]
     list_select_related = ["channel", "alert"]
