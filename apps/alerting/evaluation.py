@@ -25,6 +25,7 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": op
                                                       "<=": operator.le}
 RESERVED_LABELS = ("alertname", "rule_id", "severity")
 WRITE_BATCH = 2000
+LIVE_EVENTS_MAX = 20
 NO_END = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of an alert still firing
 DEFAULT_SUMMARY = "{alertname}: {metric} is {value:.4g} ({comparator} {threshold:.4g})"
 
@@ -229,11 +230,22 @@ def _write(tenant_id: int, alerts: dict[str, AlertRow], now: datetime) -> list[A
 
 
 def _publish_transitions(tenant_id: int, rows: list[AlertRow]) -> None:
-    for row in rows:
-        if row.status.state in (machine.FIRING, machine.RESOLVED):
-            live.publish(tenant_id, f"alert.{row.status.state}",
-                         {"alert": row.id, "rule": row.rule_id, "alertname": row.labels.get("alertname"),
-                          "severity": row.severity, "labels": row.labels, "value": row.status.value})
+    """One live event per alert that fired or resolved; a burst beyond LIVE_EVENTS_MAX (a bad deploy firing
+    thousands) is one event per state carrying the count and the first alerts, so the console is not flooded
+    and the cycle does not spend seconds publishing."""
+    for state in (machine.FIRING, machine.RESOLVED):
+        changed = [_event_data(row) for row in rows if row.status.state == state]
+        if len(changed) > LIVE_EVENTS_MAX:
+            live.publish(tenant_id, f"alert.{state}", {"count": len(changed), "truncated": True,
+                                                       "alerts": changed[:LIVE_EVENTS_MAX]})
+            continue
+        for data in changed:
+            live.publish(tenant_id, f"alert.{state}", data)
+
+
+def _event_data(row: AlertRow) -> dict[str, Any]:
+    return {"alert": row.id, "rule": row.rule_id, "alertname": row.labels.get("alertname"), "severity": row.severity,
+            "labels": row.labels, "value": row.status.value}
 
 
 # --- notifications -----------------------------------------------------------------------------------
