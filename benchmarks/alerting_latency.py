@@ -55,9 +55,6 @@ def main() -> None:
     parser.add_argument("--every-s", type=int, default=5)
     args = parser.parse_args()
     setup()
-    from benchmarks.ratelimit_harness import port, servers
-    from tests.alerting.receivers import HttpReceiver
-
     from django.utils import timezone
 
     from apps.alerting import services
@@ -65,6 +62,8 @@ def main() -> None:
     from apps.alerting.models import Alert, AlertRule, Channel
     from apps.tenancy.models import Tenant
     from apps.tenancy.services import token_create
+    from benchmarks.ratelimit_harness import port, servers
+    from tests.alerting.receivers import HttpReceiver
 
     tenant, _ = Tenant.objects.get_or_create(slug="bench-alerting", defaults={"name": "alerting latency"})
     for rule in AlertRule.objects.for_tenant(tenant):

@@ -16,10 +16,15 @@ ENDPOINT_LABELS = ("route", "method")
 
 @lru_cache(maxsize=64)
 def _endpoint_summaries(tenant_id: int, window_s: int, now: datetime) -> tuple[dict, ...]:
-    """The four endpoint kinds of one cycle share one read (same tenant, window and instant)."""
+    """The four endpoint kinds of one cycle share one read (same tenant, window and instant).
+
+    Monitoring's windows are whole minutes ending with the current one, so a 60 s window read a few seconds
+    into a minute would hold only those seconds (often nothing yet flushed), and a pending alert would flap
+    back to inactive at every minute boundary. The window's minutes are therefore the full ones before the
+    current minute plus the current one: `window_s` to `window_s + 60` seconds of data."""
     from apps.monitoring.selectors import endpoint_summaries
 
-    return tuple(endpoint_summaries(tenant=tenant_id, window_s=window_s, now=now))
+    return tuple(endpoint_summaries(tenant=tenant_id, window_s=window_s + 60, now=now))
 
 
 def _endpoint_reader(field: str):
