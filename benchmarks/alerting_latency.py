@@ -59,7 +59,7 @@ def main() -> None:
 
     from apps.alerting import services
     from apps.alerting.evaluation import evaluate_all
-    from apps.alerting.models import Alert, AlertRule, Channel
+    from apps.alerting.models import Alert, AlertEvent, AlertRule, Channel
     from apps.tenancy.models import Tenant
     from apps.tenancy.services import token_create
     from benchmarks.ratelimit_harness import port, servers
@@ -108,6 +108,10 @@ def main() -> None:
         qcluster.wait(timeout=20)
         receiver.stop()
     aim = args.for_s + args.every_s + 2
+    wall_t0 = time.time() - (time.monotonic() - t0)
+    for event in AlertEvent.objects.for_tenant(tenant).order_by("at", "pk"):
+        print(f"  t0 + {event.at.timestamp() - wall_t0:6.1f} s  {event.from_state} -> {event.to_state}  "
+              f"value {event.value}")
     print(f"alerting latency: for={args.for_s}s, evaluation every {args.every_s}s, stats flush 1s "
           f"(measured on a shared, loaded machine)")
     if received is None:

@@ -243,3 +243,29 @@ def test_factory_rule_on_a_registered_kind_evaluates(tenant_a, readings, clock):
     readings.set(tenant_a, [({"route": "a"}, 0.06)])
     cycle(tenant_a, clock)
     assert sorted(Alert.objects.values_list("severity", flat=True)) == ["critical", "warning"]
+
+
+def test_evaluation_loop_runs_a_cycle_every_interval(tenant_a, readings):
+    from apps.alerting.jobs import evaluation_loop
+    from apps.core.clock import FakeClock
+
+    rule(tenant_a, for_s=0, critical=None)
+    loop_clock = FakeClock()
+    started = loop_clock.monotonic()
+    results = evaluation_loop(cycles=3, every_s=15, clock=loop_clock)
+    assert len(results) == 3 and readings.reads == 3
+    assert loop_clock.monotonic() - started == 30
+
+
+def test_evaluate_job_runs_once_per_minute_however_many_tenant_runs(tenant_a, tenant_b, readings, settings,
+                                                                   run_attempt):
+    from apps.jobs.services import job_submit
+
+    settings.BULWARK = {**settings.BULWARK, "ALERTING": {"EVALUATE_EVERY_S": 60}}  # one cycle, no waiting
+    rule(tenant_a, for_s=0, critical=None)
+    readings.set(tenant_a, [({"route": "a"}, 0.5)])
+    first = run_attempt(job_submit(job_type="alerting.evaluate", params={}, tenant=tenant_a))
+    second = run_attempt(job_submit(job_type="alerting.evaluate", params={}, tenant=tenant_b))
+    assert first.status == second.status == "succeeded"
+    assert first.result["cycles"] == 1 and second.result == {"skipped": True}
+    assert Alert.objects.for_tenant(tenant_a).get().state == "firing"
