@@ -6,17 +6,11 @@ from django.utils.html import format_html, format_html_join
 
 from apps.analytics.charts import forecast_svg
 from apps.analytics.models import Anomaly, Forecast
-from apps.tenancy.admin_base import ReadOnlyAdminMixin, TenantScopedAdmin
-
-
-class ReadOnlyAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    """Computed rows: the jobs write them; the admin shows them (and may delete them)."""
-
-    read_only_deletes = True
+from apps.tenancy.admin_base import ComputedRowsAdmin
 
 
 @admin.register(Forecast)
-class ForecastAdmin(ReadOnlyAdmin):
+class ForecastAdmin(ComputedRowsAdmin):
     list_display = ["series", "horizon", "model", "mase_model", "mase_seasonal_naive", "threshold_crossing_at",
                     "generated_at", "tenant"]
     list_filter = ["model", "horizon"]
@@ -39,7 +33,7 @@ class ForecastAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Anomaly)
-class AnomalyAdmin(ReadOnlyAdmin):
+class AnomalyAdmin(ComputedRowsAdmin):
     list_display = ["series", "kind", "score", "started_at", "ended_at", "value", "expected_range", "tenant"]
     list_filter = ["kind"]
     search_fields = ["series"]

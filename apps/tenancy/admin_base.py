@@ -142,3 +142,13 @@ class TenantScopedAdmin(BoundedLookupsMixin, admin.ModelAdmin):
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index; an object of another tenant must look like no object at all.
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
+
+
+class ReadOnlyTenantAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Rows the platform writes (logs, alerts): viewed, never added, edited or deleted here."""
+
+
+class ComputedRowsAdmin(ReadOnlyTenantAdmin):
+    """Rows that jobs compute (forecasts, anomalies, findings): shown and deletable, never added or edited."""
+
+    read_only_deletes = True
