@@ -15,6 +15,7 @@ api_v1 = [
     path("caching/", include("apps.caching.api.urls")),
     path("monitoring/", include("apps.monitoring.api.urls")),
     path("analytics/", include("apps.analytics.api.urls")),
+    path("optimization/", include("apps.optimization.api.urls")),
 ]
 
 urlpatterns = [

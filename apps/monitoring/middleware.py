@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
 from apps.core import stats
-from apps.monitoring import recorder
+from apps.monitoring import observers, recorder
 from apps.monitoring.conf import monitoring_settings
 from apps.monitoring.models import UNMATCHED_ROUTE
 
@@ -69,6 +69,10 @@ class MonitoringMiddleware:
             from apps.monitoring.api.views import metrics as handler
         if not self.enabled:
             return handler(request)
+        watchers = observers.active
+        if watchers:
+            states = [watcher.begin(request) for watcher in watchers]
+            cpu_start = time.thread_time()
         start = _perf()
         timer = _QueryTimer()
         # What `connection.execute_wrapper(timer)` does, without the context manager's cost per request.
@@ -91,4 +95,8 @@ class MonitoringMiddleware:
             tenant.pk if tenant is not None else None, route_of(request), request.method, response.status_code,
             total_ms, timer.ms, timer.count, size,
         )
+        if watchers:
+            timing = observers.Timing(total_ms, (time.thread_time() - cpu_start) * 1000, timer.ms, timer.count)
+            for watcher, state in zip(watchers, states, strict=True):
+                watcher.end(request, response, state, timing)
         return response
