@@ -14,6 +14,9 @@ class Customer(models.Model):
     class Meta:
         app_label = APP_LABEL
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class Order(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
@@ -25,6 +28,9 @@ class Order(models.Model):
     class Meta:
         app_label = APP_LABEL
 
+    def __str__(self) -> str:
+        return self.code
+
 
 class Product(models.Model):
     name = models.CharField(max_length=100)
@@ -33,6 +39,9 @@ class Product(models.Model):
     class Meta:
         app_label = APP_LABEL
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class Setting(models.Model):
     key = models.CharField(max_length=50, unique=True)
@@ -40,6 +49,9 @@ class Setting(models.Model):
 
     class Meta:
         app_label = APP_LABEL
+
+    def __str__(self) -> str:
+        return self.key
 
 
 MODELS = [Customer, Order, Product, Setting]
