@@ -32,7 +32,7 @@ optimization_settings = AppSettings(
         # the same as a quiet one: with the defaults, the first 60 requests of a route each minute are sampled.
         "MAX_SAMPLES_PER_ROUTE_MINUTE": 60,
         # Stack sampler period while a sampled request runs (the hottest function of CPU-bound requests).
-        "STACK_SAMPLE_INTERVAL_MS": 5,
+        "STACK_SAMPLE_INTERVAL_MS": 10,
         # Response bodies up to this size are hashed and, when JSON, measured (list length).
         "BODY_INSPECT_MAX_BYTES": 2 * 1024 * 1024,
         # Samples kept this long (the `optimization.analyze` job purges older ones).
@@ -43,12 +43,12 @@ optimization_settings = AppSettings(
         # Thresholds of the detectors (see README, "Optimization").
         "N_PLUS_ONE_MIN_REPEATS": 5,
         "REPEATED_QUERY_MIN_REPEATS": 3,
-        "SLOW_QUERY_MS": 2.0,
+        "SLOW_QUERY_MS": 1.0,
         "LARGE_TABLE_ROWS": 10_000,
         "UNBOUNDED_MIN_ITEMS": 200,
         "CPU_HOT_MS": 30.0,
         # A stable GET response is worth caching when its median time is at least this.
-        "HOT_READ_MIN_MS": 20.0,
+        "HOT_READ_MIN_MS": 10.0,
         "DEPENDENCY_SLOW_MS": 300.0,
         "CACHE_POOR_HIT_RATIO": 0.5,
         "SATURATION_PCT": 90.0,

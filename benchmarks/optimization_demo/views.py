@@ -91,7 +91,8 @@ def products_page(request):
 def _report() -> dict:
     totals = Order.objects.aggregate(n=Count("pk"), total=Sum("amount"), avg=Avg("amount"), top=Max("amount"))
     by_city = list(Customer.objects.values("city").annotate(n=Count("pk")).order_by("city"))
-    return {"totals": totals, "cities": by_city}
+    revenue = list(Order.objects.values("customer__city").annotate(total=Sum("amount")).order_by("customer__city"))
+    return {"totals": totals, "cities": by_city, "revenue": revenue}
 
 
 def report(request):
