@@ -2,34 +2,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
-from django.http import Http404
 from django.utils.html import format_html, format_html_join
 
 from apps.analytics.charts import forecast_svg
 from apps.analytics.models import Anomaly, Forecast
-from apps.tenancy.admin_base import TenantScopedAdmin
-
-
-class ReadOnlyAdmin(TenantScopedAdmin):
-    """Computed rows: the jobs write them; the admin shows them (and may delete them)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Django checks the (refused) change permission of a POST before looking the object up, which would
-        # answer 403 for another tenant's row; it must look absent instead (as the audit and jobs admins do).
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
-            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
-        return super().changeform_view(request, object_id, form_url, extra_context)
+from apps.tenancy.admin_base import ComputedRowsAdmin
 
 
 @admin.register(Forecast)
-class ForecastAdmin(ReadOnlyAdmin):
+class ForecastAdmin(ComputedRowsAdmin):
     list_display = ["series", "horizon", "model", "mase_model", "mase_seasonal_naive", "threshold_crossing_at",
                     "generated_at", "tenant"]
     list_filter = ["model", "horizon"]
@@ -52,7 +33,7 @@ class ForecastAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Anomaly)
-class AnomalyAdmin(ReadOnlyAdmin):
+class AnomalyAdmin(ComputedRowsAdmin):
     list_display = ["series", "kind", "score", "started_at", "ended_at", "value", "expected_range", "tenant"]
     list_filter = ["kind"]
     search_fields = ["series"]

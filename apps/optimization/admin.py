@@ -2,32 +2,18 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.http import Http404
 
 from apps.core.errors import ApplicationError
 from apps.optimization import services
 from apps.optimization.models import Finding, LoadTest, Status
-from apps.tenancy.admin_base import TenantScopedAdmin
+from apps.tenancy.admin_base import ComputedRowsAdmin
 from apps.tenancy.roles import Role
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
+class ReadOnlyAdmin(ComputedRowsAdmin):
     """Computed rows: the analysis and the jobs write them; operators act on them through actions."""
 
     write_role = Role.OPERATOR
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Another tenant's row must look absent (404), not forbidden (Django checks permissions first).
-        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
-            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 def _each(modeladmin, request, queryset, service, done: str) -> None:

@@ -115,3 +115,22 @@ class TenantScopedAdmin(BoundedLookupsMixin, admin.ModelAdmin):
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index; an object of another tenant must look like no object at all.
         raise Http404(f"No {opts.verbose_name} with id {object_id!r}.")
+
+
+class ComputedRowsAdmin(TenantScopedAdmin):
+    """Rows that jobs compute (forecasts, anomalies, findings): shown (and deletable), never added or edited."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django checks the (refused) change permission of a POST before looking the object up, which would
+        # answer 403 for another tenant's row; it must look absent instead (as the audit and jobs admins do).
+        from django.contrib.admin.utils import unquote
+
+        if object_id is not None and self.get_object(request, unquote(object_id)) is None:
+            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.")
+        return super().changeform_view(request, object_id, form_url, extra_context)
