@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.analytics",
     "apps.alerting",
+    "apps.optimization",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,7 @@ api_v1 = [
     path("monitoring/", include("apps.monitoring.api.urls")),
     path("analytics/", include("apps.analytics.api.urls")),
     path("alerting/", include("apps.alerting.api.urls")),
+    path("optimization/", include("apps.optimization.api.urls")),
 ]
 
 urlpatterns = [

@@ -68,6 +68,9 @@ def _clean_shared_state():
     snapshot._local_versions.clear()
     health._degraded.clear()
     yield
+    for sink in stats.pipeline.sinks().values():  # nor reach the exit flush, after the test database is gone
+        if isinstance(sink, stats.BufferedSink):
+            sink.take()
 
 
 @pytest.fixture
