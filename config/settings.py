@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "apps.caching",
     "apps.monitoring",
     "apps.analytics",
+    "apps.console",
 ]
 
 MIDDLEWARE = [
