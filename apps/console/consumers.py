@@ -22,17 +22,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.console.auth import SocketPrincipal, SocketRefused, socket_principal
 from apps.console.conf import console_settings
 from apps.console.hub import Sections, hub, merge
-from apps.core.live import console_group
+from apps.core.live import console_group, event_key
 
 logger = logging.getLogger(__name__)
 
 # Events after which the breaker board and job queue are read again at once instead of at the next pulse.
 POKE_PREFIXES = ("breaker.", "job.")
-
-
-def event_key(event: str, data: dict[str, Any]) -> str:
-    identity = data.get("id", data.get("name", data.get("breaker", "")))
-    return f"{event}:{identity}"
 
 
 class ConsoleConsumer(AsyncJsonWebsocketConsumer):
