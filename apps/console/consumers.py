@@ -2,7 +2,8 @@
 
 Every message is `{"type": "state", "tenant": "<slug>", "data": {section: {item: value}}}`: the first one
 carries the whole state, later ones what changed (a removed item is null). Events that apps publish
-(`apps.core.live.publish`) arrive in the section `events`, keyed `<event>:<id or name>`.
+(`apps.core.live.publish`) arrive in the section `events`, keyed `<event>:<id or name>`, through the
+process's pulse of the tenant (`hub.py`), which is the tenant group's one member in this process.
 
 Backpressure: incoming state and events are merged into one pending dict (one entry per item), and a
 separate sender task writes it out at most every MIN_SEND_INTERVAL_S. While a slow client's socket is
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -22,13 +22,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.console.auth import SocketPrincipal, SocketRefused, socket_principal
 from apps.console.conf import console_settings
 from apps.console.hub import Sections, hub, merge
-from apps.core.live import console_group, event_key
 
 logger = logging.getLogger(__name__)
-
-# Events after which the breaker board and job queue are read again at once instead of at the next pulse.
-POKE_PREFIXES = ("breaker.", "job.")
-
 
 class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     principal: SocketPrincipal | None = None
@@ -43,8 +38,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.tenant_slug = self.principal.tenant.slug
         self._pending: Sections = {}
         self._has_pending = asyncio.Event()
-        self._group = console_group(self.tenant_id)
-        await self.channel_layer.group_add(self._group, self.channel_name)
         await self.accept()
         self._sender = asyncio.create_task(self._send_loop())
         hub.join(self.tenant_id, self)
@@ -54,7 +47,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             return
         hub.leave(self.tenant_id, self)
         self._sender.cancel()
-        await self.channel_layer.group_discard(self._group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         """Clients only listen; actions are HTTP requests with CSRF and roles."""
@@ -62,14 +54,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     def offer(self, sections: Sections) -> None:
         merge(self._pending, sections)
         self._has_pending.set()
-
-    async def console_event(self, message: dict[str, Any]) -> None:
-        if message.get("tenant") != self.tenant_id:  # the group is the tenant's; checked again all the same
-            return
-        event, data = str(message.get("event", "")), message.get("data") or {}
-        self.offer({"events": {event_key(event, data): {"event": event, "data": data, "at": time.time()}}})
-        if event.startswith(POKE_PREFIXES):
-            hub.poke(self.tenant_id)
 
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()

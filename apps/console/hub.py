@@ -6,24 +6,34 @@ socket, which merges it into what it has not sent yet. The pulse stops when the 
 Polling (rather than trusting events alone) is what makes the console right on the embedded default,
 where a worker's job progress or another process's breaker transition never reaches this process's
 in-memory channel layer; published events only make it sooner (`poke`).
+
+Events (`apps.core.live.publish`) reach a process once per watched tenant, not once per socket: the pulse
+is the only member of the tenant's group in this process and hands each event to its sockets. With 200
+sockets on one process, channels-redis would otherwise put 200 copies of each event into that process's
+one inbox, whose capacity (100) drops the overflow.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from apps.console import selectors
 from apps.console.conf import console_settings
+from apps.core.live import console_group, event_key
 from apps.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 Sections = dict[str, dict[str, Any]]
+# Events after which the breaker board and job queue are read again at once instead of at the next pulse.
+POKE_PREFIXES = ("breaker.", "job.")
 
 
 class Subscriber(Protocol):
@@ -63,14 +73,38 @@ class TenantPulse:
         self.state: dict[str, Sections] = {"fast": {}, "metrics": {}}
         self.ready = False
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"console-pulse-{self.tenant_id}")
+        self._tasks = [asyncio.create_task(self._run(), name=f"console-pulse-{self.tenant_id}"),
+                       asyncio.create_task(self._listen(), name=f"console-events-{self.tenant_id}")]
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        group = console_group(self.tenant_id)
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+            while True:
+                message = await layer.receive(channel)
+                if message.get("type") == "console.event" and message.get("tenant") == self.tenant_id:
+                    self.event(message)
+        finally:
+            await asyncio.shield(layer.group_discard(group, channel))
+
+    def event(self, message: dict[str, Any]) -> None:
+        event, data = str(message.get("event", "")), message.get("data") or {}
+        item = {"events": {event_key(event, data): {"event": event, "data": data, "at": time.time()}}}
+        for subscriber in list(self.subscribers):
+            subscriber.offer(item)
+        if event.startswith(POKE_PREFIXES):
+            self.poke()
 
     def poke(self) -> None:
         """Read the fast sections now (an event said a breaker or a job changed)."""
