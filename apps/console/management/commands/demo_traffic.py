@@ -2,6 +2,7 @@
 newcomer's console moves. Started by `make run` (`manage.py serve --demo-traffic`); never otherwise."""
 from __future__ import annotations
 
+import logging
 import random
 import time
 
@@ -24,10 +25,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument("--tenant", action="append", default=None, help="tenant slug (repeatable; default acme, globex)")
-        parser.add_argument("--rps", type=float, default=4.0, help="requests per second per tenant")
+        parser.add_argument("--rps", type=float, default=0.5,
+                            help="rounds per second per tenant (a round is 3 requests; the demo's default policy allows 100/min)")
         parser.add_argument("--duration-s", type=float, default=0.0, help="stop after this long (0: until killed)")
 
     def handle(self, *args, base_url: str, tenant: list[str] | None, rps: float, duration_s: float, **options) -> None:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown make run's output
         tenants = list(Tenant.objects.filter(slug__in=tenant or ["acme", "globex"], is_active=True))
         tokens = {t.slug: self._token(t) for t in tenants}
         rng = random.Random(1)
