@@ -47,7 +47,6 @@ async def client(url: str, headers: list, arrivals: dict, ready: asyncio.Event, 
             except TimeoutError:
                 continue
             now = time.time()
-            if os.environ.get("BENCH_DEBUG"): print(raw[:300])
             for item in json.loads(raw)["data"].get("events", {}).values():
                 sent_at = (item.get("data") or {}).get("sent_at")
                 if sent_at is not None:

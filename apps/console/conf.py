@@ -1,15 +1,7 @@
 """Settings of the console app: `settings.BULWARK["CONSOLE"]`."""
 from __future__ import annotations
 
-from typing import Any
-
-from apps.core.conf import AppSettings, positive_number
-
-
-def _positive_int(value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"must be a positive integer, got {value!r}")
-
+from apps.core.conf import AppSettings, positive_int, positive_number
 
 console_settings = AppSettings(
     "CONSOLE",
@@ -35,11 +27,11 @@ console_settings = AppSettings(
         "MIN_SEND_INTERVAL_S": positive_number,
         "PULSE_INTERVAL_S": positive_number,
         "METRICS_INTERVAL_S": positive_number,
-        "BREAKERS_PER_PAGE": _positive_int,
-        "MAX_BREAKERS": _positive_int,
-        "TOP_ENDPOINTS": _positive_int,
-        "RECENT_JOBS": _positive_int,
-        "RECENT_AUDIT_EVENTS": _positive_int,
-        "CHART_MINUTES": _positive_int,
+        "BREAKERS_PER_PAGE": positive_int,
+        "MAX_BREAKERS": positive_int,
+        "TOP_ENDPOINTS": positive_int,
+        "RECENT_JOBS": positive_int,
+        "RECENT_AUDIT_EVENTS": positive_int,
+        "CHART_MINUTES": positive_int,
     },
 )

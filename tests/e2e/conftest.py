@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from benchmarks.ratelimit_harness import _wait, port
+from benchmarks.ratelimit_harness import port, servers
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BULWARK_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BULWARK_CHROMEDRIVER", "/usr/bin/chromedriver")
 E2E_PORT_OFFSET = 71
@@ -57,22 +53,9 @@ def server(demo):
         pytest.fail(f"browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
     if not os.environ.get("REDIS_URL"):
         pytest.skip("browser tests need Redis: the test process reaches the server's consoles over channels-redis")
-    listen = port(E2E_PORT_OFFSET)
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DEBUG": "1", "BULWARK_LOGIN_LIMIT": "0"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(listen),
-         "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait(listen, process)
-        yield f"http://127.0.0.1:{listen}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    env = {"DATABASE_URL": _database_url(), "DEBUG": "1", "BULWARK_LOGIN_LIMIT": "0"}
+    with servers([port(E2E_PORT_OFFSET)], extra_env=[env]) as (url,):
+        yield url
 
 
 @pytest.fixture(scope="module")
