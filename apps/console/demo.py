@@ -81,4 +81,4 @@ def seed(*, tenant, stdout=None) -> None:
             analytics.forecast_refresh(tenant=tenant, series=series, horizon=12)
     if stdout is not None:
         stdout.write(f"  console: {rows} endpoint-minutes of history, {samples} system samples, "
-                     f"CPU/memory forecasts for {tenant.slug}")
+                     f"CPU/memory forecasts where the history allows, for {tenant.slug}")

@@ -179,7 +179,7 @@
     drawChart("latency", {series: [{}, {label: "p50", stroke: "#2a7"}, {label: "p95", stroke: "#e90"}, {label: "p99", stroke: "#d33"}]},
       [x, column(minutes, 2), column(minutes, 3), column(minutes, 4)]);
     drawChart("traffic", {series: [{}, {label: "rps", stroke: "#36c", scale: "rps"}, {label: "errors %", stroke: "#d33", scale: "%"}],
-      axes: [{}, {scale: "rps"}, {scale: "%", side: 1, grid: {show: false}}]},
+      axes: [{}, {scale: "rps", label: "rps"}, {scale: "%", label: "errors %", side: 1, grid: {show: false}}]},
       [x, column(minutes, 1), column(minutes, 5)]);
     var system = chart.system || {samples: [], forecast_cpu: [], forecast_memory: []};
     var byTime = {};
