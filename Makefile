@@ -22,7 +22,7 @@ run: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py jobs_sync_schedules
-	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	$(PY) manage.py serve --host $(HOST) --port $(PORT) --demo-traffic
 
 test: install
 	$(PY) manage.py makemigrations --check --dry-run

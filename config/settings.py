@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.analytics",
     "apps.alerting",
     "apps.optimization",
+    "apps.console",
 ]
 
 MIDDLEWARE = [

@@ -83,6 +83,11 @@ def positive_number(value: Any) -> None:
         raise ValueError(f"must be a positive number, got {value!r}")
 
 
+def positive_int(value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+
+
 def optional_positive_number(value: Any) -> None:
     if value is not None:
         positive_number(value)

@@ -35,8 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
         parser.add_argument("--no-worker", action="store_true", help="web only, no django-q2 worker")
+        parser.add_argument("--demo-traffic", action="store_true",
+                            help="also run `manage.py demo_traffic` against this server (make run's demo only)")
 
-    def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, **options) -> None:
+    def handle(self, *args, host: str, port: int, workers: int, no_worker: bool, demo_traffic: bool = False,
+               **options) -> None:
         commands = {
             "web": [
                 sys.executable, "-m", "uvicorn", "config.asgi:application",
@@ -46,6 +49,9 @@ class Command(BaseCommand):
         }
         if not no_worker:
             commands["worker"] = [sys.executable, "manage.py", "qcluster"]
+        if demo_traffic:
+            # Provided by the console app (a higher layer): named here only as a command to start.
+            commands["traffic"] = [sys.executable, "manage.py", "demo_traffic", "--base-url", f"http://{host}:{port}"]
         children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         self.stdout.write(self.style.SUCCESS(f"Bulwark is starting: admin at http://{host}:{port}/admin/, "
                                              f"API docs at http://{host}:{port}/api/docs/"))
