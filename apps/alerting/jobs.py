@@ -28,11 +28,11 @@ def evaluation_loop(*, cycles: int, every_s: float, clock=time) -> list[dict]:
 @job_type("alerting.evaluate", timeout_s=120, max_attempts=1, interval_min=1, durable_outcome=False)
 def evaluate(ctx, params: dict) -> dict:
     """Evaluate every tenant's rules every EVALUATE_EVERY_S through the minute (the schedule's resolution)."""
-    from apps.monitoring.services import sample_slot_claim
+    from apps.monitoring.services import slot_claim
 
     # The platform schedule submits one run per tenant each minute; the first to claim the minute evaluates
     # every tenant (one read per kind and tenant per cycle), the others return.
-    if not sample_slot_claim(host="alerting:evaluate", slot=int(time.time() // 60), ttl_s=90):
+    if not slot_claim(name="alerting:evaluate", slot=int(time.time() // 60), ttl_s=90):
         return {"skipped": True}
     every_s = int(alerting_settings.EVALUATE_EVERY_S)
     results = evaluation_loop(cycles=max(1, 60 // every_s), every_s=every_s)

@@ -20,8 +20,8 @@ from apps.audit.models import AuditEvent
 from apps.caching.models import CacheStatMinute
 from apps.console import sources
 from apps.console.conf import console_settings
+from apps.core import histogram
 from apps.jobs.models import JobRun
-from apps.monitoring import histogram
 from apps.monitoring.aggregate import MinuteAgg
 from apps.monitoring.models import SystemSample
 from apps.monitoring.selectors import endpoint_summaries, threshold_states, window_figures

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.console import services, sources
-from apps.core.errors import NotFoundError
+from apps.core.errors import ApplicationError, NotFoundError
 from apps.tenancy.roles import Role, role_at_least
 
 
@@ -36,10 +36,16 @@ def alert_action(request: HttpRequest, alert_id: int, action: str) -> HttpRespon
     _require_operator(request)
     if not sources.alerting_installed() or action not in ("acknowledge", "silence"):
         raise Http404("No such alert action.")
-    if action == "acknowledge":
-        sources.alert_acknowledge(tenant=request.tenant, alert_id=alert_id, actor=request.actor)
-    else:
-        sources.alert_silence(tenant=request.tenant, alert_id=alert_id, minutes=60, actor=request.actor)
+    try:
+        if action == "acknowledge":
+            sources.alert_acknowledge(tenant=request.tenant, alert_id=alert_id, actor=request.actor)
+        else:
+            sources.alert_silence(tenant=request.tenant, alert_id=alert_id, minutes=60, actor=request.actor)
+    except NotFoundError as exc:
+        raise Http404(str(exc)) from None
+    except ApplicationError as exc:  # e.g. the alert resolved meanwhile: not firing any more
+        messages.error(request, f"Alert {alert_id}: {exc}")
+        return HttpResponseRedirect(reverse("admin:index") + "#card-alerts")
     messages.success(request, f"Alert {alert_id}: {action}d.")
     return HttpResponseRedirect(reverse("admin:index") + "#card-alerts")
 

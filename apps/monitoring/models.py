@@ -56,7 +56,7 @@ class EndpointRollup(models.Model):
     db_ms_sum = models.FloatField(default=0)
     queries_sum = models.BigIntegerField(default=0)
     bytes_sum = models.BigIntegerField(default=0)
-    # {bucket index: count}; see apps.monitoring.histogram.
+    # {bucket index: count}; see apps.core.histogram.
     histogram = models.JSONField(default=dict)
 
     class Meta:

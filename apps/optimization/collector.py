@@ -25,8 +25,8 @@ from django.conf import settings
 from django.db import connection
 
 from apps.core import stats
-from apps.core.requests import anonymous_tenant, is_anonymous
-from apps.monitoring.middleware import route_of
+from apps.core.requests import anonymous_tenant, is_anonymous, route_pattern
+from apps.monitoring.models import UNMATCHED_ROUTE
 from apps.optimization.conf import optimization_settings
 from apps.optimization.fingerprint import fingerprint, has_limit, is_select
 
@@ -235,7 +235,7 @@ class Collector:
         return True
 
     def begin(self, request) -> RequestState | None:
-        route = route_of(request)
+        route = (route_pattern(request) or UNMATCHED_ROUTE)
         if not self._admit(route, request.method):
             return None
         state = RequestState(route)
@@ -261,7 +261,7 @@ class Collector:
         self.sink.add({
             "tenant_id": tenant.pk if tenant is not None else _anonymous_tenant_id(request),
             "taken_at": datetime.now(tz=UTC),
-            "route": route_of(request)[:255],
+            "route": (route_pattern(request) or UNMATCHED_ROUTE)[:255],
             "method": (request.method or "")[:10],
             "status": response.status_code,
             "wall_ms": round(timing.wall_ms, 3), "cpu_ms": round(timing.cpu_ms, 3),

@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from apps.alerting.models import Silence
 from apps.audit.models import AuditEvent
 from apps.resilience.models import BreakerPolicy
+from tests.alerting.factories import AlertFactory
 from tests.resilience.factories import BreakerPolicyFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +80,48 @@ def test_actions_refuse_get_and_anonymous(client, tenant_a):
     assert BreakerPolicy.objects.for_tenant(tenant_a).get(name="payments").forced_state == "none"
 
 
-def test_alert_actions_are_404_without_alerting(signed_in, tenant_a):
-    response = signed_in(tenant_a, "operator").post(reverse("console:alert-action", args=[1, "acknowledge"]))
-    assert response.status_code == 404
+def test_firing_alert_shows_on_the_card_with_its_summary(signed_in, tenant_a, tenant_b):
+    AlertFactory(tenant=tenant_a, rule__name="Orders failing", value=0.04, labels={"route": "api/v1/orders"})
+    AlertFactory(tenant=tenant_b, rule__name="Their alert")
+    page = signed_in(tenant_a, "viewer").get(reverse("admin:index")).content.decode()
+    assert "Orders failing" in page and "Their alert" not in page
+    assert "0.04" in page  # the default summary renders the value that fired it
+    assert reverse("admin:bulwark_alerting_alert_changelist") in page
+
+
+def test_operator_acknowledges_a_firing_alert_audited(signed_in, tenant_a):
+    alert = AlertFactory(tenant=tenant_a)
+    response = signed_in(tenant_a, "operator").post(reverse("console:alert-action", args=[alert.pk, "acknowledge"]))
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
+    assert AuditEvent.objects.for_tenant(tenant_a).filter(action="alert.acknowledge").count() == 1
+
+
+def test_acknowledging_a_resolved_alert_is_a_message_not_an_error(signed_in, tenant_a):
+    alert = AlertFactory(tenant=tenant_a, state="resolved")
+    response = signed_in(tenant_a, "operator").post(reverse("console:alert-action", args=[alert.pk, "acknowledge"]))
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+
+
+def test_operator_silences_the_alerts_rule_and_labels(signed_in, tenant_a):
+    alert = AlertFactory(tenant=tenant_a, rule__name="Orders failing",
+                         labels={"alertname": "Orders failing", "severity": "warning", "route": "api/v1/orders"})
+    response = signed_in(tenant_a, "operator").post(reverse("console:alert-action", args=[alert.pk, "silence"]))
+    assert response.status_code == 302
+    silence = Silence.objects.for_tenant(tenant_a).get()
+    assert silence.matchers == {"alertname": "Orders failing", "rule_id": str(alert.rule_id), "route": "api/v1/orders"}
+
+
+def test_viewer_and_another_tenant_cannot_act_on_an_alert(signed_in, tenant_a, tenant_b):
+    theirs = AlertFactory(tenant=tenant_b)
+    ours = AlertFactory(tenant=tenant_a)
+    assert signed_in(tenant_a, "operator").post(
+        reverse("console:alert-action", args=[theirs.pk, "acknowledge"])).status_code == 404
+    assert signed_in(tenant_a, "viewer").post(
+        reverse("console:alert-action", args=[ours.pk, "acknowledge"])).status_code == 403
+    theirs.refresh_from_db()
+    ours.refresh_from_db()
+    assert theirs.acknowledged_at is None and ours.acknowledged_at is None
