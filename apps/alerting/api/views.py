@@ -30,7 +30,7 @@ class RuleViewSet(TenantModelViewSet):
     def get_queryset(self):
         return super().get_queryset().prefetch_related("channels").annotate(
             firing=Count("alerts", filter=Q(alerts__state=AlertState.FIRING)),
-            pending=Count("alerts", filter=Q(alerts__state=AlertState.PENDING)))
+            pending=Count("alerts", filter=Q(alerts__state=AlertState.PENDING))).order_by("name", "pk")
 
     def output(self, instance, status_code: int = status.HTTP_200_OK) -> Response:
         return super().output(self.get_queryset().get(pk=instance.pk), status_code)
