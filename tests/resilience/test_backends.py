@@ -442,3 +442,31 @@ class TestRedisBackend(BackendContract):
     def test_every_key_of_a_breaker_shares_one_cluster_slot(self):
         keys = RedisBackend._keys(KEY)
         assert all("{t1:payments}" in key for key in keys)
+
+    def test_a_malformed_transition_message_does_not_stop_the_listener(self, backend, shared_redis):
+        """Pub/sub spans the Redis server's databases: another deployment's (other version's) message on a
+        matching channel is skipped, and the next real transition still arrives."""
+        import threading
+
+        seen: list[tuple[str, str, float, bool]] = []
+        stopping = threading.Event()
+        listener = threading.Thread(target=backend.listen, args=(lambda *args: seen.append(args), stopping))
+        listener.start()
+        try:
+            channel = backend.channel(KEY)
+            for _ in range(50):  # until the subscription is in place
+                if shared_redis.pubsub_numpat() > 0:
+                    break
+                threading.Event().wait(0.05)
+            shared_redis.publish(channel, "open 0 1 extra")
+            shared_redis.publish(channel, "open not-a-number 0")
+            shared_redis.publish(channel, "open 123.5 1")
+            for _ in range(100):
+                if seen:
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            stopping.set()
+            listener.join(timeout=5)
+        assert not listener.is_alive()
+        assert seen == [(channel, "open", 123.5, True)]

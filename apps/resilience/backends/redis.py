@@ -4,6 +4,7 @@ redis-py's errors stay here: every method raises core's StoreUnavailable when Re
 """
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from apps.resilience.backends.base import BreakerBackend, PushesTransitions, gat
 from apps.resilience.machine import Admission, BreakerConfig, Figures, OutcomeBatch, SharedState, Transition
 
 LUA_DIR = Path(__file__).parent / "lua"
+
+logger = logging.getLogger(__name__)
 
 
 # Keys of a breaker nobody touches for a day disappear (a deleted policy leaves nothing behind for long).
@@ -59,8 +62,15 @@ class RedisBackend(PushesTransitions, BreakerBackend):
                 message = pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "pmessage":
                     continue
-                state, open_until, gated = _s(message["data"]).split(" ")
-                on_transition(_s(message["channel"]), state, float(open_until), gated == "1")
+                try:
+                    state, open_until, gated = _s(message["data"]).split(" ")
+                    until = float(open_until)
+                except ValueError:
+                    # Pub/sub spans every database of the Redis server: a deployment of another version
+                    # sharing the server (same key prefix) must not stop this listener.
+                    logger.debug("ignored a malformed transition message on %s", message.get("channel"))
+                    continue
+                on_transition(_s(message["channel"]), state, until, gated == "1")
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
         finally:
