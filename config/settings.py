@@ -241,6 +241,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "apps.jobs.models.JobRun.Status",
         "BreakerOutcomeEnum": ["success", "failure", "ignored"],
+        "AlertStateEnum": "apps.alerting.models.AlertState",
+        "AlertChannelKindEnum": "apps.alerting.models.ChannelKind",
+        "FindingKindEnum": "apps.optimization.models.Kind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

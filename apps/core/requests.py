@@ -53,11 +53,14 @@ def request_route(request: HttpRequest) -> ResolverMatch | None:
     match = getattr(request, "resolver_match", None)
     if match is not None:
         return match
+    path = request.path_info
     cached = request.__dict__.get(ROUTE_ATTR, _UNRESOLVED)
-    if cached is not _UNRESOLVED:
-        return cached
-    match = _resolve(getattr(request, "urlconf", None) or settings.ROOT_URLCONF, request.path_info)
-    setattr(request, ROUTE_ATTR, match)
+    # Kept with the path it was resolved for: a middleware may still rewrite the path (the API's slash-less
+    # form becomes its canonical route), and an early reader must not pin the old path's answer.
+    if cached is not _UNRESOLVED and cached[0] == path:
+        return cached[1]
+    match = _resolve(getattr(request, "urlconf", None) or settings.ROOT_URLCONF, path)
+    setattr(request, ROUTE_ATTR, (path, match))
     return match
 
 

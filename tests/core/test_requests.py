@@ -90,6 +90,15 @@ def test_a_path_that_matches_nothing_is_resolved_once_too():
     assert spy.call_count == 1
 
 
+def test_a_path_rewritten_after_an_early_read_is_resolved_again():
+    """An observer may read the route before the API middleware turns a slash-less path into its canonical
+    route; the rewritten request must not keep the old path's answer (no match)."""
+    request = RequestFactory().get("/api/v1/ratelimit/check")
+    assert request_route(request) is None
+    request.path_info = "/api/v1/ratelimit/check/"
+    assert request_route(request).view_name == "v1:ratelimit-check"
+
+
 def test_djangos_own_resolver_match_is_used_when_there(client):
     request = RequestFactory().get("/healthz")
     request.resolver_match = resolve("/healthz")

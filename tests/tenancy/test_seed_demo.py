@@ -25,11 +25,12 @@ def test_an_app_contributes_demo_data_through_its_appconfig_hook(monkeypatch):
     assert sorted(calls) == ["acme", "globex"]
 
 
-def test_the_hot_path_apps_declare_their_demo_hook():
+def test_the_apps_declare_their_demo_hook():
     declared = {config.label: config.demo for config in apps.get_app_configs() if getattr(config, "demo", None)}
     assert declared == {
         "bulwark_ratelimit": "apps.ratelimit.demo.seed",
         "bulwark_caching": "apps.caching.demo.seed",
         "bulwark_resilience": "apps.resilience.demo.seed",
         "bulwark_jobs": "apps.jobs.demo.seed",
+        "bulwark_console": "apps.console.demo.seed",
     }
