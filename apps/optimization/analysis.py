@@ -189,11 +189,15 @@ def detect_dependencies(ev: RouteEvidence, *, breakers: set[str]) -> list[Candid
         no_timeout = [c for _, c in pairs if c["timeout_s"] is None]
         figures = {"host": host, "calls": len(pairs), "failed_or_slow": len(bad),
                    "responses_hurt": len(hurt), "call_p95_ms": round(percentile(durations, 0.95), 1),
-                   "without_timeout": len(no_timeout)}
+                   "without_timeout": len(no_timeout),
+                   "breakers": sorted({c["breaker"] for _, c in pairs if c.get("breaker")})}
         suggested_timeout = round(min(max(percentile(durations, 0.99) * 2 / 1000, 1.0), 10.0), 1)
         breaker = {"name": host[:100], "timeout_s": suggested_timeout, "failure_rate_threshold_pct": "50",
                    "minimum_calls": 10, "window_size": 50, "open_duration_s": 30.0,
                    "description": "Proposed by optimization"}
+        # A breaker policy named after the host, or the calls going through a breaker (the breaker transport's
+        # default per-host breaker has no policy row, and a mapped host uses a breaker of another name).
+        guarded = host in breakers or sum(bool(c.get("breaker")) for _, c in pairs) >= len(pairs) / 2
         if len(no_timeout) >= len(pairs) / 2:
             found.append(ev.candidate(
                 "dependency_without_timeout", f"{len(no_timeout)}/{len(pairs)} calls to {host} without a timeout "
@@ -204,7 +208,7 @@ def detect_dependencies(ev: RouteEvidence, *, breakers: set[str]) -> list[Candid
                 subject=host, evidence=figures, severity="critical" if hurt else "warning",
                 impact=f"requests bounded at {suggested_timeout} s instead of unbounded",
                 fix={"policy": "breaker", "data": breaker}))
-        elif len(hurt) >= max(ev.n * 0.2, 1) and host not in breakers:
+        elif len(hurt) >= max(ev.n * 0.2, 1) and not guarded:
             found.append(ev.candidate(
                 "dependency_failing_without_breaker", f"{len(bad)}/{len(pairs)} calls to {host} failed or were "
                 f"slow and {len(hurt)}/{ev.n} responses suffered; no breaker",
