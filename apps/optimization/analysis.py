@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from apps.optimization import plans
+from apps.optimization import pgstats, plans
 from apps.optimization.conf import optimization_settings as conf
 from apps.optimization.findings import Candidate, fold
 from apps.optimization.fingerprint import normalise
@@ -130,9 +130,14 @@ def detect_plans(ev: RouteEvidence) -> list[Candidate]:
         if verdict is None or (verdict.kind, verdict.table) in seen:
             continue
         seen.add((verdict.kind, verdict.table))
+        column = verdict.columns[0] if verdict.columns and verdict.columns[0] != "?" else None
+        if verdict.kind != "unindexable_search" and column and pgstats.leading_index(verdict.table, column):
+            continue  # the column leads an index already: the plan's choice is not a missing index
         evidence = {"statement": sample["sql"][:1000], "plan": verdict.detail, "table": verdict.table,
                     "table_rows": verdict.table_rows, "estimated_rows": verdict.plan_rows,
-                    "ms_per_call": round(mean_ms, 2), "create_index": verdict.statement}
+                    "ms_per_call": round(mean_ms, 2), "create_index": verdict.statement,
+                    **pgstats.evidence(sql=sample["sql"], table=verdict.table, column=column)}
+        hot = pgstats.hot_sequential(evidence.get("table_stats"), large_rows=conf.LARGE_TABLE_ROWS)
         where = f"{verdict.table}({', '.join(verdict.columns)})"
         if verdict.kind == "unindexable_search":
             advice = (f"A contains / case-insensitive search on {where} scans all {verdict.table_rows} rows and "
@@ -146,7 +151,8 @@ def detect_plans(ev: RouteEvidence) -> list[Candidate]:
         found.append(ev.candidate(
             verdict.kind, f"{verdict.detail}; {mean_ms:.1f} ms per call; table_rows={verdict.table_rows}; "
             f"fix: {verdict.statement}", advice, subject=where[:255], evidence=evidence,
-            impact=f"~{mean_ms:.1f} ms per request", fix={"statement": verdict.statement}))
+            impact=f"~{mean_ms:.1f} ms per request", fix={"statement": verdict.statement},
+            severity="critical" if hot else "warning"))
     return found
 
 
