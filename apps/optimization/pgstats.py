@@ -65,6 +65,11 @@ def leading_index(table: str, column: str) -> str | None:
     return _read(query)
 
 
+def same_statement(tracked: str, sql: str) -> bool:
+    """pg_stat_statements' text (constants as `$n`) and Django's (`%s`) are the same statement."""
+    return normalise(_PLACEHOLDER.sub("%s", tracked)) == normalise(sql)
+
+
 def statement_stats(sql: str, table: str) -> dict | None:
     """The statement's figures in pg_stat_statements (its placeholders `$n` matched to our fingerprint)."""
     def query(cursor):
@@ -73,9 +78,8 @@ def statement_stats(sql: str, table: str) -> dict | None:
             return None
         cursor.execute("SELECT query, calls, mean_exec_time, rows FROM pg_stat_statements WHERE query LIKE %s "
                        "ORDER BY total_exec_time DESC LIMIT 200", [f"%{table}%"])
-        wanted = normalise(sql)
         for text, calls, mean_ms, rows in cursor.fetchall():
-            if normalise(_PLACEHOLDER.sub("%s", text)) == wanted:
+            if same_statement(text, sql):
                 return {"calls": int(calls), "mean_ms": round(float(mean_ms), 3), "rows": int(rows)}
         return {}
 

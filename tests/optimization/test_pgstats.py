@@ -65,3 +65,10 @@ def test_absent_sources_are_skipped_without_breaking_the_transaction(drive, anal
     assert finding.evidence["sources"]["pg_stat_statements"] is readable
     assert pgstats.table_stats("no_such_table") is None
     assert pgstats.column_stats(ORDERS, "no_such_column") is None
+
+
+def test_a_pg_stat_statements_entry_matches_the_sampled_statement():
+    sql = f'SELECT "id" FROM "{ORDERS}" WHERE "reference" = %s AND "id" IN (%s, %s) LIMIT 21'
+    assert pgstats.same_statement(f'SELECT "id" FROM "{ORDERS}" WHERE "reference" = $1 AND "id" IN ($2, $3, $4) '
+                                  "LIMIT $5", sql)
+    assert not pgstats.same_statement(f'SELECT "id" FROM "{ORDERS}" WHERE "code" = $1 LIMIT $2', sql)
