@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from apps.optimization import plans
+from apps.optimization import pgstats, plans
 from apps.optimization.conf import optimization_settings as conf
 from apps.optimization.findings import Candidate, fold
 from apps.optimization.fingerprint import normalise
@@ -130,9 +130,14 @@ def detect_plans(ev: RouteEvidence) -> list[Candidate]:
         if verdict is None or (verdict.kind, verdict.table) in seen:
             continue
         seen.add((verdict.kind, verdict.table))
+        column = verdict.columns[0] if verdict.columns and verdict.columns[0] != "?" else None
+        if verdict.kind != "unindexable_search" and column and pgstats.leading_index(verdict.table, column):
+            continue  # the column leads an index already: the plan's choice is not a missing index
         evidence = {"statement": sample["sql"][:1000], "plan": verdict.detail, "table": verdict.table,
                     "table_rows": verdict.table_rows, "estimated_rows": verdict.plan_rows,
-                    "ms_per_call": round(mean_ms, 2), "create_index": verdict.statement}
+                    "ms_per_call": round(mean_ms, 2), "create_index": verdict.statement,
+                    **pgstats.evidence(sql=sample["sql"], table=verdict.table, column=column)}
+        hot = pgstats.hot_sequential(evidence.get("table_stats"), large_rows=conf.LARGE_TABLE_ROWS)
         where = f"{verdict.table}({', '.join(verdict.columns)})"
         if verdict.kind == "unindexable_search":
             advice = (f"A contains / case-insensitive search on {where} scans all {verdict.table_rows} rows and "
@@ -146,7 +151,8 @@ def detect_plans(ev: RouteEvidence) -> list[Candidate]:
         found.append(ev.candidate(
             verdict.kind, f"{verdict.detail}; {mean_ms:.1f} ms per call; table_rows={verdict.table_rows}; "
             f"fix: {verdict.statement}", advice, subject=where[:255], evidence=evidence,
-            impact=f"~{mean_ms:.1f} ms per request", fix={"statement": verdict.statement}))
+            impact=f"~{mean_ms:.1f} ms per request", fix={"statement": verdict.statement},
+            severity="critical" if hot else "warning"))
     return found
 
 
@@ -189,11 +195,15 @@ def detect_dependencies(ev: RouteEvidence, *, breakers: set[str]) -> list[Candid
         no_timeout = [c for _, c in pairs if c["timeout_s"] is None]
         figures = {"host": host, "calls": len(pairs), "failed_or_slow": len(bad),
                    "responses_hurt": len(hurt), "call_p95_ms": round(percentile(durations, 0.95), 1),
-                   "without_timeout": len(no_timeout)}
+                   "without_timeout": len(no_timeout),
+                   "breakers": sorted({c["breaker"] for _, c in pairs if c.get("breaker")})}
         suggested_timeout = round(min(max(percentile(durations, 0.99) * 2 / 1000, 1.0), 10.0), 1)
         breaker = {"name": host[:100], "timeout_s": suggested_timeout, "failure_rate_threshold_pct": "50",
                    "minimum_calls": 10, "window_size": 50, "open_duration_s": 30.0,
                    "description": "Proposed by optimization"}
+        # A breaker policy named after the host, or the calls going through a breaker (the breaker transport's
+        # default per-host breaker has no policy row, and a mapped host uses a breaker of another name).
+        guarded = host in breakers or sum(bool(c.get("breaker")) for _, c in pairs) >= len(pairs) / 2
         if len(no_timeout) >= len(pairs) / 2:
             found.append(ev.candidate(
                 "dependency_without_timeout", f"{len(no_timeout)}/{len(pairs)} calls to {host} without a timeout "
@@ -204,7 +214,7 @@ def detect_dependencies(ev: RouteEvidence, *, breakers: set[str]) -> list[Candid
                 subject=host, evidence=figures, severity="critical" if hurt else "warning",
                 impact=f"requests bounded at {suggested_timeout} s instead of unbounded",
                 fix={"policy": "breaker", "data": breaker}))
-        elif len(hurt) >= max(ev.n * 0.2, 1) and host not in breakers:
+        elif len(hurt) >= max(ev.n * 0.2, 1) and not guarded:
             found.append(ev.candidate(
                 "dependency_failing_without_breaker", f"{len(bad)}/{len(pairs)} calls to {host} failed or were "
                 f"slow and {len(hurt)}/{ev.n} responses suffered; no breaker",

@@ -34,6 +34,9 @@ SINK_NAME = "optimization.samples"
 MAX_PARAM_SETS = 64
 _perf = time.perf_counter
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar("bulwark_optimization", default=None)
+# The breaker a call goes through (Bulwark's breaker transport sets it around its inner transport): a host's
+# default breaker (named after the host) has no policy row, so only the call itself tells it is protected.
+_breaker: contextvars.ContextVar[str | None] = contextvars.ContextVar("bulwark_optimization_breaker", default=None)
 
 
 def _jsonable_params(params: Any) -> list | None:
@@ -285,7 +288,8 @@ def _timeout_of(request) -> float | None:
 def _record_call(state: RequestState, request, start: float, status: int | None, error: str) -> None:
     if len(state.calls) < 50:
         state.calls.append({"host": request.url.host, "ms": round((_perf() - start) * 1000, 3),
-                            "timeout_s": _timeout_of(request), "status": status, "error": error})
+                            "timeout_s": _timeout_of(request), "status": status, "error": error,
+                            "breaker": _breaker.get()})
 
 
 def _wrap_sync(original):
@@ -324,9 +328,39 @@ def _wrap_async(original):
     return handle_async_request
 
 
+def _wrap_breaker_sync(original):
+    def handle_request(self, request):
+        token = _breaker.set(self.name_for(request))
+        try:
+            return original(self, request)
+        finally:
+            _breaker.reset(token)
+
+    handle_request.bulwark_wrapped = True
+    return handle_request
+
+
+def _wrap_breaker_async(original):
+    async def handle_async_request(self, request):
+        token = _breaker.set(self.name_for(request))
+        try:
+            return await original(self, request)
+        finally:
+            _breaker.reset(token)
+
+    handle_async_request.bulwark_wrapped = True
+    return handle_async_request
+
+
 def instrument_httpx() -> None:
     import httpx
 
+    from apps.resilience.httpx import AsyncBreakerTransport, BreakerTransport
+
+    if not getattr(BreakerTransport.handle_request, "bulwark_wrapped", False):
+        BreakerTransport.handle_request = _wrap_breaker_sync(BreakerTransport.handle_request)
+    if not getattr(AsyncBreakerTransport.handle_async_request, "bulwark_wrapped", False):
+        AsyncBreakerTransport.handle_async_request = _wrap_breaker_async(AsyncBreakerTransport.handle_async_request)
     if not getattr(httpx.HTTPTransport.handle_request, "bulwark_wrapped", False):
         httpx.HTTPTransport.handle_request = _wrap_sync(httpx.HTTPTransport.handle_request)
     if not getattr(httpx.AsyncHTTPTransport.handle_async_request, "bulwark_wrapped", False):

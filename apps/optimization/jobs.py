@@ -6,6 +6,7 @@ import asyncio
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictSerializer
+from apps.core.clock import SYSTEM_CLOCK, Clock
 from apps.core.job_types import DoNotRetry, job_type
 from apps.optimization import loadtest, services
 from apps.optimization.conf import optimization_settings as conf
@@ -16,12 +17,26 @@ class AnalyzeParams(StrictSerializer):
     window_s = serializers.IntegerField(min_value=60, max_value=7 * 86400, required=False)
 
 
-@job_type("optimization.analyze", params=AnalyzeParams, timeout_s=600, max_attempts=1, interval_min=5)
+ANALYZE_EVERY_MIN = 5
+clock: Clock = SYSTEM_CLOCK  # reads the platform slot's time (a test moves it to a slot of its own)
+
+
+@job_type("optimization.analyze", params=AnalyzeParams, timeout_s=600, max_attempts=1,
+          interval_min=ANALYZE_EVERY_MIN)
 def analyze(ctx, params: dict) -> dict:
-    """Diagnose the tenant's sampled traffic; store findings; re-measure applied fixes; purge old samples."""
+    """Diagnose the tenant's sampled traffic; store findings; re-measure applied fixes; purge old samples.
+    The schedule submits one run per tenant: the first to claim the tick also diagnoses the platform's
+    traffic (no tenant) and the whole system (saturation, route `-`), once per tick."""
+    from apps.monitoring.services import slot_claim
+
     found = services.analyze(window_s=params.get("window_s"), tenant=ctx.tenant, progress=ctx.progress)
-    purged = services.findings_purge()
-    return {"findings": len(found), "kinds": sorted({c.kind for c in found}), "samples_purged": purged}
+    result = {"findings": len(found), "kinds": sorted({c.kind for c in found})}
+    every_s = ANALYZE_EVERY_MIN * 60
+    if slot_claim(name="optimization:platform", slot=int(clock.time() // every_s), ttl_s=every_s):
+        platform = services.analyze(window_s=params.get("window_s"), tenant=services.PLATFORM)
+        result["platform"] = {"findings": len(platform), "kinds": sorted({c.kind for c in platform})}
+        result["samples_purged"] = services.findings_purge()
+    return result
 
 
 class StepUpSerializer(StrictSerializer):

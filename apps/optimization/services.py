@@ -22,6 +22,7 @@ from apps.optimization.models import SYSTEM_ROUTE, Finding, RequestSample, Statu
 from apps.tenancy.models import Tenant
 
 ALL = ...  # every tenant's traffic and the platform's (the command without --tenant)
+PLATFORM = object()  # traffic without a tenant and the whole system (route `-`), once per scheduled run
 
 
 def _at(now: float) -> datetime:
@@ -41,7 +42,7 @@ def analyze(*, window_s: int | None = None, tenant: Tenant | Any = ALL, now: flo
     window_s = int(window_s or conf.WINDOW_S)
     until, since = _at(now), _at(now - window_s)
     stats.flush_all(now)  # this process's own buffered samples count too
-    tenant_id = ALL if tenant is ALL else tenant.pk
+    tenant_id = ALL if tenant is ALL else None if tenant is PLATFORM else tenant.pk
     samples = selectors.samples_in(since=since, until=until, tenant_id=tenant_id).defer("body_hash").iterator()
     routes = analysis.group(samples)
     breakers = _breaker_names()
@@ -55,7 +56,7 @@ def analyze(*, window_s: int | None = None, tenant: Tenant | Any = ALL, now: flo
     found += system.cache_findings(since=since, tenant_id=tenant_id)
     found += system.breaker_findings(since=since, tenant_id=tenant_id)
     found += system.ratelimit_findings(since=since, until=until, tenant_id=tenant_id)
-    if tenant is ALL:
+    if tenant is ALL or tenant is PLATFORM:
         found += system.saturation_findings(since=since)
     findings_record(candidates=found, now=now)
     findings_verify(now=now, tenant_id=tenant_id)
