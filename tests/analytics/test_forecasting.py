@@ -57,3 +57,27 @@ def test_the_same_input_gives_the_same_forecast():
 def test_crossing_index_is_the_first_step_at_or_above_the_threshold():
     assert forecasting.crossing_index(np.array([1.0, 2.0, 5.0, 3.0, 6.0]), 5.0) == 2
     assert forecasting.crossing_index(np.array([1.0, 2.0]), 5.0) is None
+
+
+def test_the_seasonal_blend_shrugs_off_one_odd_week_where_seasonal_naive_copies_it():
+    y = seasonal_hourly(5, seed=5, noise=0.05)
+    y[-168:-144] *= 1.6          # last week's Monday was a one-off (an outage, a holiday)
+    blend = forecasting.seasonal_blend(y, 24, 168)
+    naive = forecasting.seasonal_naive(y, 24, 168)
+    typical = seasonal_hourly(6, seed=5, noise=0.0)[-168:-144]   # the noiseless shape of the next Monday
+    assert np.mean(np.abs(blend - typical)) < 0.5 * np.mean(np.abs(naive - typical))
+
+
+def test_the_boosted_forecast_is_averaged_with_the_seasonal_blend_and_beats_seasonal_naive_across_a_shift():
+    y = seasonal_hourly(8, seed=6, noise=0.1)
+    y[-400:] *= 1.15             # a level shift a little over two weeks before the end
+    y[-168 - 30:-168 - 20] *= 2.0   # and a burst last week that seasonal-naive would repeat
+    past, future = y[:-24], y[-24:]
+    result = forecasting.forecast(past, start_s=MONDAY, step_s=HOUR, horizon=24)
+    assert result.model == forecasting.GRADIENT_BOOSTING
+    boosted = forecasting._gbm_forecast(past, MONDAY, HOUR, 24, forecasting.DEFAULT)[0.5]
+    blend = forecasting.seasonal_blend(past, 24, 168)
+    assert np.allclose(result.point, (boosted + blend) / 2)
+    naive = forecasting.seasonal_naive(past, 24, 168)
+    assert np.mean(np.abs(future - result.point)) < 0.9 * np.mean(np.abs(future - naive))
+    assert np.all(result.lower <= result.point) and np.all(result.point <= result.upper)
