@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Avg
-from django.db.models.expressions import RawSQL
-
 from apps.analytics import sources
 from apps.analytics.conf import analytics_settings
 from apps.core.errors import ApplicationError
@@ -108,17 +105,20 @@ def _read_samples(*, series: str, start: datetime, end: datetime, step_s: int):
 
     kind = sources.kind_of(series)
     field = kind if kind in HOST_KINDS else None
-    samples = SystemSample.objects.filter(taken_at__gte=start, taken_at__lt=end)
-    bucket = RawSQL("floor(extract(epoch from taken_at) / %s)", (step_s,))
+    samples = SystemSample.objects.filter(taken_at__gte=start, taken_at__lt=end).order_by()
+    # Bucketed here rather than in SQL, so the embedded SQLite default reads the same series as PostgreSQL;
+    # a window holds one sample per host every SAMPLE_EVERY_S, a bounded number of rows.
     if field is not None:
-        rows = samples.annotate(bucket=bucket).values("host", "bucket").annotate(value=Avg(field)).order_by()
-        per_host = ((row["bucket"], row["value"]) for row in rows)
+        per_host_bucket: dict[tuple[str, int], list[float]] = {}
+        for host, taken_at, value in samples.values_list("host", "taken_at", field).iterator():
+            if isinstance(value, int | float):
+                per_host_bucket.setdefault((host, int(taken_at.timestamp() // step_s)), []).append(float(value))
+        per_host = ((bucket, sum(values) / len(values)) for (_, bucket), values in per_host_bucket.items())
     else:   # the jobs queue depth inside each sample's `data`
-        rows = samples.annotate(bucket=bucket).values_list("bucket", "data__jobs__queue_depth").order_by()
-        sums: dict[tuple, list[float]] = {}
-        for row_bucket, depth in rows:
+        sums: dict[int, list[float]] = {}
+        for taken_at, depth in samples.values_list("taken_at", "data__jobs__queue_depth").iterator():
             if isinstance(depth, int | float):
-                sums.setdefault(row_bucket, []).append(float(depth))
+                sums.setdefault(int(taken_at.timestamp() // step_s), []).append(float(depth))
         per_host = ((b, max(v)) for b, v in sums.items())
     worst: dict[float, float] = {}
     for row_bucket, value in per_host:
