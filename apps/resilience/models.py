@@ -15,6 +15,9 @@ from apps.tenancy.models import TenantOwned
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "Letters, digits and _ . : - only.")
 PERCENT = [MinValueValidator(1), MaxValueValidator(100)]
+# A time window may hold any number of calls, but a threshold no window reaches only disables the breaker
+# quietly; this bound turns such a typo into a field error.
+MAX_CALLS = 100_000
 DECIMAL_PERCENT = [MinValueValidator(Decimal("0.01")), MaxValueValidator(100)]
 WEEK_S = 7 * 24 * 3600
 
@@ -97,12 +100,12 @@ class BreakerPolicy(TenantOwned):
         help_text="Empty: slow calls are counted but never open the breaker.",
     )
     minimum_calls = models.PositiveIntegerField(
-        default=10, validators=[MinValueValidator(1)],
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(MAX_CALLS)],
         help_text="No rate is computed (nor can open) before the window holds this many calls; in a count "
                   "window it is capped to the window size, as resilience4j does.",
     )
     consecutive_failures = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)],
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_CALLS)],
         help_text="Set to use the simple mode instead of rates: open after this many failures in a row.",
     )
     open_duration_s = models.FloatField(

@@ -55,6 +55,8 @@ def test_create_a_breaker_policy_and_read_it_back(admin_client, tenant_a):
     ({"max_open_duration_s": "nan"}, "max_open_duration_s"),
     ({"timeout_s": "nan"}, "timeout_s"),
     ({"timeout_s": 1e12}, "timeout_s"),
+    ({"window_kind": "time", "window_size": 60, "minimum_calls": 100_001}, "minimum_calls"),
+    ({"consecutive_failures": 100_001}, "consecutive_failures"),
 ])
 def test_invalid_breaker_policies_answer_field_errors_and_create_nothing(admin_client, data, field):
     response = admin_client.post(f"{BASE}/policies/", {"name": "payments", **data}, format="json")
