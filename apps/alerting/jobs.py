@@ -1,9 +1,11 @@
 """Job types of alerting: the evaluation loop (every EVALUATE_EVERY_S) and one delivery attempt."""
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from apps.alerting import evaluation, services
@@ -13,15 +15,31 @@ from apps.core.job_types import DoNotRetry
 from apps.jobs.registry import job_type
 
 
+def evaluation_ticks(*, every_s: float, clock=time) -> Iterator[float]:
+    """Wall-clock stamps of evaluation cycles, multiples of `every_s`, each yielded once it is due.
+
+    A cycle is evaluated "as of" its tick, as Prometheus stamps a rule group's evaluation: stamped with the
+    moment it happened to start instead, a cycle that starts a few ms late after one that started on time sees
+    14.99 s of a 15 s `for` and fires one whole interval later. A cycle that overruns makes the next start at
+    once, stamped with the latest tick already passed."""
+    tick = math.floor(clock.time() / every_s) * every_s
+    while True:
+        yield tick
+        now = clock.time()
+        tick = max(tick + every_s, math.floor(now / every_s) * every_s)
+        if tick > now:
+            clock.sleep(tick - now)
+
+
 def evaluation_loop(*, cycles: int, every_s: float, clock=time) -> list[dict]:
-    """`cycles` evaluations of every tenant, `every_s` apart (a cycle that overruns starts the next at once)."""
+    """`cycles` evaluations of every tenant, on the `every_s` ticks of wall time."""
     results = []
-    for i in range(cycles):
+    for tick in evaluation_ticks(every_s=every_s, clock=clock):
         started = clock.monotonic()
-        result = evaluation.evaluate_all(now=timezone.now())
-        results.append({**vars(result), "seconds": round(clock.monotonic() - started, 4)})
-        if i + 1 < cycles:
-            clock.sleep(max(0.0, every_s - (clock.monotonic() - started)))
+        result = evaluation.evaluate_all(now=datetime.fromtimestamp(tick, tz=UTC))
+        results.append({**vars(result), "at": tick, "seconds": round(clock.monotonic() - started, 4)})
+        if len(results) == cycles:
+            return results
     return results
 
 

@@ -250,11 +250,40 @@ def test_evaluation_loop_runs_a_cycle_every_interval(tenant_a, readings):
     from apps.core.clock import FakeClock
 
     rule(tenant_a, for_s=0, critical=None)
-    loop_clock = FakeClock()
-    started = loop_clock.monotonic()
+    loop_clock = FakeClock(time=1_700_000_007.0)
     results = evaluation_loop(cycles=3, every_s=15, clock=loop_clock)
     assert len(results) == 3 and readings.reads == 3
-    assert loop_clock.monotonic() - started == 30
+    # Stamped on the ticks of wall time: the first with the tick just passed, the others slept until due.
+    assert [r["at"] for r in results] == [1_699_999_995.0, 1_700_000_010.0, 1_700_000_025.0]
+    assert loop_clock.time() == 1_700_000_025.0
+
+
+def test_a_run_starting_out_of_phase_does_not_put_off_firing_by_an_interval(tenant_a, readings):
+    from apps.alerting.jobs import evaluation_loop
+    from apps.core.clock import FakeClock
+
+    rule(tenant_a, for_s=5, critical=None)
+    readings.set(tenant_a, [({"route": "a"}, 0.5)])
+    clock = FakeClock(time=1_700_000_002.0)
+    assert evaluation_loop(cycles=1, every_s=5, clock=clock)[0]["transitions"] == 1  # pending, as of ...000
+    clock.advance(4.0)  # the next run (a job each minute) starts 4 s later, out of phase with the first
+    # As of its tick (...005) the alert has been pending for 5 s and fires; stamped with the two runs' start
+    # times (...002 and ...006, 4 s apart) it would wait one more interval.
+    results = evaluation_loop(cycles=1, every_s=5, clock=clock)
+    assert results[0]["at"] == 1_700_000_005.0 and results[0]["transitions"] == 1
+    assert Alert.objects.for_tenant(tenant_a).get().state == "firing"
+
+
+def test_an_overrunning_cycle_starts_the_next_at_once_on_the_latest_tick():
+    from apps.alerting.jobs import evaluation_ticks
+    from apps.core.clock import FakeClock
+
+    clock = FakeClock(time=1_700_000_000.0)
+    ticks = evaluation_ticks(every_s=5, clock=clock)
+    assert next(ticks) == 1_700_000_000.0
+    clock.advance(12.0)  # the cycle took 12 s
+    assert next(ticks) == 1_700_000_010.0 and clock.time() == 1_700_000_012.0
+    assert next(ticks) == 1_700_000_015.0 and clock.time() == 1_700_000_015.0
 
 
 def test_evaluate_job_runs_once_per_minute_however_many_tenant_runs(tenant_a, tenant_b, readings, settings,
