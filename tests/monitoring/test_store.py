@@ -117,7 +117,7 @@ def test_a_merge_cut_off_mid_pipeline_leaves_nothing_written(store, tenant_a):
     options = real.connection_pool.connection_kwargs
     proxy = CuttingProxy((options["host"], options["port"]), b"$12\r\nHINCRBYFLOAT\r\n")
     through = RedisMetricsStore(client=redis.Redis(host="127.0.0.1", port=proxy.port, db=options.get("db", 0),
-                                                   socket_timeout=2, retry_on_timeout=False))
+                                                   socket_timeout=2))
     batch = {(tenant_a.pk, f"svc/{i}", "GET", MINUTE): agg() for i in range(20)}
     with pytest.raises(StoreUnavailable):
         through.merge(batch)
