@@ -51,6 +51,9 @@ monitoring_settings = AppSettings(
         # At most this many records in one ingest batch (413 beyond), and histograms likewise.
         "INGEST_MAX_RECORDS": 10_000,
         "INGEST_MAX_HISTOGRAMS": 1_000,
+        # Largest ingest body in bytes (413 beyond); other endpoints keep DATA_UPLOAD_MAX_MEMORY_SIZE. A full
+        # batch of records with the longest routes is about 4 MB.
+        "INGEST_MAX_BYTES": 16 * 1024 * 1024,
         # How long an ingest batch id is remembered (a repeat within it answers duplicate).
         "INGEST_DEDUP_TTL_S": 7 * 86400,
         # Distinct (route, method) keys a tenant may have per minute in one process; more fold into <other>.
@@ -70,6 +73,7 @@ monitoring_settings = AppSettings(
         "LIVE_TTL_S": positive_number,
         "INGEST_MAX_RECORDS": positive_number,
         "INGEST_MAX_HISTOGRAMS": positive_number,
+        "INGEST_MAX_BYTES": positive_number,
         "INGEST_DEDUP_TTL_S": positive_number,
         "MAX_ROUTES_PER_TENANT": positive_number,
         "SAMPLE_EVERY_S": positive_number,

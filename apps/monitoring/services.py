@@ -1,12 +1,13 @@
 """Every write of monitoring: rollups, downsampling, ingest, thresholds and system samples."""
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import record as audit_record
@@ -15,7 +16,7 @@ from apps.core.clock import SYSTEM_CLOCK
 from apps.core.context import Actor
 from apps.core.errors import ApplicationError
 from apps.core.services import model_update
-from apps.core.store import StoreUnavailable, redis_client, store_key
+from apps.core.store import StoreUnavailable, store_key
 from apps.monitoring.aggregate import STATUS_CLASSES, MinuteAgg
 from apps.monitoring.backends.base import Key, MetricsStore
 from apps.monitoring.conf import monitoring_settings
@@ -23,6 +24,7 @@ from apps.monitoring.models import Endpoint, EndpointRollup, Thresholds
 from apps.tenancy.models import Tenant
 
 MINUTE, HOUR = EndpointRollup.Resolution.MINUTE, EndpointRollup.Resolution.HOUR
+log = logging.getLogger(__name__)
 
 
 # --- rollup rows ----------------------------------------------------------------------------------------------
@@ -72,37 +74,66 @@ def _add(endpoint: Endpoint, resolution_s: int, start: datetime, agg: MinuteAgg)
     row.save()
 
 
+def _add_minute(key: Key, agg: MinuteAgg) -> None:
+    tenant_id, route, method, minute = key
+    endpoint = endpoint_for(tenant_id=tenant_id, route=route, method=method)
+    _add(endpoint, MINUTE, datetime.fromtimestamp(minute * 60, tz=UTC), agg)
+
+
 @transaction.atomic
 def rollup_add(*, batch: Mapping[Key, MinuteAgg]) -> int:
-    """Add per-minute figures to the minute rows (creating endpoints as they appear)."""
-    for (tenant_id, route, method, minute), agg in batch.items():
-        endpoint = endpoint_for(tenant_id=tenant_id, route=route, method=method)
-        _add(endpoint, MINUTE, datetime.fromtimestamp(minute * 60, tz=UTC), agg)
-    return len(batch)
+    """Add per-minute figures to the minute rows (creating endpoints as they appear); returns the keys added.
+
+    All or nothing, except a key the database refuses as data (DataError: a figure beyond its column, e.g.
+    counts past a bigint): that key is logged with its figures and dropped (quarantined), so it never holds
+    back the rest of the batch, other routes or other tenants, nor fails again at every rollup.
+    """
+    try:
+        with transaction.atomic():
+            for key, agg in batch.items():
+                _add_minute(key, agg)
+        return len(batch)
+    except DataError:
+        pass  # find the refused keys, one savepoint each
+    added = 0
+    for key, agg in batch.items():
+        try:
+            with transaction.atomic():
+                _add_minute(key, agg)
+        except DataError as exc:
+            log.error("monitoring rollup: the database refused %r (%s); its figures are dropped: counts by class "
+                      "%s, duration sum %r ms, queries %r, bytes %r", key, str(exc).strip(), agg.classes[1:],
+                      agg.duration_ms_sum, agg.queries_sum, agg.bytes_sum)
+            continue
+        added += 1
+    return added
 
 
 def rollup_fold(*, tenant: Tenant | None, store: MetricsStore | None = None, now: float | None = None) -> dict:
     """Fold the tenant's closed minutes (and the platform's) out of the store into minute rows.
 
     A minute is closed once it ended `ROLLUP_GRACE_S` ago. The store hands each minute out atomically,
-    so two rollups running at once never fold the same figures twice; a failed write puts them back.
+    so two rollups running at once never fold the same figures twice; a failed write puts them back. A key
+    the database refuses as data is dropped and logged (see `rollup_add`), counted in `quarantined`.
     """
     from apps.monitoring.recorder import sink
 
     store = store or sink.store
     now = SYSTEM_CLOCK.time() if now is None else now
     before_minute = int((now - float(monitoring_settings.ROLLUP_GRACE_S)) // 60)
-    folded = 0
+    folded = quarantined = 0
     for tenant_id in ({tenant.pk, None} if tenant is not None else {None}):
         batch = store.fold(tenant_id=tenant_id, before_minute=before_minute)
         if not batch:
             continue
         try:
-            folded += rollup_add(batch=batch)
+            added = rollup_add(batch=batch)
         except Exception:
             store.merge(batch)
             raise
-    return {"folded": folded, "before_minute": before_minute}
+        folded += added
+        quarantined += len(batch) - added
+    return {"folded": folded, "quarantined": quarantined, "before_minute": before_minute}
 
 
 def rollup_downsample(*, now: datetime | None = None, actor: Actor | None = None) -> dict:
@@ -135,39 +166,6 @@ def rollup_downsample(*, now: datetime | None = None, actor: Actor | None = None
 
 
 # --- ingest ---------------------------------------------------------------------------------------------------
-
-def _claim_once(key: str, ttl_s: int) -> bool:
-    """True for the first caller of `key` within `ttl_s` (SET NX in Redis; the store cache on the embedded
-    default). Raises StoreUnavailable when the store cannot be reached."""
-    from django.core.cache import caches
-    from redis.exceptions import RedisError
-
-    from apps.core.conf import core_settings
-
-    try:
-        client = redis_client()
-        if client is not None:
-            return bool(client.set(key, "1", nx=True, ex=ttl_s))
-        return caches[core_settings.STORE_CACHE_ALIAS].add(key, "1", ttl_s)
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
-
-
-def _forget_claim(key: str) -> None:
-    from django.core.cache import caches
-    from redis.exceptions import RedisError
-
-    from apps.core.conf import core_settings
-
-    try:
-        client = redis_client()
-        if client is not None:
-            client.delete(key)
-        else:
-            caches[core_settings.STORE_CACHE_ALIAS].delete(key)
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
-
 
 def _dedup_key(tenant: Tenant, batch_id: str) -> str:
     return store_key("monitoring", f"{{m{tenant.pk}}}", "batch", batch_id)
@@ -226,16 +224,16 @@ def ingest_batch(*, tenant: Tenant, data: dict[str, Any], store: MetricsStore | 
         raise store_down
     key = _dedup_key(tenant, data["batch_id"])
     try:
-        if not _claim_once(key, int(monitoring_settings.INGEST_DEDUP_TTL_S)):
+        if not store.claim(key, int(monitoring_settings.INGEST_DEDUP_TTL_S)):
             guard.succeeded()
             return {"batch_id": data["batch_id"], "duplicate": True, "accepted": 0}
         try:
             if batch:
                 store.merge(batch)
-        except StoreUnavailable:
+        except Exception:
             # Forgotten so the client's resend lands. Should the store fail between the two calls, the claim
             # stays and the resend is answered as a duplicate: the one window this can lose a batch.
-            _forget_claim(key)
+            store.release(key)
             raise
     except StoreUnavailable as exc:
         guard.failed(exc)
@@ -289,7 +287,7 @@ def slot_claim(*, name: str, slot: int, ttl_s: int, now: float | None = None) ->
         _local_claims[key] = moment + ttl_s
         return True
 
-    return sink.read(lambda: _claim_once(key, ttl_s), locally)
+    return sink.read(lambda: sink.store.claim(key, ttl_s), locally)
 
 
 def sample_record(*, host: str, figures: dict[str, Any], taken_at: datetime | None = None):

@@ -1,7 +1,6 @@
 """Breaker and retry policies per dependency, the transition history, and the per-minute dependency scorecard."""
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -11,6 +10,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.core.audited import audited
+from apps.core.validators import validate_finite
 from apps.tenancy.models import TenantOwned
 
 NAME_VALIDATOR = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "Letters, digits and _ . : - only.")
@@ -20,12 +20,6 @@ PERCENT = [MinValueValidator(1), MaxValueValidator(100)]
 MAX_CALLS = 100_000
 DECIMAL_PERCENT = [MinValueValidator(Decimal("0.01")), MaxValueValidator(100)]
 WEEK_S = 7 * 24 * 3600
-
-
-def validate_finite(value: float | None) -> None:
-    """NaN passes every min/max comparison, and NaN or infinity cannot be written as JSON (audit, API)."""
-    if value is not None and not math.isfinite(value):
-        raise ValidationError("Must be a finite number.", code="invalid")
 
 
 def validate_exception_paths(value) -> None:

@@ -1,6 +1,7 @@
 """The API: endpoints and series, ingest (validation, 413, idempotency), thresholds, health, /metrics."""
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -102,17 +103,39 @@ def test_more_than_ten_thousand_records_is_a_413_and_nothing_lands(sink, tenant_
     assert client.get(f"{BASE}/endpoints").json()["results"] == []
 
 
+def iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+NOW = iso(time.time())
+
+
+def rec(**fields):
+    return {"route": "r", "method": "GET", "status": 200, "duration_ms": 1, "timestamp": NOW, **fields}
+
+
+def hist(**fields):
+    return {"route": "r", "method": "GET", "timestamp": NOW, "gamma": histogram.GAMMA, "offset": 0, "counts": [1],
+            "status_counts": {"2xx": 1}, "sum_ms": 1, **fields}
+
+
 @pytest.mark.parametrize("bad, field", [
-    ({"records": [{"route": "r", "method": "GET", "status": 99, "duration_ms": 1, "timestamp": "2026-01-01T00:00:00Z"}]},
-     "records"),
-    ({"records": [{"route": "r", "method": "GET", "status": 200, "duration_ms": -1, "timestamp": "2026-01-01T00:00:00Z"}]},
-     "records"),
-    ({"records": [{"route": "r", "method": "BREW", "status": 200, "duration_ms": 1, "timestamp": "2026-01-01T00:00:00Z"}]},
-     "records"),
-    ({"histograms": [{"route": "r", "method": "GET", "timestamp": "2026-01-01T00:00:00Z", "gamma": 1.05, "offset": 0,
-                      "counts": [1], "status_counts": {"2xx": 1}, "sum_ms": 1}]}, "histograms"),
-    ({"histograms": [{"route": "r", "method": "GET", "timestamp": "2026-01-01T00:00:00Z", "gamma": histogram.GAMMA,
-                      "offset": 0, "counts": [2], "status_counts": {"2xx": 1}, "sum_ms": 1}]}, "histograms"),
+    ({"records": [rec(status=99)]}, "records"),
+    ({"records": [rec(duration_ms=-1)]}, "records"),
+    ({"records": [rec(method="BREW")]}, "records"),
+    ({"histograms": [hist(gamma=1.05)]}, "histograms"),
+    ({"histograms": [hist(counts=[2])]}, "histograms"),
+    # Not finite: NaN passes every min/max comparison (a 500 in the histogram, a partial write in Redis).
+    ({"records": [rec(duration_ms="NaN")]}, "records"),
+    ({"records": [rec(duration_ms="Infinity")]}, "records"),
+    ({"histograms": [hist(sum_ms="NaN")]}, "histograms"),
+    ({"histograms": [hist(sum_ms="Infinity")]}, "histograms"),
+    ({"histograms": [hist(min_ms="NaN")]}, "histograms"),
+    ({"histograms": [hist(max_ms="-Infinity")]}, "histograms"),
+    ({"histograms": [hist(gamma="NaN")]}, "histograms"),
+    # Counts beyond what a bigint column holds once added up.
+    ({"histograms": [hist(counts=[10**19], status_counts={"2xx": 10**19})]}, "histograms"),
+    ({"histograms": [hist(counts=[1, 10**19 - 1], status_counts={"2xx": 10**19})]}, "histograms"),
     ({}, "records"),
     ({"records": [], "unexpected": 1}, "unexpected"),
 ])
@@ -248,3 +271,71 @@ def test_an_ingest_while_the_store_is_down_is_a_503_and_its_resend_lands_once(st
     assert client.post(f"{BASE}/ingest", body, format="json").json()["duplicate"] is True
     [item] = client.get(f"{BASE}/endpoints").json()["results"]
     assert item["count"] == 1
+
+
+def test_bad_figures_are_named_on_their_field(sink, tenant_a, token_client):
+    client = token_client(tenant_a, "operator")
+    response = client.post(f"{BASE}/ingest", batch(records=[rec(), rec(duration_ms="NaN")],
+                                                   histograms=[hist(counts=[10**19], status_counts={"2xx": 10**19},
+                                                                    sum_ms="Infinity")]), format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors["records"][1]["duration_ms"] == ["Must be a finite number."]
+    assert set(errors["histograms"][0]) == {"counts", "status_counts", "sum_ms"}
+    assert errors["histograms"][0]["sum_ms"] == ["Must be a finite number."]
+
+
+@pytest.mark.parametrize("offset_s", [-49 * 3600, 10 * 60, 400 * 86400])
+def test_a_timestamp_outside_minute_retention_or_ahead_is_400_on_the_field(sink, tenant_a, token_client, offset_s):
+    client = token_client(tenant_a, "operator")
+    moment = iso(time.time() + offset_s)
+    response = client.post(f"{BASE}/ingest", batch(records=[rec(timestamp=moment)],
+                                                   histograms=[hist(timestamp=moment)]), format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert "timestamp" in errors["records"][0] and "timestamp" in errors["histograms"][0]
+    assert client.get(f"{BASE}/endpoints").json()["results"] == []
+
+
+def test_timestamps_within_retention_and_a_little_ahead_land(sink, tenant_a, token_client):
+    client = token_client(tenant_a, "operator")
+    records = [rec(timestamp=iso(time.time() - 47 * 3600)), rec(timestamp=iso(time.time() + 4 * 60))]
+    response = client.post(f"{BASE}/ingest", batch(records=records), format="json")
+    assert response.status_code == 202, response.json()
+
+
+def test_a_full_batch_of_ten_thousand_long_records_is_accepted(sink, tenant_a, token_client):
+    """10,000 records with routes of the longest accepted length are ~4 MB, beyond the generic body limit."""
+    from django.conf import settings
+
+    client = token_client(tenant_a, "operator")
+    route = "svc/" + "x" * 251
+    moment = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
+    records = [{"route": route, "method": "OPTIONS", "status": 503, "duration_ms": 86_399_999.123456,
+                "timestamp": moment}] * 10_000
+    body = batch(records=records)
+    assert len(json.dumps(body)) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = client.post(f"{BASE}/ingest", body, format="json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["accepted"] == 10_000
+    [item] = client.get(f"{BASE}/endpoints").json()["results"]
+    assert (item["route"], item["count"], item["error_rate"]) == (route, 10_000, 1.0)
+
+
+def test_a_body_beyond_ingest_max_bytes_is_a_413_and_nothing_lands(sink, tenant_a, token_client, settings):
+    settings.BULWARK = {**settings.BULWARK, "MONITORING": {"INGEST_MAX_BYTES": 4096}}
+    client = token_client(tenant_a, "operator")
+    body = batch(records=[rec(route="svc/" + "y" * 200)] * 20)
+    assert len(json.dumps(body)) > 4096
+    response = client.post(f"{BASE}/ingest", body, format="json")
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    assert "4096" in response.json()["message"]
+    assert client.get(f"{BASE}/endpoints").json()["results"] == []
+    assert client.post(f"{BASE}/ingest", batch(records=[rec()] * 5), format="json").status_code == 202
+
+
+def test_other_endpoints_keep_the_generic_body_limit(tenant_a, token_client, settings):
+    settings.BULWARK = {**settings.BULWARK, "MONITORING": {"INGEST_MAX_BYTES": 64 * 1024 * 1024}}
+    body = {"cpu_warning_pct": 50, "padding": "z" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+    response = token_client(tenant_a, "admin").patch(f"{BASE}/thresholds", body, format="json")
+    assert response.status_code == 413

@@ -101,6 +101,39 @@ def test_rate_limited_responses_are_measured(sink, tenant_a, token_client, fresh
     assert (agg.classes[2], agg.classes[4]) == (2, 2)
 
 
+@pytest.fixture
+def fresh_cache(monkeypatch):
+    from apps.caching import stats
+    from apps.caching.backends import backend_loader
+    from apps.caching.responses import new_store_guard, response_cache
+    from tests.caching import views
+
+    backend_loader.reset()
+    monkeypatch.setattr(response_cache, "guard", new_store_guard())
+    views.calls.clear()
+    yield views.calls
+    stats.sink.take()  # no pending cache counts left for the flusher after the test database is gone
+    backend_loader.reset()
+
+
+@pytest.mark.urls("tests.caching.urls")
+def test_cache_hits_are_measured_under_their_route(sink, tenant_a, token_client, fresh_cache):
+    """The cache middleware answers a hit before the view runs (and before URL resolution): still measured,
+    under the route pattern, with the hit's own (short) duration."""
+    from tests.caching.factories import CachePolicyFactory
+
+    CachePolicyFactory(tenant=tenant_a, path_pattern=r"^/items/", ttl_s=60)
+    client = token_client(tenant_a, "viewer")
+    first, second = client.get("/items/7/"), client.get("/items/7/")
+    assert second["Cache-Status"].startswith("Bulwark; hit") and fresh_cache["item"] == 1
+    assert "X-Response-Time" in second and "Server-Timing" in second
+    recorded = routes(sink)
+    agg = recorded[(tenant_a.pk, "items/<int:pk>/", "GET")]
+    assert (agg.count, agg.classes[2]) == (2, 2)
+    assert agg.bytes_sum == len(first.content) + len(second.content)
+    assert not any(key[1] == UNMATCHED_ROUTE for key in recorded)
+
+
 def test_async_stack_no_thread_switch_and_the_views_queries_counted(sink, rf, tenant_a):
     """Under ASGI with an async stack below it the middleware runs as a coroutine (no sync_to_async hop of its
     own), and the queries its sync view runs in a worker thread are still the request's."""

@@ -218,3 +218,51 @@ def test_batch_reads_cost_the_same_queries_for_one_route_or_forty(sink, clock, t
         assert series[("api/v1/r0", "GET")][metric] == selectors.endpoint_series(
             tenant=tenant_a, route="api/v1/r0", method="GET", metric=metric, start=clock.time() - 600,
             end=clock.time() + 1, step_s=60, store=store)
+
+
+def test_a_key_the_database_refuses_is_quarantined_and_blocks_nothing_else(clock, tenant_a, tenant_b, store, caplog):
+    """Figures beyond a bigint (pushed before ingest bounded counts, or added up over time): the rollup logs
+    and drops that one key; the tenant's other routes, the platform's and other tenants' minutes land."""
+    from apps.monitoring.aggregate import MinuteAgg
+
+    def agg(count_2xx):
+        figures = MinuteAgg()
+        figures.classes[2] = count_2xx
+        figures.duration_ms_sum, figures.duration_ms_min, figures.duration_ms_max = 5.0, 5.0, 5.0
+        figures.hist = {histogram.bucket_of(5.0): 1}
+        return figures
+
+    minute = int(clock.time() // 60)
+    store.merge({(tenant_a.pk, "svc/huge", "GET", minute): agg(10**19),
+                 (tenant_a.pk, "svc/fine", "GET", minute): agg(3),
+                 (None, "healthz", "GET", minute): agg(2),
+                 (tenant_b.pk, "svc/other", "GET", minute): agg(4)})
+    later = clock.time() + 120
+    with caplog.at_level("ERROR", logger="apps.monitoring.services"):
+        first = services.rollup_fold(tenant=tenant_a, store=store, now=later)
+    assert (first["folded"], first["quarantined"]) == (2, 1)
+    assert any("svc/huge" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    counts = dict(EndpointRollup.objects.values_list("endpoint__route", "count_2xx"))
+    assert counts == {"svc/fine": 3, "healthz": 2}
+    assert store.live(tenant_id=tenant_a.pk, start_minute=0, end_minute=10**9) == {}  # not put back
+    assert services.rollup_fold(tenant=tenant_a, store=store, now=later)["folded"] == 0
+    assert services.rollup_fold(tenant=tenant_b, store=store, now=later)["folded"] == 1
+    assert EndpointRollup.objects.get(endpoint__route="svc/other").count_2xx == 4
+
+
+def test_the_embedded_default_quarantines_a_refused_key_too(clock, tenant_a, caplog):
+    from apps.monitoring.aggregate import MinuteAgg
+    from apps.monitoring.backends.database import DatabaseMetricsStore
+    from apps.monitoring.recorder import RequestSink
+
+    db_sink = RequestSink(DatabaseMetricsStore(), clock=clock)
+    db_sink.record(tenant_a.pk, ROUTE, "GET", 200, 1.0, now=clock.time())
+    huge = MinuteAgg()
+    huge.add(2, 5.0, 0.0, 0, 0)
+    huge.classes[2] = 10**19
+    db_sink.restore({(tenant_a.pk, "svc/huge", "GET", int(clock.time() // 60)): huge})
+    with caplog.at_level("ERROR", logger="apps.monitoring.services"):
+        db_sink.flush(clock.time())
+    assert not db_sink.guard.is_down  # bad figures are not an outage
+    assert dict(EndpointRollup.objects.values_list("endpoint__route", "count_2xx")) == {ROUTE: 1}
+    assert db_sink.take() == {}  # nothing kept to fail again at every flush

@@ -33,24 +33,38 @@ def json_depth(raw: bytes) -> int:
 
 
 class BoundedJSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing bodies above DATA_UPLOAD_MAX_MEMORY_SIZE with a 413 and nesting deeper than
+    """DRF's JSON parser, refusing bodies above the view's limit with a 413 and nesting deeper than
     BULWARK["CORE"]["MAX_JSON_DEPTH"] with a 400, before anything is decoded.
 
-    DRF reads the body stream itself, so Django's limit (which guards request.body and request.POST)
-    never applies to JSON: a gigabyte of JSON would be loaded and parsed in memory. Python's json module
-    recurses per level, so `[` x 1000 raised RecursionError (a 500) in the parser or in the serializers after it.
+    The limit is DATA_UPLOAD_MAX_MEMORY_SIZE unless the view sets `max_body_bytes` (an endpoint made for
+    bulk bodies, e.g. monitoring's ingest, has its own setting). DRF reads the body stream itself, so
+    Django's limit (which guards request.body and request.POST) never applies to JSON: a gigabyte of JSON
+    would be loaded and parsed in memory. Python's json module recurses per level, so `[` x 1000 raised
+    RecursionError (a 500) in the parser or in the serializers after it.
     """
+
+    @staticmethod
+    def body_limit(parser_context: dict | None) -> int | None:
+        limit = getattr((parser_context or {}).get("view"), "max_body_bytes", None)
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE if limit is None else int(limit)
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = self.body_limit(parser_context)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         except ValueError:
             length = 0
         if limit is not None and length > limit:
             raise PayloadTooLarge(f"The request body is {length} bytes; at most {limit} are accepted.")
-        raw = stream.read() if stream is not None else b""
+        if stream is None:
+            raw = b""
+        elif limit is None:
+            raw = stream.read()
+        else:  # a body without Content-Length (chunked) stops at the limit too
+            raw = stream.read(limit + 1)
+            if len(raw) > limit:
+                raise PayloadTooLarge(f"The request body is above {limit} bytes; at most {limit} are accepted.")
         max_depth = core_settings.MAX_JSON_DEPTH
         depth = json_depth(raw)
         if depth > max_depth:

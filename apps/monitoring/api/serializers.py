@@ -8,6 +8,9 @@ from rest_framework import serializers
 
 from apps.core import histogram
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
+from apps.core.clock import SYSTEM_CLOCK
+from apps.core.validators import validate_finite
+from apps.monitoring.conf import monitoring_settings
 from apps.monitoring.models import Thresholds
 from apps.monitoring.recorder import METHODS
 from apps.monitoring.selectors import SERIES_METRICS, STEPS, SUMMARY_SORTS, WINDOWS
@@ -61,27 +64,55 @@ class _Method(serializers.CharField):
         return value
 
 
+# One histogram (one route, method and minute) holds at most this many requests, per bucket and in all:
+# a batch then adds at most INGEST_MAX_HISTOGRAMS times this to a minute, far from what a bigint holds.
+MAX_COUNT = 10**9
+# How far ahead of the server's clock a pushed timestamp may be (clock skew of the sender).
+INGEST_AHEAD_S = 300
+
+
+def _finite_float(**kwargs) -> serializers.FloatField:
+    return serializers.FloatField(validators=[validate_finite], **kwargs)
+
+
+class _IngestTimestamp(serializers.DateTimeField):
+    """An instant whose minute is still kept as minutes (MINUTE_RETENTION_HOURS) and not ahead of the server
+    by more than INGEST_AHEAD_S: older figures would land past downsampling, later ones in no window yet."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        now = SYSTEM_CLOCK.time()
+        retention_h = float(monitoring_settings.MINUTE_RETENTION_HOURS)
+        minute_start = moment.timestamp() // 60 * 60
+        if minute_start < now - retention_h * 3600 or moment.timestamp() > now + INGEST_AHEAD_S:
+            raise serializers.ValidationError(
+                f"Must lie within the last {retention_h:g} h (MINUTE_RETENTION_HOURS) and at most "
+                f"{INGEST_AHEAD_S // 60} minutes ahead of the server's clock.")
+        return moment
+
+
 class IngestRecordSerializer(StrictSerializer):
     route = serializers.CharField(max_length=ROUTE_MAX)
     method = _Method(max_length=10)
     status = serializers.IntegerField(min_value=100, max_value=599)
-    duration_ms = serializers.FloatField(min_value=0, max_value=histogram.MAX_MS)
-    timestamp = serializers.DateTimeField()
+    duration_ms = _finite_float(min_value=0, max_value=histogram.MAX_MS)
+    timestamp = _IngestTimestamp()
 
 
 class IngestHistogramSerializer(StrictSerializer):
     route = serializers.CharField(max_length=ROUTE_MAX)
     method = _Method(max_length=10)
-    timestamp = serializers.DateTimeField(help_text="Any instant of the minute the histogram covers.")
-    gamma = serializers.FloatField()
+    timestamp = _IngestTimestamp(help_text="Any instant of the minute the histogram covers.")
+    gamma = _finite_float()
     offset = serializers.IntegerField(min_value=histogram.MIN_BUCKET, max_value=histogram.MAX_BUCKET)
-    counts = serializers.ListField(child=serializers.IntegerField(min_value=0), max_length=histogram.MAX_WIRE_BUCKETS,
-                                   allow_empty=False)
-    status_counts = serializers.DictField(child=serializers.IntegerField(min_value=0), allow_empty=False,
+    counts = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=MAX_COUNT),
+                                   max_length=histogram.MAX_WIRE_BUCKETS, allow_empty=False)
+    status_counts = serializers.DictField(child=serializers.IntegerField(min_value=0, max_value=MAX_COUNT),
+                                          allow_empty=False,
                                           help_text='Requests by status class: {"2xx": 120, "5xx": 3}.')
-    sum_ms = serializers.FloatField(min_value=0)
-    min_ms = serializers.FloatField(min_value=0, required=False)
-    max_ms = serializers.FloatField(min_value=0, required=False)
+    sum_ms = _finite_float(min_value=0)
+    min_ms = _finite_float(min_value=0, max_value=histogram.MAX_MS, required=False)
+    max_ms = _finite_float(min_value=0, max_value=histogram.MAX_MS, required=False)
 
     def validate_gamma(self, value):
         if not math.isclose(value, histogram.GAMMA, rel_tol=1e-9):
@@ -100,6 +131,8 @@ class IngestHistogramSerializer(StrictSerializer):
         total = sum(data["counts"])
         if total == 0:
             raise serializers.ValidationError({"counts": ["At least one count."]})
+        if total > MAX_COUNT:
+            raise serializers.ValidationError({"counts": [f"At most {MAX_COUNT} requests in one histogram."]})
         if sum(data["status_counts"].values()) != total:
             raise serializers.ValidationError({"status_counts": [f"Must add up to the bucket counts ({total})."]})
         return data

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.errors import error_body
-from apps.core.api.parsers import PayloadTooLarge
+from apps.core.api.parsers import BoundedJSONParser, PayloadTooLarge
 from apps.core.clock import SYSTEM_CLOCK
 from apps.core.net import client_ip
 from apps.monitoring import prometheus, selectors, services
@@ -85,7 +85,13 @@ class IngestView(APIView):
     """Request records or pre-aggregated histograms from services outside Django (operator token)."""
 
     permission_classes = [TenantRolePermission]
+    parser_classes = [BoundedJSONParser]
     write_role = Role.OPERATOR
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The body limit BoundedJSONParser applies here: a full batch is larger than other endpoints' bodies."""
+        return int(monitoring_settings.INGEST_MAX_BYTES)
 
     @extend_schema(request=s.IngestSerializer, responses={200: s.IngestResultSerializer, 202: s.IngestResultSerializer})
     def post(self, request):

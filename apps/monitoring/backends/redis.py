@@ -1,6 +1,8 @@
-"""The Redis store: one hash per (tenant, route, method, minute), merged by every process in one pipeline.
+"""The Redis store: one hash per (tenant, route, method, minute), merged by every process in one transaction.
 
-redis-py's errors stay here: every method raises core's StoreUnavailable when Redis cannot be reached.
+redis-py's errors stay here: every method raises core's StoreUnavailable when Redis cannot be reached (a
+connection or timeout error). Any other Redis error (a refused command, WRONGTYPE) is a bug or bad data,
+not an outage: it propagates as it is, and the guard does not mark the store down for it.
 """
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.core.store import StoreUnavailable, redis_client, store_key
 from apps.monitoring.aggregate import MinuteAgg
-from apps.monitoring.backends.base import Key, MetricsStore
+from apps.monitoring.backends.base import Key, MetricsStore, checked
 from apps.monitoring.conf import monitoring_settings
 
 _MERGE = (Path(__file__).parent / "lua" / "merge.lua").read_text()
@@ -31,7 +34,7 @@ def _tenant_of(text: str) -> int | None:
 def _unavailable_on_error() -> Iterator[None]:
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         raise StoreUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
 
@@ -62,10 +65,15 @@ class RedisMetricsStore(MetricsStore):
             self._merge(batch)
 
     def _merge(self, batch: dict[Key, MinuteAgg]) -> None:
+        batch = checked(batch)
+        if not batch:
+            return
         client = self.client
         ttl = int(monitoring_settings.LIVE_TTL_S)
         script = client.register_script(_MERGE)
-        pipe = client.pipeline(transaction=False)
+        # MULTI/EXEC: Redis applies the merge once it has all of it, so a connection lost midway writes nothing
+        # (and the caller keeps the batch to send again) instead of some keys, counted twice on the resend.
+        pipe = client.pipeline(transaction=True)
         totals: dict[str, float] = {}
         for (tenant_id, route, method, minute), agg in batch.items():
             member = f"{method} {route}"
@@ -133,6 +141,14 @@ class RedisMetricsStore(MetricsStore):
     def totals(self) -> dict[tuple, MinuteAgg]:
         with _unavailable_on_error():
             return self._totals_read()
+
+    def claim(self, key: str, ttl_s: int) -> bool:
+        with _unavailable_on_error():
+            return bool(self.client.set(key, "1", nx=True, ex=ttl_s))
+
+    def release(self, key: str) -> None:
+        with _unavailable_on_error():
+            self.client.delete(key)
 
     def _totals_read(self) -> dict[tuple, MinuteAgg]:
         grouped: dict[tuple, dict[str, bytes]] = {}

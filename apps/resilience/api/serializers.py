@@ -4,7 +4,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictModelSerializer, StrictSerializer
-from apps.resilience.models import BreakerEvent, BreakerPolicy, RetryPolicy, validate_finite
+from apps.core.validators import validate_finite
+from apps.resilience.models import BreakerEvent, BreakerPolicy, RetryPolicy
 
 BREAKER_INPUT_FIELDS = [
     "name", "description", "window_kind", "window_size", "failure_rate_threshold_pct", "slow_call_duration_ms",
