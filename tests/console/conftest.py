@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-FAST = {"MIN_SEND_INTERVAL_S": 0.3, "PULSE_INTERVAL_S": 0.1, "METRICS_INTERVAL_S": 0.5}
+FAST = {"MIN_SEND_INTERVAL_S": 0.3, "PULSE_INTERVAL_S": 0.1, "METRICS_INTERVAL_S": 0.5, "PRINCIPAL_RECHECK_S": 0.3}
 
 
 def layers(kind: str) -> dict:
@@ -69,6 +69,16 @@ async def receive_until(communicator, predicate, limit: int = 40) -> list[dict]:
         if predicate(message):
             return seen
     raise AssertionError(f"no matching message among {len(seen)}: {seen[-1] if seen else None}")
+
+
+async def closed_with(communicator, limit: int = 100) -> int:
+    """The code the server closed the socket with, skipping the state messages sent before (each output
+    waits at most 10 s: a socket that stays open fails the test)."""
+    for _ in range(limit):
+        output = await communicator.receive_output(timeout=10)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+    raise AssertionError(f"the socket was not closed after {limit} messages")
 
 
 async def close(communicator) -> None:
