@@ -3,7 +3,9 @@ fast intervals, and signed-in sockets built the way a browser's are (session coo
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -26,6 +28,33 @@ def channel_layer_kind(request, settings):
     settings.CHANNEL_LAYERS = layers(request.param)
     settings.BULWARK = {**settings.BULWARK, "CONSOLE": FAST}
     return request.param
+
+
+@pytest.fixture
+def sink(redis_url, monkeypatch):
+    """The recorder's sink replaced by a fresh one on the real store (no flusher thread behind the test)."""
+    from apps.monitoring import recorder
+    from apps.monitoring.backends.redis import RedisMetricsStore
+
+    fresh = recorder.RequestSink(RedisMetricsStore())
+    monkeypatch.setattr(recorder, "sink", fresh)
+    return fresh
+
+
+def requests(sink, tenant, count: int, errors: int, duration_ms: float) -> None:
+    """`count` requests of the tenant just now, the first `errors` of them 500s, each taking `duration_ms`."""
+    now = time.time()
+    for n in range(count):
+        sink.record(tenant.pk, "api/v1/orders", "GET", 500 if n < errors else 200, duration_ms, now=now)
+    sink.flush(now)
+
+
+def sample(cpu: float, memory: float, host: str = "web-1", seconds_ago: float = 5) -> None:
+    """A system sample of `host` taken a few seconds ago."""
+    from apps.monitoring.models import SystemSample
+
+    SystemSample.objects.create(host=host, taken_at=datetime.fromtimestamp(time.time() - seconds_ago, tz=UTC),
+                                cpu_percent=cpu, memory_percent=memory, disk_percent=10)
 
 
 @pytest.fixture(autouse=True)
