@@ -119,6 +119,33 @@ async def test_job_progress_reaches_the_socket(channel_layer_kind, socket_for):
     await close(communicator)
 
 
+async def test_policy_figures_reach_the_socket_and_follow_new_counts(channel_layer_kind, socket_for):
+    """What a rate-limit or cache policy's page shows live: its own figures, updated as the stats flush."""
+    from django.utils import timezone
+
+    from tests.caching.factories import CacheStatMinuteFactory
+    from tests.ratelimit.factories import RateLimitStatFactory
+
+    tenant_a, tenant_b = await tenants()
+    minute = timezone.now().replace(second=0, microsecond=0)
+    stat = await sync_to_async(RateLimitStatFactory)(tenant=tenant_a, minute=minute, allowed=50, denied=7)
+    cache = await sync_to_async(CacheStatMinuteFactory)(tenant=tenant_a, minute=minute, hits=3, stale=0, misses=1)
+    theirs = await sync_to_async(RateLimitStatFactory)(tenant=tenant_b, minute=minute, allowed=1, denied=1)
+    rate_key, cache_key = f"ratelimit:{stat.policy_id}", f"caching:{cache.policy_id}"
+    communicator = await socket_for(user=await member(tenant_a))
+    await communicator.connect()
+    messages = await receive_until(communicator, lambda m: rate_key in m["data"].get("policies", {}))
+    policies = messages[-1]["data"]["policies"]
+    assert policies[rate_key] == {"minutes": [[int(minute.timestamp()), 50, 7]]}
+    assert policies[cache_key] == {"hit_ratio": 0.75, "lookups": 4}
+    assert f"ratelimit:{theirs.policy_id}" not in policies
+    stat.allowed, stat.denied = 80, 9  # the next flush of the minute's counters
+    await sync_to_async(stat.save)()
+    await receive_until(communicator, lambda m: m["data"].get("policies", {}).get(rate_key)
+                        == {"minutes": [[int(minute.timestamp()), 80, 9]]})
+    await close(communicator)
+
+
 async def test_another_tenants_events_never_reach_the_socket(channel_layer_kind, socket_for):
     tenant_a, tenant_b = await tenants()
     communicator = await socket_for(user=await member(tenant_a))
