@@ -135,3 +135,29 @@ def test_policy_pages_and_the_breaker_changelist_show_their_live_figures(browser
     finally:
         with django_db_blocker.unblock():
             breaker_reset(policy=BreakerPolicy.objects.for_tenant(acme).get(name="database"))
+
+
+def test_the_job_changelist_follows_a_runs_progress(browser, server, sign_in, django_db_blocker):
+    from django.urls import reverse
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from apps.core.context import Actor
+    from apps.jobs.models import JobRun
+    from apps.jobs.services import job_submit, run_progress
+    from apps.tenancy.models import Tenant
+
+    sign_in("acme-viewer")
+    with django_db_blocker.unblock():
+        run = job_submit(job_type="console.demo_work", params={"steps": 3}, tenant=Tenant.objects.get(slug="acme"),
+                         submitted_by=Actor.system("e2e"))
+        JobRun.objects.filter(pk=run.pk).update(status="running", attempts=1)
+        run_progress(run=JobRun.objects.get(pk=run.pk), percent=10, message="e2e")
+    browser.get(server + reverse("admin:bulwark_jobs_jobrun_changelist"))
+    row = browser.find_element(By.XPATH, f"//table[@id='result_list']//tr[.//a[contains(@href, '/{run.pk}/change/')]]")
+    WebDriverWait(browser, 20).until(lambda _driver: row.get_attribute("data-status") == "running")  # the stream's
+    with django_db_blocker.unblock():
+        run_progress(run=JobRun.objects.get(pk=run.pk), percent=70, message="e2e")
+    bar = row.find_element(By.CSS_SELECTOR, "td.field-progress_bar progress")
+    WebDriverWait(browser, 20).until(lambda _driver: bar.get_attribute("value") == "70")
+    assert row.find_element(By.CSS_SELECTOR, "td.field-progress_bar").text.strip() == "70%"
+    assert row.find_element(By.CSS_SELECTOR, "td.field-status_badge").text == "running"
