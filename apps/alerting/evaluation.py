@@ -153,7 +153,9 @@ def _read(rules: dict[int, CompiledRule], tenant_id: int, now: datetime) -> dict
 
 
 def _alert_labels(rule: CompiledRule, scope: dict[str, str], severity: str) -> dict[str, str]:
-    return {**scope, **rule.labels, "alertname": rule.name, "rule_id": str(rule.id), "severity": severity}
+    """The scope's labels and the alert's own win over a rule's (validation refuses such rule labels; a row
+    saved around it must still not make an alert claim another route or severity)."""
+    return {**rule.labels, **scope, "alertname": rule.name, "rule_id": str(rule.id), "severity": severity}
 
 
 def _step_all(rules, alerts: dict[str, AlertRow], readings, now: datetime) -> int:

@@ -12,6 +12,11 @@ LABEL_NAME_MAX = 100
 VALUE_MAX = 500
 
 
+def is_label_name(name) -> bool:
+    """Letters, digits and _, 1 to LABEL_NAME_MAX characters."""
+    return isinstance(name, str) and 0 < len(name) <= LABEL_NAME_MAX and name.replace("_", "a").isalnum()
+
+
 def _one(name: str, spec: str) -> Callable[[Mapping[str, str]], bool]:
     if spec.startswith("=~") or spec.startswith("!~"):
         pattern = compile_pattern(spec[2:])
@@ -29,7 +34,7 @@ def matcher_errors(matchers) -> list[str]:
         return ["Must be an object of label name to value (exact), '=~<pattern>', '!=<value>' or '!~<pattern>'."]
     errors = []
     for name, spec in matchers.items():
-        if not name or len(name) > LABEL_NAME_MAX or not name.replace("_", "a").isalnum():
+        if not is_label_name(name):
             errors.append(f"{name!r} is not a label name (letters, digits and _).")
         elif not isinstance(spec, str) or len(spec) > VALUE_MAX:
             errors.append(f"{name}: the value must be a string of at most {VALUE_MAX} characters.")

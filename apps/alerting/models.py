@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.alerting.conf import CHANNEL_KINDS
-from apps.alerting.matching import matcher_errors, template_errors
+from apps.alerting.matching import LABEL_NAME_MAX, is_label_name, matcher_errors, template_errors
 from apps.core import metric_kinds
 from apps.core.audited import audited
 from apps.tenancy.models import TenantOwned
@@ -47,6 +47,11 @@ class ChannelKind(models.TextChoices):
 
 
 assert tuple(ChannelKind.values) == CHANNEL_KINDS
+
+
+# Labels every alert carries, set by the evaluation: a rule's own labels cannot take these names.
+ALERT_LABELS = ("alertname", "rule_id", "severity")
+GROUP_BY_MAX = 10
 
 
 def _seconds(max_s: int):
@@ -137,16 +142,46 @@ class AlertRule(TenantOwned):
                     errors[name] = ["A rate is a fraction from 0 to 1 (2 % is 0.02)."]
         if matcher_errors(self.matchers):
             errors["matchers"] = matcher_errors(self.matchers)
-        if not isinstance(self.group_by, list) or not all(isinstance(n, str) and n for n in self.group_by):
-            errors["group_by"] = ["Must be a list of label names."]
+        if group_by_errors(self.group_by):
+            errors["group_by"] = group_by_errors(self.group_by)
         for name, value in (("labels", self.labels), ("annotations", self.annotations)):
             problems = _string_map_errors(value)
+            if name == "labels" and not problems:
+                problems = label_errors(value, scope=kind.labels if kind is not None else ())
             if name == "annotations" and not problems:
                 problems = [f"{key}: {error}" for key, text in value.items() for error in template_errors(text)]
             if problems:
                 errors[name] = problems
         if errors:
             raise ValidationError(errors)
+
+
+def group_by_errors(group_by) -> list[str]:
+    if not isinstance(group_by, list) or not all(isinstance(name, str) for name in group_by):
+        return ["Must be a list of label names."]
+    errors = []
+    if len(group_by) > GROUP_BY_MAX:
+        errors.append(f"At most {GROUP_BY_MAX} label names.")
+    errors += [f"{name[:LABEL_NAME_MAX]!r} is not a label name (letters, digits and _, at most {LABEL_NAME_MAX})."
+               for name in group_by if not is_label_name(name)]
+    if len(set(group_by)) != len(group_by):
+        errors.append("Each label name once.")
+    return errors
+
+
+def label_errors(labels: dict, *, scope) -> list[str]:
+    """A rule's labels join the alert's: they may not take the names of the alert's own labels or of the
+    metric's scope labels (the alert would no longer say which rule, severity or route it is)."""
+    errors = []
+    for name in labels:
+        if not is_label_name(name):
+            errors.append(f"{name[:LABEL_NAME_MAX]!r} is not a label name (letters, digits and _, "
+                          f"at most {LABEL_NAME_MAX}).")
+        elif name in ALERT_LABELS:
+            errors.append(f"{name!r} is set on every alert by Bulwark ({', '.join(ALERT_LABELS)}).")
+        elif name in scope:
+            errors.append(f"{name!r} is a label of the metric's scope ({', '.join(scope)}); match on it instead.")
+    return errors
 
 
 def _string_map_errors(value) -> list[str]:

@@ -4,14 +4,22 @@ A socket authenticates like the rest of Bulwark: a browser's session (the admin'
 `?tenant=<slug>` for one the user is a member of), or `Authorization: Bearer <token>` for other clients
 (the token's tenant; a `?tenant=` naming another is refused). The tenant is never taken on trust from the
 client: anything else is refused before the socket is accepted.
+
+An open socket is checked again every PRINCIPAL_RECHECK_S by its tenant's pulse (`hub.py`), as the store
+says then: a revoked or expired token, a deactivated user or an ended session closes it with 4401, a user
+no longer a member of the tenant it watches with 4403.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from importlib import import_module
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
-from apps.tenancy.middleware import TENANT_HEADER, TenantRefused, resolve_session_tenant
+from django.conf import settings
+from django.contrib import auth
+
+from apps.tenancy.middleware import SESSION_TENANT_KEY, TENANT_HEADER, TenantRefused, resolve_session_tenant
 from apps.tenancy.models import Tenant
 from apps.tenancy.roles import Role, role_at_least
 from apps.tenancy.selectors import TokenRejected, token_resolve
@@ -32,10 +40,19 @@ class SocketPrincipal:
     tenant: Tenant
     role: str
     display: str
+    # What is checked again while the socket is open: the bearer token, or the signed-in user and session.
+    token: str | None = field(default=None, repr=False)
+    user_id: int | None = None
+    session_key: str | None = field(default=None, repr=False)
 
     @property
     def can_operate(self) -> bool:
         return role_at_least(self.role, Role.OPERATOR)
+
+    @property
+    def recheck_key(self) -> tuple:
+        """Sockets with equal keys stand or fall together: one check answers for all of them."""
+        return (self.tenant.pk, self.token, self.user_id, self.session_key)
 
 
 def _header(scope: dict, name: bytes) -> str:
@@ -43,6 +60,11 @@ def _header(scope: dict, name: bytes) -> str:
         if key.lower() == name:
             return value.decode("latin-1")
     return ""
+
+
+def _refusal(rejected: TokenRejected) -> SocketRefused:
+    """A token refused like HTTP refuses it: a disabled tenant is 4403 (403), anything else 4401."""
+    return SocketRefused(FORBIDDEN if rejected.status == 403 else UNAUTHENTICATED, rejected.message)
 
 
 def socket_principal(scope: dict) -> SocketPrincipal:
@@ -53,10 +75,10 @@ def socket_principal(scope: dict) -> SocketPrincipal:
         try:
             token = token_resolve(raw=credentials)
         except TokenRejected as rejected:
-            raise SocketRefused(UNAUTHENTICATED, rejected.message) from None
+            raise _refusal(rejected) from None
         if wanted and wanted != token.tenant.slug:
             raise SocketRefused(FORBIDDEN, "A token watches its own tenant only.")
-        return SocketPrincipal(token.tenant, token.role, f"token {token.prefix}")
+        return SocketPrincipal(token.tenant, token.role, f"token {token.prefix}", token=credentials)
     user = scope.get("user")
     if user is None or not user.is_authenticated or not user.is_active:
         raise SocketRefused(UNAUTHENTICATED, "Sign in, or send a bearer token.")
@@ -68,4 +90,26 @@ def socket_principal(scope: dict) -> SocketPrincipal:
         raise SocketRefused(FORBIDDEN, refused.message) from None
     if tenant is None:
         raise SocketRefused(FORBIDDEN, "This account is not a member of any active tenant.")
-    return SocketPrincipal(tenant, role, user.get_username())
+    session_key = getattr(scope.get("session"), "session_key", None)
+    return SocketPrincipal(tenant, role, user.get_username(), user_id=user.pk, session_key=session_key)
+
+
+def socket_principal_recheck(principal: SocketPrincipal) -> SocketPrincipal:
+    """The principal of an open socket as the store says now (its role may have changed), or SocketRefused:
+    4401 when its token or session no longer authenticates, 4403 when it may no longer watch its tenant."""
+    if principal.token is not None:
+        try:
+            token = token_resolve(raw=principal.token)
+        except TokenRejected as rejected:
+            raise _refusal(rejected) from None
+        return replace(principal, role=token.role)  # a token's tenant never changes
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=principal.session_key)
+    user = auth.get_user(SimpleNamespace(session=session))  # also ends a session whose password changed
+    if not user.is_authenticated or not user.is_active or user.pk != principal.user_id:
+        raise SocketRefused(UNAUTHENTICATED, "The session has ended.")
+    # Asked by id, the resolution answers the user's default tenant when the watched one is no longer theirs.
+    request = SimpleNamespace(META={}, session={SESSION_TENANT_KEY: principal.tenant.pk})
+    tenant, role, _memberships = resolve_session_tenant(request, user)
+    if tenant is None or tenant.pk != principal.tenant.pk:
+        raise SocketRefused(FORBIDDEN, f"No longer a member of the tenant {principal.tenant.slug!r}.")
+    return replace(principal, role=role)

@@ -13,6 +13,9 @@ console_settings = AppSettings(
         "PULSE_INTERVAL_S": 1.0,
         # How often it re-reads the heavier ones (health, endpoints, charts, stats, audit, alerts).
         "METRICS_INTERVAL_S": 5.0,
+        # How often an open socket's token or session and membership are checked again (one check per
+        # principal and tenant in a process, however many sockets it has open).
+        "PRINCIPAL_RECHECK_S": 2.0,
         # Breaker board page size; the stream carries every breaker up to MAX_BREAKERS.
         "BREAKERS_PER_PAGE": 50,
         "MAX_BREAKERS": 500,
@@ -27,6 +30,7 @@ console_settings = AppSettings(
         "MIN_SEND_INTERVAL_S": positive_number,
         "PULSE_INTERVAL_S": positive_number,
         "METRICS_INTERVAL_S": positive_number,
+        "PRINCIPAL_RECHECK_S": positive_number,
         "BREAKERS_PER_PAGE": positive_int,
         "MAX_BREAKERS": positive_int,
         "TOP_ENDPOINTS": positive_int,

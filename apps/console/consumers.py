@@ -9,6 +9,9 @@ Backpressure: incoming state and events are merged into one pending dict (one en
 separate sender task writes it out at most every MIN_SEND_INTERVAL_S. While a slow client's socket is
 still taking the previous message, newer values overwrite older ones in the pending dict: memory per
 socket is bounded by the number of items, never by the number of updates.
+
+Access is checked again while the socket is open (the pulse's re-check, `auth.socket_principal_recheck`):
+a socket whose token was revoked or whose user left the tenant is closed with 4401 / 4403.
 """
 from __future__ import annotations
 
@@ -47,6 +50,12 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             return
         hub.leave(self.tenant_id, self)
         self._sender.cancel()
+
+    def refuse(self, code: int) -> None:
+        """The pulse found the principal no longer allowed: stop sending at once and close with `code`."""
+        hub.leave(self.tenant_id, self)
+        self._sender.cancel()
+        self._closing = asyncio.ensure_future(self.close(code=code))
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         """Clients only listen; actions are HTTP requests with CSRF and roles."""

@@ -11,6 +11,9 @@ Events (`apps.core.live.publish`) reach a process once per watched tenant, not o
 is the only member of the tenant's group in this process and hands each event to its sockets. With 200
 sockets on one process, channels-redis would otherwise put 200 copies of each event into that process's
 one inbox, whose capacity (100) drops the overflow.
+
+The pulse also checks its sockets' principals again every PRINCIPAL_RECHECK_S (`auth.py`), once per
+principal however many sockets it has, and closes the sockets of a revoked token or a removed member.
 """
 from __future__ import annotations
 
@@ -18,13 +21,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from apps.console import selectors
+from apps.console import auth, selectors
 from apps.console.conf import console_settings
 from apps.core.live import console_group, event_key
 from apps.tenancy.models import Tenant
@@ -37,7 +41,12 @@ POKE_PREFIXES = ("breaker.", "job.")
 
 
 class Subscriber(Protocol):
+    principal: auth.SocketPrincipal
+
     def offer(self, sections: Sections) -> None: ...
+
+    def refuse(self, code: int) -> None:
+        """Close with `code` (4401/4403): the principal may no longer watch the tenant."""
 
 
 def diff(previous: Sections, current: Sections) -> Sections:
@@ -64,6 +73,16 @@ _MISSING = object()
 def _read(tenant_id: int, reader: Callable[..., Sections]) -> Sections | None:
     tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
     return None if tenant is None else reader(tenant=tenant)
+
+
+def _recheck_all(principals: list[auth.SocketPrincipal]) -> list[auth.SocketPrincipal | auth.SocketRefused]:
+    verdicts: list[auth.SocketPrincipal | auth.SocketRefused] = []
+    for principal in principals:
+        try:
+            verdicts.append(auth.socket_principal_recheck(principal))
+        except auth.SocketRefused as refused:
+            verdicts.append(refused)
+    return verdicts
 
 
 class TenantPulse:
@@ -127,14 +146,38 @@ class TenantPulse:
             for subscriber in list(self.subscribers):
                 subscriber.offer(changes)
 
+    async def recheck(self) -> None:
+        """Check each subscriber's principal again, once per principal, and refuse the ones that lost access.
+        A store or database failure keeps the sockets open (as the HTTP door, the last answer stands)."""
+        sockets: dict[tuple, list[Subscriber]] = defaultdict(list)
+        for subscriber in list(self.subscribers):
+            sockets[subscriber.principal.recheck_key].append(subscriber)
+        if not sockets:
+            return
+        try:
+            verdicts = await database_sync_to_async(_recheck_all)([group[0].principal for group in sockets.values()])
+        except Exception:  # noqa: BLE001 - a store or database hiccup must not end the stream
+            logger.warning("console: re-checking the sockets of tenant %s failed", self.tenant_id, exc_info=True)
+            return
+        for group, verdict in zip(sockets.values(), verdicts, strict=True):
+            for subscriber in group:
+                if isinstance(verdict, auth.SocketRefused):
+                    subscriber.refuse(verdict.code)
+                else:
+                    subscriber.principal = verdict
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_metrics = 0.0
+        next_recheck = loop.time() + console_settings.PRINCIPAL_RECHECK_S  # a new socket was just checked
         while True:
             await self._refresh("fast", selectors.fast_sections)
             if loop.time() >= next_metrics:
                 next_metrics = loop.time() + console_settings.METRICS_INTERVAL_S
                 await self._refresh("metrics", selectors.metric_sections)
+            if loop.time() >= next_recheck:
+                next_recheck = loop.time() + console_settings.PRINCIPAL_RECHECK_S
+                await self.recheck()
             self.ready = True
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

@@ -200,6 +200,9 @@ def metric_sections(*, tenant: Tenant, now: float | None = None) -> dict[str, di
         "alerts": {"firing": alerts},
         "anomalies": {"open": anomalies},
         "cards": {**{name: figures["state"] for name, figures in health.items()},
+                  # The chart cards take the state of what they draw.
+                  "latency": health["response_time"]["state"], "traffic": health["error_rate"]["state"],
+                  "system": worst(health[d]["state"] for d in ("cpu", "memory")),
                   "endpoints": endpoint_state, "alerts": alert_state,
                   "anomalies": WARNING if anomalies else OK},
     }

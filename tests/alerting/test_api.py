@@ -40,6 +40,16 @@ def good_rule(**overrides):
     ({"comparator": "!="}, "comparator"),
     ({"annotations": {"summary": "{value.__class__}"}}, "annotations"),
     ({"group_by": "route"}, "group_by"),
+    ({"group_by": ["r" * 101]}, "group_by"),
+    ({"group_by": [f"label_{n}" for n in range(11)]}, "group_by"),
+    ({"group_by": ["route", "route"]}, "group_by"),
+    ({"group_by": ["not a label"]}, "group_by"),
+    ({"labels": {"alertname": "other"}}, "labels"),
+    ({"labels": {"severity": "page"}}, "labels"),
+    ({"labels": {"rule_id": "7"}}, "labels"),
+    ({"labels": {"route": "api/v1/elsewhere"}}, "labels"),  # a scope label of endpoint_error_rate
+    ({"labels": {"method": "GET"}}, "labels"),
+    ({"labels": {"not a label": "x"}}, "labels"),
     ({"channels": [999999]}, "channels"),
     ({"surprise": 1}, "surprise"),
 ])
@@ -48,6 +58,35 @@ def test_bad_rules_get_a_400_on_the_field_and_nothing_is_created(admin, override
     assert response.status_code == 400, response.content
     assert field in response.json()["errors"], response.json()
     assert not AlertRule.objects.exists()
+
+
+def test_colliding_labels_are_named_in_the_error(admin):
+    response = admin.post(f"{BASE}/rules/", good_rule(labels={"severity": "page", "route": "x", "team": "web"}),
+                          format="json")
+    assert response.status_code == 400, response.content
+    messages = " ".join(response.json()["errors"]["labels"])
+    assert "'severity'" in messages and "'route'" in messages and "team" not in messages
+
+
+def test_labels_and_group_by_within_the_limits_are_kept(admin):
+    group_by = [f"label_{n}" for n in range(9)] + ["r" * 100]
+    response = admin.post(f"{BASE}/rules/", good_rule(labels={"team": "web"}, group_by=group_by), format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["labels"], response.json()["group_by"]) == ({"team": "web"}, group_by)
+
+
+def test_an_update_whose_labels_would_collide_is_a_400_and_changes_nothing(admin):
+    created = admin.post(f"{BASE}/rules/", good_rule(metric="queue_depth", warning=5, critical=10,
+                                                     matchers={}, labels={"route": "orders"}), format="json")
+    assert created.status_code == 201, created.content
+    url = f"{BASE}/rules/{created.json()['id']}/"
+    for change in ({"labels": {"type": "jobs.ping"}}, {"labels": {"alertname": "x"}},
+                   {"metric": "endpoint_error_rate", "warning": 0.02, "critical": 0.05}):
+        response = admin.patch(url, change, format="json")
+        assert response.status_code == 400, response.content
+        assert "labels" in response.json()["errors"], response.json()
+    rule = AlertRule.objects.get()
+    assert (rule.metric, rule.labels) == ("queue_depth", {"route": "orders"})
 
 
 def test_rule_create_offers_the_briefs_defaults_and_answers_its_state(admin):

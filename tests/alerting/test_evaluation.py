@@ -38,6 +38,18 @@ def notifications(tenant):
     return list(Notification.objects.for_tenant(tenant).order_by("created_at", "pk"))
 
 
+def test_a_stored_rule_whose_labels_collide_never_overrides_the_scope_or_the_alerts_own_labels(tenant_a, readings,
+                                                                                                 clock):
+    """Validation refuses such labels; a row saved before it (or behind it) still cannot relabel an alert."""
+    r = rule(tenant_a, critical=None, for_s=0)
+    r.labels = {"route": "api/other", "severity": "page", "alertname": "x", "rule_id": "0", "team": "web"}
+    r.save()  # no full_clean: as a row saved before the validation
+    readings.set(tenant_a, [({"route": "api/x"}, 0.03)])
+    cycle(tenant_a, clock)
+    assert Alert.objects.get(rule=r).labels == {"route": "api/x", "team": "web", "alertname": r.name,
+                                                "rule_id": str(r.pk), "severity": "warning"}
+
+
 def test_pending_then_firing_after_for_with_history_and_the_driving_values(tenant_a, readings, clock):
     r = rule(tenant_a, critical=None)
     readings.set(tenant_a, [({"route": "api/x"}, 0.03)])

@@ -8,6 +8,7 @@ from apps.alerting.models import Silence
 from apps.audit.models import AuditEvent
 from apps.resilience.models import BreakerPolicy
 from tests.alerting.factories import AlertFactory
+from tests.console.conftest import requests, sample
 from tests.resilience.factories import BreakerPolicyFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +126,36 @@ def test_viewer_and_another_tenant_cannot_act_on_an_alert(signed_in, tenant_a, t
     theirs.refresh_from_db()
     ours.refresh_from_db()
     assert theirs.acknowledged_at is None and ours.acknowledged_at is None
+
+
+def _card_states(page: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'data-card="([a-z_]+)" data-state="([a-z]+)"', page))
+
+
+def test_cards_are_rendered_in_their_threshold_state_with_their_figures(signed_in, sink, tenant_a):
+    sample(cpu=80, memory=90)
+    requests(sink, tenant_a, count=100, errors=3, duration_ms=1200)
+    page = signed_in(tenant_a, "viewer").get(reverse("admin:index")).content.decode()
+    states = _card_states(page)
+    assert {name: states[name] for name in ("cpu", "memory", "response_time", "error_rate", "latency", "traffic",
+                                            "system", "endpoints", "breakers", "jobs")} == {
+        "cpu": "warning", "memory": "critical", "response_time": "critical", "error_rate": "warning",
+        "latency": "critical", "traffic": "warning", "system": "critical", "endpoints": "critical",
+        "breakers": "ok", "jobs": "ok"}
+    assert '<span data-figure="value">80.0</span> %' in page and '<span data-figure="value">3.0</span> %' in page
+    assert "warning 75 · critical 90" in page  # the cpu card's levels (the defaults)
+
+
+def test_an_open_breaker_and_a_failed_job_colour_their_cards(signed_in, tenant_a):
+    from apps.resilience.services import breaker_force
+    from tests.jobs.factories import JobRunFactory
+
+    breaker_force(policy=BreakerPolicyFactory(tenant=tenant_a, name="payments"), forced_state="forced_open")
+    BreakerPolicyFactory(tenant=tenant_a, name="search")
+    JobRunFactory(tenant=tenant_a, status="failed")
+    page = signed_in(tenant_a, "viewer").get(reverse("admin:index")).content.decode()
+    states = _card_states(page)
+    assert (states["breakers"], states["jobs"]) == ("critical", "warning")
+    assert 'data-breaker="payments" data-state="forced_open"' in page

@@ -79,3 +79,85 @@ def test_dashboard_follows_a_breaker_and_a_job_and_never_shows_another_tenant(br
         from apps.resilience.services import breaker_reset
 
         breaker_reset(policy=BreakerPolicy.objects.for_tenant(acme).get(name="payments"))
+
+
+def _text_of(browser, css: str, contains: str, timeout_s: float = 20) -> str:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def found(driver):
+        elements = driver.find_elements(By.CSS_SELECTOR, css)
+        return elements[0].text if elements and contains in elements[0].text else False
+
+    return WebDriverWait(browser, timeout_s).until(found)
+
+
+def test_policy_pages_and_the_breaker_changelist_show_their_live_figures(browser, server, sign_in, django_db_blocker):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from apps.caching import services as caching
+    from apps.caching.models import CacheStatMinute
+    from apps.ratelimit import services as ratelimit
+    from apps.ratelimit.models import RateLimitStat
+    from apps.resilience.models import BreakerPolicy
+    from apps.resilience.services import breaker_force, breaker_reset
+    from apps.tenancy.models import Tenant
+
+    sign_in("acme-viewer")
+    with django_db_blocker.unblock():
+        acme = Tenant.objects.get(slug="acme")
+        minute = timezone.now().replace(second=0, microsecond=0)
+        # Policies that no request of the browser or the server matches: their figures are the test's alone.
+        limit = ratelimit.policy_create(tenant=acme, data={
+            "name": "e2e-figures", "match_kind": "named", "key_kind": "user", "algorithm": "gcra", "rate": 10,
+            "period": "minute"})
+        RateLimitStat.objects.create(tenant=acme, policy=limit, minute=minute, allowed=4321, denied=123)
+        cache = caching.policy_create(tenant=acme, data={"name": "e2e-figures", "path_pattern": r"^/e2e-never/",
+                                                          "ttl_s": 60})
+        CacheStatMinute.objects.create(tenant=acme, policy=cache, minute=minute, hits=300, stale=30, misses=110)
+        database = BreakerPolicy.objects.for_tenant(acme).get(name="database")
+
+    browser.get(server + reverse("admin:bulwark_ratelimit_ratelimitpolicy_change", args=[limit.pk]))
+    assert _text_of(browser, "#live-figures[data-live='ratelimit']", "4321 allowed") == (
+        "Live, this minute: 4321 allowed, 123 denied per minute (1 recent minutes with traffic)")
+
+    browser.get(server + reverse("admin:bulwark_caching_cachepolicy_change", args=[cache.pk]))
+    assert _text_of(browser, "#live-figures[data-live='caching']", "440") == (
+        "Live hit ratio, last 10 minutes: 75.0 % of 440 lookups")  # (300 hits + 30 stale) of 440
+
+    browser.get(server + reverse("admin:bulwark_resilience_breakerpolicy_changelist"))
+    wait_for(browser, "#result_list tr[data-breaker='database'][data-state='closed']")  # the stream is live
+    with django_db_blocker.unblock():
+        breaker_force(policy=database, forced_state="forced_open")
+    try:
+        row = wait_for(browser, "#result_list tr[data-breaker='database'][data-state='forced_open']")
+        assert row.find_element(By.CSS_SELECTOR, "td.field-live_state").text == "forced_open"
+    finally:
+        with django_db_blocker.unblock():
+            breaker_reset(policy=BreakerPolicy.objects.for_tenant(acme).get(name="database"))
+
+
+def test_the_job_changelist_follows_a_runs_progress(browser, server, sign_in, django_db_blocker):
+    from django.urls import reverse
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from apps.core.context import Actor
+    from apps.jobs.models import JobRun
+    from apps.jobs.services import job_submit, run_progress
+    from apps.tenancy.models import Tenant
+
+    sign_in("acme-viewer")
+    with django_db_blocker.unblock():
+        run = job_submit(job_type="console.demo_work", params={"steps": 3}, tenant=Tenant.objects.get(slug="acme"),
+                         submitted_by=Actor.system("e2e"))
+        JobRun.objects.filter(pk=run.pk).update(status="running", attempts=1)
+        run_progress(run=JobRun.objects.get(pk=run.pk), percent=10, message="e2e")
+    browser.get(server + reverse("admin:bulwark_jobs_jobrun_changelist"))
+    row = browser.find_element(By.XPATH, f"//table[@id='result_list']//tr[.//a[contains(@href, '/{run.pk}/change/')]]")
+    WebDriverWait(browser, 20).until(lambda _driver: row.get_attribute("data-status") == "running")  # the stream's
+    with django_db_blocker.unblock():
+        run_progress(run=JobRun.objects.get(pk=run.pk), percent=70, message="e2e")
+    bar = row.find_element(By.CSS_SELECTOR, "td.field-progress_bar progress")
+    WebDriverWait(browser, 20).until(lambda _driver: bar.get_attribute("value") == "70")
+    assert row.find_element(By.CSS_SELECTOR, "td.field-progress_bar").text.strip() == "70%"
+    assert row.find_element(By.CSS_SELECTOR, "td.field-status_badge").text == "running"

@@ -57,12 +57,6 @@
     Object.keys(cards).forEach(function (name) {
       document.querySelectorAll('[data-card="' + name + '"]').forEach(function (card) { card.dataset.state = cards[name]; });
     });
-    ["latency", "traffic"].forEach(function (name) {
-      var card = document.querySelector('[data-card="' + name + '"]');
-      if (card) { card.dataset.state = name === "latency" ? (cards.response_time || "ok") : (cards.error_rate || "ok"); }
-    });
-    var system = document.querySelector('[data-card="system"]');
-    if (system) { system.dataset.state = worst([cards.cpu, cards.memory]); }
     Object.keys(state.health || {}).forEach(function (name) {
       var card = document.querySelector('.health-card[data-card="' + name + '"]');
       if (card) { text(card.querySelector('[data-figure="value"]'), state.health[name].value); }
@@ -73,12 +67,6 @@
     if (changed.audit) { renderAudit(); }
     if (changed.anomalies) { renderList(".anomalies", (state.anomalies || {}).open, function (a) { return a.series + " (score " + a.score + ")"; }, "None open."); }
     if (changed.chart || !charts.latency) { renderCharts(); }
-  }
-
-  function worst(states) {
-    var rank = {ok: 0, warning: 1, critical: 2}, best = "ok";
-    states.forEach(function (s) { if (s && rank[s] > rank[best]) { best = s; } });
-    return best;
   }
 
   function renderBreakers() {
