@@ -106,12 +106,19 @@ class RequestState:
 
 class StackSampler:
     """One daemon thread per process that, while sampled requests run, reads their threads' stacks every
-    STACK_SAMPLE_INTERVAL_MS and counts the innermost function of the project's own code."""
+    STACK_SAMPLE_INTERVAL_MS and counts the innermost function of the project's own code.
+
+    The thread keeps ticking while requests come (it blocks only after IDLE_S without a watched request), so
+    watching a request is a dict insert: waking a blocked thread for every request cost a thread switch each
+    (~0.3 ms of a 3 ms request, most of the collector's overhead)."""
+
+    IDLE_S = 2.0
 
     def __init__(self) -> None:
         self._watched: dict[int, Counter] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._idle = True
         self._thread: threading.Thread | None = None
         self._root = str(getattr(settings, "BASE_DIR", ""))
 
@@ -121,7 +128,8 @@ class StackSampler:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="bulwark-stack-sampler", daemon=True)
             self._thread.start()
-        self._wake.set()
+        if self._idle:  # read after the insert: the thread sets it before its last look at _watched
+            self._wake.set()
 
     def unwatch(self, state: RequestState) -> None:
         with self._lock:
@@ -132,13 +140,20 @@ class StackSampler:
                 and "/apps/optimization/" not in filename and "/apps/monitoring/" not in filename)
 
     def _run(self) -> None:
+        quiet_since = time.monotonic()
         while True:
-            if not self._watched:
+            if not self._watched and time.monotonic() - quiet_since >= self.IDLE_S:
+                self._idle = True
                 self._wake.clear()
-                self._wake.wait()
+                if not self._watched:
+                    self._wake.wait()
+                self._idle = False
             time.sleep(float(optimization_settings.STACK_SAMPLE_INTERVAL_MS) / 1000)
             with self._lock:
                 watched = dict(self._watched)
+            if not watched:
+                continue
+            quiet_since = time.monotonic()
             frames = sys._current_frames()
             for thread_id, counter in watched.items():
                 frame = frames.get(thread_id)
@@ -184,8 +199,8 @@ def _body_shape(response) -> tuple[int | None, str]:
     if len(content) > optimization_settings.BODY_INSPECT_MAX_BYTES:
         return None, ""
     digest = hashlib.blake2b(content, digest_size=8).hexdigest()
-    if "json" not in response.get("Content-Type", ""):
-        return None, digest
+    if "json" not in response.get("Content-Type", "") or b"[" not in content:
+        return None, digest  # not JSON, or JSON without a list: nothing to measure, no need to parse it
     try:
         body = json.loads(content)
     except ValueError:
