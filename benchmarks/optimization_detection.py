@@ -34,7 +34,7 @@ from benchmarks.ratelimit_harness import port  # noqa: E402
 
 REQUESTS = 30
 SYSTEM_KINDS = ("cpu_saturation", "memory_saturation", "db_connection_saturation", "job_queue_backlog")
-OVERHEAD_ROUNDS = 16
+OVERHEAD_ROUNDS = 24
 OVERHEAD_REQUESTS = 100
 
 
@@ -215,21 +215,26 @@ def plant_system_window(*, end: float, saturated: bool, max_connections: int) ->
 
 
 def overhead(client) -> None:
-    """Cost per request of a healthy endpoint with the collector sampling every request (the default for a
-    route under MAX_SAMPLES_PER_ROUTE_MINUTE requests a minute) vs unregistered (monitoring only): paired
-    blocks in alternating order; per block the median wall time per request and the process CPU time per
-    request (every thread: the stack sampler's too, and far less disturbed by the other work on the machine
-    than wall time). Before a monitoring-only block the stack sampler is left to go idle, as it does in a
-    process where nothing is sampled."""
+    """Cost per request of a healthy endpoint with the collector registered vs unregistered (monitoring only):
+    paired blocks in alternating order; per block the median wall time per request and the process CPU time
+    per request (every thread: the stack sampler's too; steadier than wall time on a shared machine), writing
+    the block's samples included. Before a monitoring-only block the stack sampler is left to go idle, as it
+    does in a process where nothing is sampled. Two settings: every request sampled (what a route under
+    MAX_SAMPLES_PER_ROUTE_MINUTE requests a minute gets with the defaults), and the defaults under sustained
+    traffic (the per-route cap holds: a few of the requests are sampled). The stats flusher thread is stopped
+    meanwhile, so each block writes its own samples (and monitoring's buffers wait, in both arms)."""
     from django.test import override_settings
 
+    from apps.core import stats
     from apps.monitoring.observers import register_request_observer, unregister_request_observer
     from apps.optimization import collector
     from benchmarks.optimization_demo.urls import HEALTHY
 
     sampler = collector.collector.sampler
+    written = [0]
+    stats.pipeline.stop()
 
-    def block(on: bool) -> tuple[float, float]:
+    def block(path: str, on: bool) -> tuple[float, float]:
         if on:
             register_request_observer(collector.collector)
         else:
@@ -243,28 +248,46 @@ def overhead(client) -> None:
             begin = time.perf_counter()
             client.get(path)
             walls.append(time.perf_counter() - begin)
+        batch = collector.sink.take()
+        written[0] += len(batch)
+        if batch:  # writing the samples is part of the cost (the stats flusher's)
+            collector.sink.write(batch, time.time())
         cpu = (time.process_time() - cpu_start) / OVERHEAD_REQUESTS
-        collector.sink.take()
         return statistics.median(walls) * 1000, cpu * 1000
 
-    print("\ncollector overhead (monitoring on in both; per request, paired blocks of "
-          f"{OVERHEAD_REQUESTS} requests, median of {OVERHEAD_ROUNDS} rounds)")
-    for path in ("/" + HEALTHY[1], "/" + HEALTHY[0]):
-        figures = {False: [], True: []}
-        with override_settings(BULWARK={"OPTIMIZATION": {"MAX_SAMPLES_PER_ROUTE_MINUTE": 10**9}}):
-            for _ in range(20):
-                client.get(path)
-            for round_ in range(OVERHEAD_ROUNDS):
-                for on in ((False, True) if round_ % 2 == 0 else (True, False)):
-                    figures[on].append(block(on))
+    def measure(path: str, rounds: int) -> dict:
+        figures, written[0] = {False: [], True: []}, 0
+        for _ in range(20):
+            client.get(path)
+        collector.sink.take()
+        for round_ in range(rounds):
+            for on in ((False, True) if round_ % 2 == 0 else (True, False)):
+                figures[on].append(block(path, on))
         register_request_observer(collector.collector)
-        wall_ratios = [on[0] / off[0] for off, on in zip(figures[False], figures[True], strict=True)]
         cpu_ratios = [on[1] / off[1] for off, on in zip(figures[False], figures[True], strict=True)]
-        wall = {on: statistics.median(f[0] for f in figures[on]) for on in (False, True)}
-        cpu = {on: statistics.median(f[1] for f in figures[on]) for on in (False, True)}
-        print(f"  {path:<24} CPU {cpu[False]:5.2f} -> {cpu[True]:5.2f} ms "
-              f"({(statistics.median(cpu_ratios) - 1) * 100:+.1f} %), wall median {wall[False]:5.2f} -> "
-              f"{wall[True]:5.2f} ms ({(statistics.median(wall_ratios) - 1) * 100:+.1f} %)")
+        wall_ratios = [on[0] / off[0] for off, on in zip(figures[False], figures[True], strict=True)]
+        return {"cpu": {on: statistics.median(f[1] for f in figures[on]) for on in (False, True)},
+                "wall": {on: statistics.median(f[0] for f in figures[on]) for on in (False, True)},
+                "cpu_pct": (statistics.median(cpu_ratios) - 1) * 100,
+                "cpu_quartiles": [(q - 1) * 100 for q in statistics.quantiles(cpu_ratios, n=4)],
+                "wall_pct": (statistics.median(wall_ratios) - 1) * 100,
+                "sampled": written[0] / (rounds * OVERHEAD_REQUESTS)}
+
+    def show(label: str, path: str, m: dict) -> None:
+        print(f"  {label:<30} {path:<22} CPU {m['cpu'][False]:5.2f} -> {m['cpu'][True]:5.2f} ms "
+              f"{m['cpu_pct']:+5.1f} % (rounds' quartiles {m['cpu_quartiles'][0]:+.1f} / "
+              f"{m['cpu_quartiles'][2]:+.1f} %); wall median {m['wall'][False]:5.2f} -> {m['wall'][True]:5.2f} "
+              f"ms {m['wall_pct']:+5.1f} %; {m['sampled']:.0%} of requests sampled")
+
+    print(f"\ncollector overhead on top of monitoring (paired blocks of {OVERHEAD_REQUESTS} requests, median of "
+          "the rounds' ratios)")
+    paths = ("/" + HEALTHY[1], "/" + HEALTHY[0])
+    with override_settings(BULWARK={"OPTIMIZATION": {"MAX_SAMPLES_PER_ROUTE_MINUTE": 10**9}}):
+        for path in paths:
+            show("every request sampled", path, measure(path, OVERHEAD_ROUNDS))
+    collector.collector._budget.clear()
+    show("defaults, sustained traffic", paths[0], measure(paths[0], OVERHEAD_ROUNDS // 2))
+
 
 if __name__ == "__main__":
     main()
