@@ -16,6 +16,11 @@ def _rate(value: Any) -> None:
         raise ValueError(f"must be a number between 0 and 1, got {value!r}")
 
 
+def _optional_pct(value: Any) -> None:
+    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 100):
+        raise ValueError(f"must be None (SATURATION_PCT) or a percentage in (0, 100], got {value!r}")
+
+
 def _hosts(value: Any) -> None:
     if not isinstance(value, list | tuple) or not all(isinstance(h, str) and h for h in value):
         raise ValueError(f"must be a list of host names (or host:port), got {value!r}")
@@ -52,6 +57,10 @@ optimization_settings = AppSettings(
         "DEPENDENCY_SLOW_MS": 300.0,
         "CACHE_POOR_HIT_RATIO": 0.5,
         "SATURATION_PCT": 90.0,
+        # Per resource; None (the default) means SATURATION_PCT.
+        "CPU_SATURATION_PCT": None,
+        "MEMORY_SATURATION_PCT": None,
+        "DB_CONNECTION_SATURATION_PCT": None,
         # A fix is judged better when its p95 falls at least this much, worse when it rises this much.
         "VERIFY_MIN_GAIN": 0.1,
         # Load tests may target only these hosts (host or host:port); empty: this server only (loopback).
@@ -81,6 +90,9 @@ optimization_settings = AppSettings(
         "DEPENDENCY_SLOW_MS": positive_number,
         "CACHE_POOR_HIT_RATIO": _rate,
         "SATURATION_PCT": positive_number,
+        "CPU_SATURATION_PCT": _optional_pct,
+        "MEMORY_SATURATION_PCT": _optional_pct,
+        "DB_CONNECTION_SATURATION_PCT": _optional_pct,
         "VERIFY_MIN_GAIN": _rate,
         "LOADTEST_ALLOWED_HOSTS": _hosts,
         "LOADTEST_MAX_CONCURRENCY": positive_number,
@@ -88,3 +100,9 @@ optimization_settings = AppSettings(
         "LOADTEST_MAX_RATE": positive_number,
     },
 )
+
+
+def saturation_pct(resource: str) -> float:
+    """The saturation level of `resource` (CPU, MEMORY, DB_CONNECTION): its own setting, else SATURATION_PCT."""
+    own = getattr(optimization_settings, f"{resource}_SATURATION_PCT")
+    return float(optimization_settings.SATURATION_PCT if own is None else own)

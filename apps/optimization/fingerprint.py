@@ -29,6 +29,7 @@ def fingerprint(sql: str) -> str:
     return hashlib.blake2b(normalise(sql).encode(), digest_size=8).hexdigest()
 
 
+@lru_cache(maxsize=4096)
 def has_limit(sql: str) -> bool:
     return bool(_LIMIT.search(sql))
 

@@ -53,11 +53,11 @@ def analyze(*, window_s: int | None = None, tenant: Tenant | Any = ALL, now: flo
         found += analysis.analyse_route(evidence, breakers=breakers.get(evidence.tenant_id, set()))
     if progress:
         progress(85, "policies and system samples")
-    found += system.cache_findings(since=since, tenant_id=tenant_id)
-    found += system.breaker_findings(since=since, tenant_id=tenant_id)
+    found += system.cache_findings(since=since, until=until, tenant_id=tenant_id)
+    found += system.breaker_findings(since=since, until=until, tenant_id=tenant_id)
     found += system.ratelimit_findings(since=since, until=until, tenant_id=tenant_id)
     if tenant is ALL or tenant is PLATFORM:
-        found += system.saturation_findings(since=since)
+        found += system.saturation_findings(since=since, until=until)
     findings_record(candidates=found, now=now)
     findings_verify(now=now, tenant_id=tenant_id)
     return found
@@ -136,11 +136,22 @@ def _policy_kit(kind: str):
     raise ApplicationError(f"Unknown policy kind {kind!r}.")
 
 
+def finding_figures(*, finding: Finding, since: datetime, until: datetime) -> dict | None:
+    """The request times a fix is judged on: the route's requests (all methods when the finding has none, as
+    for a rate limit); for a breaker's finding (route `-`), the requests whose calls went through it. None
+    when nothing in the evidence names requests (saturation)."""
+    if finding.route != SYSTEM_ROUTE:
+        return selectors.route_figures(tenant_id=finding.tenant_id, route=finding.route, method=finding.method,
+                                       since=since, until=until)
+    if finding.kind == "breaker_flapping" and finding.evidence.get("breaker"):
+        return selectors.route_figures(tenant_id=finding.tenant_id, route=finding.route, method="", since=since,
+                                       until=until, breaker=finding.evidence["breaker"])
+    return None
+
+
 def _figures_before(finding: Finding, now: float) -> dict:
-    if finding.route == SYSTEM_ROUTE:
-        return {"evidence": finding.evidence.get("summary", "")}
-    return selectors.route_figures(tenant_id=finding.tenant_id, route=finding.route, method=finding.method,
-                                   since=_at(now - conf.WINDOW_S), until=_at(now))
+    figures = finding_figures(finding=finding, since=_at(now - conf.WINDOW_S), until=_at(now))
+    return {"evidence": finding.evidence.get("summary", "")} if figures is None else figures
 
 
 @transaction.atomic
@@ -206,12 +217,11 @@ def findings_verify(*, now: float, tenant_id=ALL) -> list[Finding]:
         end = finding.applied_at + timedelta(seconds=window_s)
         if end > _at(now):
             continue
-        if finding.route == SYSTEM_ROUTE:
-            after = {"found_again": finding.last_seen_at > finding.applied_at}
+        after = finding_figures(finding=finding, since=finding.applied_at, until=end)
+        if finding.route == SYSTEM_ROUTE:  # judged on whether it was found again; the times are shown
+            after = {"found_again": finding.last_seen_at > finding.applied_at, **({"requests": after} if after else {})}
             better = not after["found_again"]
         else:
-            after = selectors.route_figures(tenant_id=finding.tenant_id, route=finding.route, method=finding.method,
-                                            since=finding.applied_at, until=end)
             if after["samples"] < conf.MIN_SAMPLES:
                 continue
             before_p95 = finding.before.get("p95_ms") or 0

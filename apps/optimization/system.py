@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.caching.models import CacheStatMinute
 from apps.monitoring.models import SystemSample
 from apps.optimization.conf import optimization_settings as conf
+from apps.optimization.conf import saturation_pct
 from apps.optimization.findings import Candidate
 from apps.optimization.models import SYSTEM_ROUTE
 from apps.ratelimit.models import PERIOD_S, RateLimitPolicy, RateLimitStat
@@ -46,8 +47,9 @@ def _scope(queryset, tenant_id):
     return queryset if tenant_id is ... else queryset.filter(tenant_id=tenant_id)
 
 
-def cache_findings(*, since: datetime, tenant_id) -> list[Candidate]:
-    rows = (_scope(CacheStatMinute.objects, tenant_id).filter(minute__gte=since, policy__enabled=True)
+def cache_findings(*, since: datetime, until: datetime, tenant_id) -> list[Candidate]:
+    rows = (_scope(CacheStatMinute.objects, tenant_id)
+            .filter(minute__gte=since, minute__lte=until, policy__enabled=True)
             .values("policy_id", "policy__name", "policy__route_name", "policy__path_pattern", "policy__ttl_s",
                     "policy__vary_on", "tenant_id")
             .annotate(hits=Sum("hits"), misses=Sum("misses"), stale=Sum("stale")))
@@ -79,8 +81,8 @@ def cache_findings(*, since: datetime, tenant_id) -> list[Candidate]:
     return found
 
 
-def breaker_findings(*, since: datetime, tenant_id) -> list[Candidate]:
-    rows = (_scope(BreakerEvent.objects, tenant_id).filter(at__gte=since, to_state="open")
+def breaker_findings(*, since: datetime, until: datetime, tenant_id) -> list[Candidate]:
+    rows = (_scope(BreakerEvent.objects, tenant_id).filter(at__gte=since, at__lte=until, to_state="open")
             .values("tenant_id", "name").annotate(opens=Count("pk")))
     found = []
     for row in rows:
@@ -105,7 +107,7 @@ def breaker_findings(*, since: datetime, tenant_id) -> list[Candidate]:
 
 
 def ratelimit_findings(*, since: datetime, until: datetime, tenant_id) -> list[Candidate]:
-    rows = (_scope(RateLimitStat.objects, tenant_id).filter(minute__gte=since, policy__enabled=True)
+    rows = (_scope(RateLimitStat.objects, tenant_id).filter(minute__gte=since, minute__lte=until, policy__enabled=True)
             .values("policy_id", "tenant_id")
             .annotate(allowed=Sum("allowed"), denied=Sum("denied"), shadow=Sum("shadow_denied")))
     found = []
@@ -132,7 +134,8 @@ def ratelimit_findings(*, since: datetime, until: datetime, tenant_id) -> list[C
                 fix={"policy": "ratelimit", "update": policy.pk, "data": {"mode": "enforce"}}))
         elif policy.mode == RateLimitPolicy.Mode.ENFORCE and not row["denied"] and not row["shadow"]:
             per_minute_limit = policy.rate * 60 / PERIOD_S[policy.period]
-            peak = (_scope(RateLimitStat.objects, tenant_id).filter(policy_id=policy.pk, minute__gte=since)
+            peak = (_scope(RateLimitStat.objects, tenant_id)
+                    .filter(policy_id=policy.pk, minute__gte=since, minute__lte=until)
                     .order_by("-allowed").values_list("allowed", flat=True).first() or 0)
             if peak >= per_minute_limit * 0.1:
                 continue  # some key may come near the limit: it is not shown to be idle
@@ -160,31 +163,30 @@ def _max_connections() -> int | None:
         return int(cursor.fetchone()[0])
 
 
-def saturation_findings(*, since: datetime) -> list[Candidate]:
-    samples = list(SystemSample.objects.filter(taken_at__gte=since).order_by("taken_at"))
+def saturation_findings(*, since: datetime, until: datetime) -> list[Candidate]:
+    samples = list(SystemSample.objects.filter(taken_at__gte=since, taken_at__lte=until).order_by("taken_at"))
     if len(samples) < 3:
         return []
     found = []
-    level = conf.SATURATION_PCT
 
     def system(kind: str, summary: str, advice: str, evidence: dict) -> Candidate:
         return Candidate(kind=kind, route=SYSTEM_ROUTE, tenant_id=None, summary=summary, recommendation=advice,
                          evidence={"samples": len(samples), **evidence}, severity="critical")
 
     cpu = statistics.median(s.cpu_percent for s in samples)
-    if cpu >= level:
+    if cpu >= saturation_pct("CPU"):
         found.append(system("cpu_saturation", f"CPU median {cpu:.0f} % over {len(samples)} samples",
                             "The hosts' CPU is saturated: add workers or hosts, or fix the CPU-hot routes first.",
                             {"cpu_percent_median": cpu}))
     memory = statistics.median(s.memory_percent for s in samples)
-    if memory >= level:
+    if memory >= saturation_pct("MEMORY"):
         found.append(system("memory_saturation", f"memory median {memory:.0f} % over {len(samples)} samples",
                             "Memory is nearly exhausted: find the growing processes (RSS in the samples) or add "
                             "memory before the OOM killer chooses.", {"memory_percent_median": memory}))
     limit = _max_connections()
     used = [(s.data.get("postgres") or {}).get("connections") for s in samples]
     used = [u for u in used if isinstance(u, int | float)]
-    if limit and used and statistics.median(used) >= limit * level / 100:
+    if limit and used and statistics.median(used) >= limit * saturation_pct("DB_CONNECTION") / 100:
         found.append(system("db_connection_saturation",
                             f"PostgreSQL connections median {statistics.median(used):.0f} of max {limit}",
                             "The database is running out of connections: lower BULWARK_DB_POOL_MAX_SIZE per "

@@ -18,6 +18,17 @@ HEALTHY = ["demo/orders/joined/", "demo/settings/once/", "demo/orders/by-code/",
            "demo/orders/latest/", "demo/products/page/", "demo/report/cached/", "demo/upstream/with-timeout/",
            "demo/upstream/fallback/", "demo/cpu/light/"]
 
+# Kinds read from the policies' own statistics: the benchmark creates the policies (POLICIES) and drives these.
+POLICY_PLANTED = {
+    "cache_poor_hit_ratio": "demo/catalog/",
+    "ratelimit_shadow_impact": "demo/quote/",
+    "ratelimit_never_triggers": "demo/ping/unlimited/",
+    "breaker_flapping": "-",
+}
+POLICY_HEALTHY = ["demo/catalog/hot/", "demo/quote/lenient/", "demo/ping/limited/", "demo/upstream/steady/"]
+# Where the breaker finding's traffic comes from (its finding's route is `-`, the breaker named in the evidence).
+FLAPPING_ROUTE = "demo/upstream/flaky/"
+
 demo = [
     path("orders/n-plus-one/", v.orders_n_plus_one, name="orders-n-plus-one"),
     path("orders/joined/", v.orders_joined, name="orders-joined"),
@@ -39,6 +50,14 @@ demo = [
     path("upstream/fallback/", v.upstream_fallback, name="upstream-fallback"),
     path("cpu/heavy/", v.cpu_heavy, name="cpu-heavy"),
     path("cpu/light/", v.cpu_light, name="cpu-light"),
+    path("catalog/", v.catalog, name="catalog"),
+    path("catalog/hot/", v.catalog_hot, name="catalog-hot"),
+    path("quote/", v.quote, name="quote"),
+    path("quote/lenient/", v.quote_lenient, name="quote-lenient"),
+    path("ping/unlimited/", v.ping_unlimited, name="ping-unlimited"),
+    path("ping/limited/", v.ping_limited, name="ping-limited"),
+    path("upstream/flaky/", v.upstream_flaky, name="upstream-flaky"),
+    path("upstream/steady/", v.upstream_steady, name="upstream-steady"),
 ]
 
 urlpatterns = [

@@ -1,4 +1,5 @@
-"""The demo's endpoints: one planted problem of each route-level kind, each beside a healthy twin."""
+"""The demo's endpoints: one planted problem of each route-level kind, each beside a healthy twin; and the
+endpoints the policy kinds are planted on (cache, rate limit and breaker policies set up by the benchmark)."""
 from __future__ import annotations
 
 import itertools
@@ -16,6 +17,9 @@ from benchmarks.optimization_demo.models import Customer, Order, Product, Settin
 # Set by whoever runs the demo (tests, the benchmark): the local upstream and a port nobody listens on.
 UPSTREAM = "http://127.0.0.1:9"
 DEAD_UPSTREAM = "http://127.0.0.1:9"
+# The failing dependency, when it runs on a host of its own (the benchmark: each dependency's fix is then its
+# own breaker policy, named after its host); else UPSTREAM.
+FAILING_UPSTREAM: str | None = None
 _counter = itertools.count()
 _rng = random.Random(3)
 
@@ -128,7 +132,7 @@ def upstream_with_timeout(request):
 
 # dependency_failing_without_breaker / twin (timeout and a fallback keep the response healthy)
 def upstream_failing(request):
-    response = _with_timeout.get(f"{UPSTREAM}/fail")
+    response = _with_timeout.get(f"{FAILING_UPSTREAM or UPSTREAM}/fail")
     return JsonResponse({"upstream": response.status_code}, status=502 if response.status_code >= 500 else 200)
 
 
@@ -154,3 +158,57 @@ def cpu_heavy(request):
 
 def cpu_light(request):
     return JsonResponse({"value": _crunch(2_000), "request": next(_counter)})
+
+
+# Endpoints under a policy (the benchmark creates the policies; see urls.POLICY_PLANTED / POLICY_HEALTHY).
+def _catalog_body(key: str) -> dict:
+    totals = Order.objects.filter(created__lt=3_000).aggregate(n=Count("pk"), total=Sum("amount"))
+    return {"key": key, "totals": totals, "products": Product.objects.filter(pk__lte=50).count()}
+
+
+# cache_poor_hit_ratio (a cache policy whose entries expire before they are reused) / twin (one that hits)
+def catalog(request):
+    return JsonResponse(_catalog_body(request.GET.get("k", "")))
+
+
+def catalog_hot(request):
+    return JsonResponse(_catalog_body("hot"))
+
+
+# ratelimit_shadow_impact / ratelimit_never_triggers and their twins: cheap endpoints, only the policy differs
+def quote(request):
+    return JsonResponse({"quote": 42})
+
+
+def quote_lenient(request):
+    return JsonResponse({"quote": 42})
+
+
+def ping_unlimited(request):
+    return JsonResponse({"pong": True})
+
+
+def ping_limited(request):
+    return JsonResponse({"pong": True})
+
+
+# breaker_flapping (a breaker on a dependency that fails in runs) / twin (a breaker on a healthy one)
+_flaky = httpx.Client(timeout=2.0, transport=BreakerTransport(policies={"127.0.0.1": "bench-flaky"}))
+_steady = httpx.Client(timeout=2.0, transport=BreakerTransport(policies={"127.0.0.1": "bench-steady"}))
+
+
+def upstream_flaky(request):
+    try:
+        response = _flaky.get(f"{UPSTREAM}/flaky")
+        rate = response.json().get("rate", 1.0) if response.status_code < 500 else 1.0
+    except BreakerOpen:
+        rate = 1.0  # the documented fallback
+    return JsonResponse({"rate": rate})
+
+
+def upstream_steady(request):
+    try:
+        rate = _steady.get(f"{UPSTREAM}/ok").json()["rate"]
+    except BreakerOpen:
+        rate = 1.0
+    return JsonResponse({"rate": rate})

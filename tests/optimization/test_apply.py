@@ -129,3 +129,42 @@ def test_another_tenants_finding_is_404_and_untouched(tenant_a, tenant_b, member
     assert member_client(tenant_a, "operator").post(f"{URL}{other.pk}/apply/").status_code == 404
     assert Finding.objects.get(pk=other.pk).status == "open"
     assert not CachePolicy.objects.exists()
+
+
+def test_a_finding_without_a_method_is_timed_on_every_method_of_its_route(tenant_a, clock):
+    """A rate limit's finding names a route but no method: its requests are still its evidence."""
+    from apps.ratelimit.models import RateLimitPolicy
+
+    policy = RateLimitPolicy.objects.create(tenant=tenant_a, name="harsh", rate=10, mode="shadow")
+    finding = FindingFactory(tenant=tenant_a, kind="ratelimit_shadow_impact", method="",
+                             fix={"policy": "ratelimit", "update": policy.pk, "data": {"mode": "enforce"}})
+    now = clock.time()
+    for method, wall_ms in (("GET", 40), ("POST", 60)):
+        for i in range(15):
+            RequestSample.objects.create(tenant=tenant_a, taken_at=datetime.fromtimestamp(now - 600 + i, tz=UTC),
+                                         route=finding.route, method=method, status=200, wall_ms=wall_ms, cpu_ms=1,
+                                         db_ms=1, db_queries=1)
+    services.finding_apply(finding=finding, clock=clock)
+    finding.refresh_from_db()
+    assert finding.before["samples"] == 30
+    assert finding.before["p95_ms"] == 60
+
+
+def test_a_breaker_finding_is_timed_on_the_requests_that_called_through_it(tenant_a, clock):
+    finding = FindingFactory(tenant=tenant_a, kind="breaker_flapping", route="-", method="",
+                             evidence={"summary": "opened 4 times", "breaker": "payments"})
+    now = clock.time()
+    Finding.objects.filter(pk=finding.pk).update(last_seen_at=datetime.fromtimestamp(now - 60, tz=UTC))
+    for i, (breaker, wall_ms) in enumerate([("payments", 30)] * 20 + [("search", 500)] * 5 + [(None, 900)] * 5):
+        RequestSample.objects.create(
+            tenant=tenant_a, taken_at=datetime.fromtimestamp(now - 600 + i, tz=UTC), route=f"r{i % 3}/", method="GET",
+            status=200, wall_ms=wall_ms, cpu_ms=1, db_ms=1, db_queries=1,
+            calls=[{"host": "h", "ms": 5, "timeout_s": 1, "status": 200, "error": "", "breaker": breaker}])
+    services.finding_apply(finding=finding, clock=clock)
+    finding.refresh_from_db()
+    assert (finding.before["samples"], finding.before["p95_ms"]) == (20, 30)
+    clock.advance(1200)
+    services.findings_verify(now=clock.time())
+    finding.refresh_from_db()
+    assert finding.status == "verified"  # not found again: a system-wide finding is judged on that
+    assert finding.after["found_again"] is False and "requests" in finding.after

@@ -61,3 +61,52 @@ def test_sampling_off_records_nothing(drive):
         drive(PLANTED["repeated_query"], n=5)
     assert not RequestSample.objects.exists()
     assert collector.sink.take() == []
+
+
+def test_a_batch_is_written_in_one_statement_and_reads_back_field_for_field(django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    taken_at = datetime(2026, 12, 5, 7, 30, 1, 123456, tzinfo=UTC)
+    sample = {"tenant_id": None, "taken_at": taken_at, "route": "demo/x/", "method": "GET", "status": 502,
+              "wall_ms": 12.5, "cpu_ms": 3.25, "db_ms": 0.5, "db_queries": 2, "size": 42, "list_len": None,
+              "body_hash": "ab12", "cache_status": "bulwark; hit",
+              "queries": [{"fp": "f", "sql": "SELECT 'it''s' \u00e9", "n": 2, "params": ["a\"b", None, 1.5]}],
+              "calls": [{"host": "h", "ms": 1.0, "timeout_s": None, "status": None, "error": "ConnectError",
+                         "breaker": None}],
+              "frames": [["app.views.f", 3]]}
+    with django_assert_num_queries(1):
+        collector.sink.write([sample, {**sample, "list_len": 7, "route": "demo/y/"}], 0)
+    first, second = RequestSample.objects.order_by("route")
+    for name, value in sample.items():
+        assert getattr(first, name) == value, name
+    assert (second.route, second.list_len) == ("demo/y/", 7)
+
+
+def test_the_stack_sampler_reads_only_requests_that_ran_for_an_interval():
+    import threading
+    import time
+
+    sampler = collector.StackSampler()
+    sampler._root = "/"  # every frame counts as own code here
+    young, old = collector.RequestState("young/"), collector.RequestState("old/")
+    stop = threading.Event()
+
+    def busy(state):
+        state.thread_id = threading.get_ident()
+        state.started = time.perf_counter() - (10 if state is old else -3600)  # `young` stays young
+        sampler.watch(state)
+        while not stop.is_set():
+            sum(range(100))
+        sampler.unwatch(state)
+
+    threads = [threading.Thread(target=busy, args=(s,)) for s in (young, old)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while not old.frames and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert sum(old.frames.values()) >= 1
+    assert not young.frames

@@ -96,3 +96,37 @@ def test_a_healthy_system_is_silent(analyze):
 def test_a_tenant_scoped_analysis_leaves_out_the_system(tenant_a, analyze):
     _samples(97, 95, 5, ages=[30, 90, 150], depths=[1, 2, 3])
     assert not analyze(tenant=tenant_a)
+
+
+def test_a_window_ends_where_it_ends(analyze):
+    """A past window leaves out what came after it: saturated samples now, a healthy window an hour ago."""
+    import time
+
+    start = datetime.now(tz=UTC) - timedelta(hours=1)
+    for i, cpu in enumerate([30, 35, 40]):
+        SystemSample.objects.create(host="h1", taken_at=start + timedelta(minutes=i), cpu_percent=cpu,
+                                    memory_percent=40, disk_percent=10, data={})
+    _samples(97, 95, 5, ages=[30, 90, 150], depths=[1, 2, 3])
+    past = {c.kind for c in analyze(window_s=15 * 60, now=time.time() - 3600 + 5 * 60)}
+    assert not past & {"cpu_saturation", "memory_saturation"}
+    assert {"cpu_saturation", "memory_saturation"} <= {c.kind for c in analyze()}
+
+
+def test_each_resource_has_its_own_saturation_level_defaulting_to_the_general_one(analyze, settings):
+    _samples(85, 85, 5, ages=[1, 1, 1], depths=[0, 0, 0])
+    assert not {c.kind for c in analyze()} & {"cpu_saturation", "memory_saturation"}  # SATURATION_PCT 90
+    settings.BULWARK = {"OPTIMIZATION": {"CPU_SATURATION_PCT": 80}}
+    assert {c.kind for c in analyze()} & {"cpu_saturation", "memory_saturation"} == {"cpu_saturation"}
+    settings.BULWARK = {"OPTIMIZATION": {"SATURATION_PCT": 80, "MEMORY_SATURATION_PCT": 95}}
+    assert {c.kind for c in analyze()} & {"cpu_saturation", "memory_saturation"} == {"cpu_saturation"}
+
+
+@pytest.mark.parametrize("value", [0, 101, "90", True])
+def test_a_bad_saturation_level_is_refused_at_start(value, settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.optimization.conf import optimization_settings
+
+    settings.BULWARK = {"OPTIMIZATION": {"DB_CONNECTION_SATURATION_PCT": value}}
+    with pytest.raises(ImproperlyConfigured, match="DB_CONNECTION_SATURATION_PCT"):
+        optimization_settings.validate()
