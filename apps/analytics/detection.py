@@ -7,7 +7,10 @@ each with its own repeat suppression, then one shared suppression:
    anomaly); the residual's robust z-score (MAD scale of recent residuals, floored so that a flat series
    does not turn every wiggle into infinity), and that of the mean of the last few residuals (level shifts,
    drifts), is judged against the series' own recent surprises (a series that is always noisy does not
-   alarm all the time), giving a raw score in [0, 1];
+   alarm all the time), giving a raw score in [0, 1]. It is gated by the daily slot band: a value within
+   `slot_tolerance` scales of what the series did within an hour of the same time of day on most of the last
+   `slot_days` days (the median over those days of its distance to each day's min..max there) is a habit,
+   say a nightly job's spike, and not news, so it does not alarm however far it is from the recent level;
 2. range: a value outside the min..max of the last `range_window` rows is novel, scored by how far outside
    (relative to that range). Most incidents in real metric series (NAB's labelled ones included) first show
    as a value the series has not reached for days; this signal catches them early and almost never fires on
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.special import ndtr
 
 DAY_S = 86_400
@@ -55,6 +59,10 @@ class DetectorConfig:
     alarm_level: float = 0.7       # raw level at which a signal alarms (shown as 0.5 in the final score)
     range_rest: int = 150          # rows the range signal stays quiet after reaching the alarm level
     rest: int = 50                 # rows the final score stays quiet after any alarm
+    slot_days: int = 5             # previous days whose same time of day (+- slot_half_s) gates the residual
+    slot_min_days: int = 3         # days of history before the gate applies
+    slot_half_s: float = 3600.0    # half-width of the time-of-day slot
+    slot_tolerance: float = 2.0    # residual scales past the slot's usual min..max that still count as habit
 
 
 DEFAULT = DetectorConfig()
@@ -140,6 +148,35 @@ def seasonal_expected(values: np.ndarray, step_s: float, config: DetectorConfig 
     return out
 
 
+def slot_distance(values: np.ndarray, step_s: float, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """Per row, the median over the previous `slot_days` days of the distance from the value to that day's
+    min..max within `slot_half_s` of the same time of day (0 inside it); nan without `slot_min_days` days.
+
+    Causal: the slot of day t - k covers rows up to t - k * period + h, before t since h < period."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    out = np.full(n, np.nan)
+    period = int(round(DAY_S / step_s)) if step_s > 0 else 0
+    half = int(round(config.slot_half_s / step_s)) if step_s > 0 else 0
+    if period < 2 or half >= period or n <= period * config.slot_min_days:
+        return out
+    # a centred filter: row j holds the min/max of x[j - half : j + half + 1] (edge rows repeat x[0])
+    high = maximum_filter1d(x, 2 * half + 1, mode="nearest")
+    low = minimum_filter1d(x, 2 * half + 1, mode="nearest")
+    days = []
+    for k in range(1, config.slot_days + 1):
+        lag = k * period
+        if lag >= n:
+            break
+        d = np.full(n, np.nan)
+        d[lag:] = np.fmax(np.fmax(x[lag:] - high[: n - lag], low[: n - lag] - x[lag:]), 0.0)
+        days.append(d)
+    stacked = np.stack(days, axis=1)
+    have = np.sum(~np.isnan(stacked), axis=1) >= config.slot_min_days
+    out[have] = _nanmedian_rows(stacked[have])
+    return out
+
+
 def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> Detection:
     x = np.asarray(values, dtype=float)
     n = len(x)
@@ -185,6 +222,9 @@ def residual_nines(x: np.ndarray, step_s: float, config: DetectorConfig = DEFAUL
     nines = np.clip(-np.log10(np.fmax(ndtr(-zz), 1e-300)), 0.0, config.max_nines)
     # the likelihood needs some history of surprises of its own before it means anything
     nines[: 3 * config.min_history] = 0.0
+    # a value the series usually reaches at this time of day is not news (see slot_distance)
+    habit = np.nan_to_num(slot_distance(x, step_s, config) / scale, nan=np.inf) <= config.slot_tolerance
+    nines[habit] = 0.0
     return np.nan_to_num(nines), expected, scale
 
 
