@@ -52,7 +52,7 @@ class DetectorConfig:
     hold_halflife: int = 50       # rows: how fast the residual signal's suppression peak decays
     max_nines: float = 30.0
     stride: int = 8                # rows between recomputations of the trailing medians
-    range_window: int = 2000       # rows whose min..max a value must leave to be novel (about a week at 5 min)
+    range_window: int = 6000       # rows whose min..max a value must leave to be novel (about 3 weeks at 5 min)
     range_min_history: int = 600   # rows before the range signal says anything (early on, records are common)
     range_margin: float = 0.5      # typical step-to-step changes past the range that still count as noise
     range_scale: float = 0.05      # excess (as a share of the range) at which the range signal is ~3/4 up

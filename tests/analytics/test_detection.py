@@ -131,3 +131,13 @@ def test_the_daily_slot_band_is_causal():
     for cut in (700, 1000, 1500):
         part = detection.slot_distance(y[:cut], 300, detection.DEFAULT)
         assert np.array_equal(part, full[:cut], equal_nan=True), cut
+
+
+def test_a_value_the_series_reached_two_weeks_ago_is_not_novel():
+    rng = np.random.default_rng(9)
+    y = rng.normal(50, 2, 5000)
+    y[1000] = 70.0          # an excursion about ten days (at 5-minute rows) before the next one
+    y[4000] = 69.0
+    signal = detection.range_signal(y, detection.DEFAULT)
+    assert signal[1000] >= detection.DEFAULT.alarm_level
+    assert signal[4000] == 0.0
