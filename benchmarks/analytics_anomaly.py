@@ -80,7 +80,7 @@ def holdout(folder: Path) -> list[tuple[str, str, dict, float, float, float]]:
     def scores(config: detection.DetectorConfig) -> dict[str, float]:
         files = {}
         for key, x, nines, scored in prepared:
-            final, _ = detection.combine(nines, detection.range_signal(x, config), config)
+            final, _ = detection.combine(nines, detection.novelty(x, config), config)
             files[key] = dataclasses.replace(scored, scores=final[nab.probationary_length(len(x)):])
         return {half: nab.normalised([files[k] for k in names])[0] for half, names in halves.items()}
 

@@ -14,7 +14,9 @@ each with its own repeat suppression, then one shared suppression:
 2. range: a value outside the min..max of the last `range_window` rows is novel, scored by how far outside
    (relative to that range). Most incidents in real metric series (NAB's labelled ones included) first show
    as a value the series has not reached for days; this signal catches them early and almost never fires on
-   noise, which is what the residual signal is weakest at.
+   noise, which is what the residual signal is weakest at. A flatline counts as novel too: a value repeated
+   for longer than any run of repeats in the same window (and at least `stuck_min_run` rows), as when a
+   collector sticks or a disk stops writing; it alarms once, on the row the run becomes the longest.
 Repeat suppression: the residual signal reports only by how much it rises above the decaying peak of its
 recent values; the range signal stays quiet for its rest period once it reached the alarm level (restarted
 while it stays there); and after any alarm the final score is quiet for `rest` rows (as NAB's best
@@ -59,6 +61,7 @@ class DetectorConfig:
     alarm_level: float = 0.7       # raw level at which a signal alarms (shown as 0.5 in the final score)
     range_rest: int = 150          # rows the range signal stays quiet after reaching the alarm level
     rest: int = 50                 # rows the final score stays quiet after any alarm
+    stuck_min_run: int = 12        # repeats of one value before a flatline can alarm (an hour at 5 min)
     slot_days: int = 5             # previous days whose same time of day (+- slot_half_s) gates the residual
     slot_min_days: int = 3         # days of history before the gate applies
     slot_half_s: float = 3600.0    # half-width of the time-of-day slot
@@ -184,7 +187,7 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     if n == 0:
         return Detection(np.zeros(0), np.zeros(0), nan, nan, nan)
     nines, expected, scale = residual_nines(x, step_s, config)
-    score, raw = combine(nines, range_signal(x, config), config)
+    score, raw = combine(nines, novelty(x, config), config)
     return Detection(score=score, raw=raw, expected=expected,
                      lower=expected - 3.0 * scale, upper=expected + 3.0 * scale)
 
@@ -278,6 +281,30 @@ def range_signal(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
     excess[: config.range_min_history] = 0.0
     level = config.alarm_level
     return np.where(excess > 0, level + (1.0 - level) * np.tanh(excess / config.range_scale), 0.0)
+
+
+def stuck_signal(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """The alarm level on the row where a run of one repeated value becomes longer than every run in the
+    `range_window` rows before it began (and is at least `stuck_min_run` repeats); 0 elsewhere (causal)."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    out = np.zeros(n)
+    if n < 2:
+        return out
+    rows = np.arange(n)
+    same = np.concatenate([[False], x[1:] == x[:-1]])
+    began = np.maximum.accumulate(np.where(same, 0, rows))   # first row of the current run
+    run = rows - began                                         # repeats of the current value so far
+    _, longest = trailing_range(run.astype(float), config.range_window)
+    before = np.nan_to_num(longest[began], nan=0.0)            # the longest run in the window before this one
+    fire = (run == np.fmax(before + 1, config.stuck_min_run)) & (rows >= config.range_min_history)
+    out[fire] = config.alarm_level
+    return out
+
+
+def novelty(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """The range signal: a value outside the window's range, or a flatline longer than the window's runs."""
+    return np.fmax(range_signal(x, config), stuck_signal(x, config))
 
 
 def quiet_after(raw: np.ndarray, rows: int, level: float, *, restart_while_high: bool = True) -> np.ndarray:

@@ -141,3 +141,19 @@ def test_a_value_the_series_reached_two_weeks_ago_is_not_novel():
     signal = detection.range_signal(y, detection.DEFAULT)
     assert signal[1000] >= detection.DEFAULT.alarm_level
     assert signal[4000] == 0.0
+
+
+def test_a_flatlined_series_alarms_once_when_the_run_outlasts_every_recent_one():
+    rng = np.random.default_rng(10)
+    y = np.round(rng.normal(50, 2, 4000))      # integer readings: short repeats are the series' habit
+    y[3000:3400] = y[2999]                     # the collector sticks for 400 rows
+    config = detection.DEFAULT
+    signal = detection.stuck_signal(y, config)
+    fired = np.nonzero(signal)[0]
+    assert len(fired) == 1, fired
+    assert 3000 + config.stuck_min_run - 1 <= fired[0] < 3000 + 24, fired
+    assert signal[fired[0]] >= config.alarm_level
+    events = detection.events(detection.detect(y, step_s=300), THRESHOLD)
+    assert any(3000 <= e.start < 3024 for e in events), events
+    # before the collector stuck, no repeat outlasted the recent ones for long enough to count
+    assert not np.any(detection.stuck_signal(y[:3000], config))
