@@ -1,11 +1,17 @@
-"""NAB scoring (Lavin & Ahmad 2015, numenta/NAB `sweeper.py`), for the anomaly benchmark and its tests.
+"""NAB scoring (Lavin & Ahmad 2015; numenta/NAB `nab/sweeper.py` and `nab/runner.py`), for the anomaly
+benchmark and its tests.
 
-Each row scores as if it were a detection: inside a window, a scaled sigmoid of its position (about +0.99 at
-the window's first row, 0 at its last) times A_TP; outside, a false positive of weight A_FP, softened just
-after a window by the same sigmoid of its distance past the window; a window with no detection costs A_FN.
-Only the best detection of a window counts. The first 15 % of each file (at most 750 rows) is probationary
-and not scored. One threshold is chosen per detector over the whole corpus, and the raw score is normalised
-to 0 (null detector: never fires) .. 100 (perfect detector: fires at each window's first row).
+Each row scores as if it were a detection. Inside a window of width W whose last row is R, row i sits at
+position -(R - i + 1) / W (-1 at the window's first row) and earns A_TP * sigma(position) / sigma(-1), where
+sigma(p) = 2 / (1 + exp(5 p)) - 1: the first row earns exactly A_TP, later rows less (A_TP * 0.0134 / 0.9866
+at the last row). Outside windows a detection costs A_FP * sigma(position past the previous window), where
+that position is (i - R) / (W - 1) for the last window before it, so a detection just after a window is
+softened (near 0) and one 3 or more window-widths past it costs the full A_FP (sigma is -1 from 3 on,
+inclusive, as in NAB's sweeper); before the first window of a file it costs the full A_FP. A window with no
+detection costs A_FN; only the best detection of a window counts. The first 15 % of each file (at most 750
+rows) is probationary and not scored. One threshold is chosen per detector over the whole corpus (a
+detection is score >= threshold), and the raw score is normalised to 0 (null detector: never fires) .. 100
+(perfect detector: A_TP per window, firing at each window's first row).
 """
 from __future__ import annotations
 
@@ -19,9 +25,13 @@ PROBATIONARY_PERCENT = 0.15
 
 
 def scaled_sigmoid(position: float) -> float:
-    if position > 3.0:
+    """NAB's sigma: about 0.9866 at -1 (a window's first row), 0 at 0, -1 from 3 on (3 included)."""
+    if position >= 3.0:
         return -1.0
     return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+MAX_TP = scaled_sigmoid(-1.0)
 
 
 def probationary_length(n_rows: int) -> int:
@@ -59,7 +69,7 @@ def sweep_file(timestamps: np.ndarray, scores: np.ndarray, windows: list[tuple[n
             left, right = bounds[w]
             width = float(right - left + 1)
             for j in range(left, right + 1):
-                sweep[j] = scaled_sigmoid(-(right - j + 1) / width) * profile["tp"]
+                sweep[j] = scaled_sigmoid(-(right - j + 1) / width) * profile["tp"] / MAX_TP
                 window[j] = w
             prev_right, prev_width = right, width
             w += 1
@@ -68,6 +78,7 @@ def sweep_file(timestamps: np.ndarray, scores: np.ndarray, windows: list[tuple[n
         if prev_right is None:
             unweighted = -1.0
         else:
+            # NAB divides by (W - 1), which fails for a one-row window; such a window counts as width 2 here
             unweighted = scaled_sigmoid(abs(prev_right - i) / max(prev_width - 1.0, 1.0))
         sweep[i] = unweighted * profile["fp"]
         i += 1
@@ -117,11 +128,8 @@ def best_threshold(files: list[ScoredFile], profile: dict = STANDARD_PROFILE) ->
 
 
 def perfect_raw(files: list[ScoredFile], profile: dict = STANDARD_PROFILE) -> float:
-    total = 0.0
-    for f in files:
-        for wid in np.unique(f.window[f.window >= 0]):
-            total += float(f.sweep[f.window == wid].max())
-    return total
+    """The perfect detector's raw score: A_TP for every (scored) window, as NAB's runner normalises."""
+    return profile["tp"] * sum(f.n_windows for f in files)
 
 
 def normalised(files: list[ScoredFile], profile: dict = STANDARD_PROFILE) -> tuple[float, float]:

@@ -7,11 +7,16 @@ each with its own repeat suppression, then one shared suppression:
    anomaly); the residual's robust z-score (MAD scale of recent residuals, floored so that a flat series
    does not turn every wiggle into infinity), and that of the mean of the last few residuals (level shifts,
    drifts), is judged against the series' own recent surprises (a series that is always noisy does not
-   alarm all the time), giving a raw score in [0, 1];
+   alarm all the time), giving a raw score in [0, 1]. It is gated by the daily slot band: a value within
+   `slot_tolerance` scales of what the series did within an hour of the same time of day on most of the last
+   `slot_days` days (the median over those days of its distance to each day's min..max there) is a habit,
+   say a nightly job's spike, and not news, so it does not alarm however far it is from the recent level;
 2. range: a value outside the min..max of the last `range_window` rows is novel, scored by how far outside
    (relative to that range). Most incidents in real metric series (NAB's labelled ones included) first show
    as a value the series has not reached for days; this signal catches them early and almost never fires on
-   noise, which is what the residual signal is weakest at.
+   noise, which is what the residual signal is weakest at. A flatline counts as novel too: a value repeated
+   for longer than any run of repeats in the same window (and at least `stuck_min_run` rows), as when a
+   collector sticks or a disk stops writing; it alarms once, on the row the run becomes the longest.
 Repeat suppression: the residual signal reports only by how much it rises above the decaying peak of its
 recent values; the range signal stays quiet for its rest period once it reached the alarm level (restarted
 while it stays there); and after any alarm the final score is quiet for `rest` rows (as NAB's best
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.special import ndtr
 
 DAY_S = 86_400
@@ -48,13 +54,18 @@ class DetectorConfig:
     hold_halflife: int = 50       # rows: how fast the residual signal's suppression peak decays
     max_nines: float = 30.0
     stride: int = 8                # rows between recomputations of the trailing medians
-    range_window: int = 2000       # rows whose min..max a value must leave to be novel (about a week at 5 min)
+    range_window: int = 6000       # rows whose min..max a value must leave to be novel (about 3 weeks at 5 min)
     range_min_history: int = 600   # rows before the range signal says anything (early on, records are common)
     range_margin: float = 0.5      # typical step-to-step changes past the range that still count as noise
     range_scale: float = 0.05      # excess (as a share of the range) at which the range signal is ~3/4 up
     alarm_level: float = 0.7       # raw level at which a signal alarms (shown as 0.5 in the final score)
     range_rest: int = 150          # rows the range signal stays quiet after reaching the alarm level
     rest: int = 50                 # rows the final score stays quiet after any alarm
+    stuck_min_run: int = 12        # repeats of one value before a flatline can alarm (an hour at 5 min)
+    slot_days: int = 5             # previous days whose same time of day (+- slot_half_s) gates the residual
+    slot_min_days: int = 3         # days of history before the gate applies
+    slot_half_s: float = 3600.0    # half-width of the time-of-day slot
+    slot_tolerance: float = 2.0    # residual scales past the slot's usual min..max that still count as habit
 
 
 DEFAULT = DetectorConfig()
@@ -140,6 +151,35 @@ def seasonal_expected(values: np.ndarray, step_s: float, config: DetectorConfig 
     return out
 
 
+def slot_distance(values: np.ndarray, step_s: float, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """Per row, the median over the previous `slot_days` days of the distance from the value to that day's
+    min..max within `slot_half_s` of the same time of day (0 inside it); nan without `slot_min_days` days.
+
+    Causal: the slot of day t - k covers rows up to t - k * period + h, before t since h < period."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    out = np.full(n, np.nan)
+    period = int(round(DAY_S / step_s)) if step_s > 0 else 0
+    half = int(round(config.slot_half_s / step_s)) if step_s > 0 else 0
+    if period < 2 or half >= period or n <= period * config.slot_min_days:
+        return out
+    # a centred filter: row j holds the min/max of x[j - half : j + half + 1] (edge rows repeat x[0])
+    high = maximum_filter1d(x, 2 * half + 1, mode="nearest")
+    low = minimum_filter1d(x, 2 * half + 1, mode="nearest")
+    days = []
+    for k in range(1, config.slot_days + 1):
+        lag = k * period
+        if lag >= n:
+            break
+        d = np.full(n, np.nan)
+        d[lag:] = np.fmax(np.fmax(x[lag:] - high[: n - lag], low[: n - lag] - x[lag:]), 0.0)
+        days.append(d)
+    stacked = np.stack(days, axis=1)
+    have = np.sum(~np.isnan(stacked), axis=1) >= config.slot_min_days
+    out[have] = _nanmedian_rows(stacked[have])
+    return out
+
+
 def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> Detection:
     x = np.asarray(values, dtype=float)
     n = len(x)
@@ -147,7 +187,7 @@ def detect(values, step_s: float = 300.0, config: DetectorConfig = DEFAULT) -> D
     if n == 0:
         return Detection(np.zeros(0), np.zeros(0), nan, nan, nan)
     nines, expected, scale = residual_nines(x, step_s, config)
-    score, raw = combine(nines, range_signal(x, config), config)
+    score, raw = combine(nines, novelty(x, config), config)
     return Detection(score=score, raw=raw, expected=expected,
                      lower=expected - 3.0 * scale, upper=expected + 3.0 * scale)
 
@@ -185,6 +225,9 @@ def residual_nines(x: np.ndarray, step_s: float, config: DetectorConfig = DEFAUL
     nines = np.clip(-np.log10(np.fmax(ndtr(-zz), 1e-300)), 0.0, config.max_nines)
     # the likelihood needs some history of surprises of its own before it means anything
     nines[: 3 * config.min_history] = 0.0
+    # a value the series usually reaches at this time of day is not news (see slot_distance)
+    habit = np.nan_to_num(slot_distance(x, step_s, config) / scale, nan=np.inf) <= config.slot_tolerance
+    nines[habit] = 0.0
     return np.nan_to_num(nines), expected, scale
 
 
@@ -238,6 +281,30 @@ def range_signal(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
     excess[: config.range_min_history] = 0.0
     level = config.alarm_level
     return np.where(excess > 0, level + (1.0 - level) * np.tanh(excess / config.range_scale), 0.0)
+
+
+def stuck_signal(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """The alarm level on the row where a run of one repeated value becomes longer than every run in the
+    `range_window` rows before it began (and is at least `stuck_min_run` repeats); 0 elsewhere (causal)."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    out = np.zeros(n)
+    if n < 2:
+        return out
+    rows = np.arange(n)
+    same = np.concatenate([[False], x[1:] == x[:-1]])
+    began = np.maximum.accumulate(np.where(same, 0, rows))   # first row of the current run
+    run = rows - began                                         # repeats of the current value so far
+    _, longest = trailing_range(run.astype(float), config.range_window)
+    before = np.nan_to_num(longest[began], nan=0.0)            # the longest run in the window before this one
+    fire = (run == np.fmax(before + 1, config.stuck_min_run)) & (rows >= config.range_min_history)
+    out[fire] = config.alarm_level
+    return out
+
+
+def novelty(x: np.ndarray, config: DetectorConfig = DEFAULT) -> np.ndarray:
+    """The range signal: a value outside the window's range, or a flatline longer than the window's runs."""
+    return np.fmax(range_signal(x, config), stuck_signal(x, config))
 
 
 def quiet_after(raw: np.ndarray, rows: int, level: float, *, restart_while_high: bool = True) -> np.ndarray:

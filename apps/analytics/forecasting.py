@@ -1,12 +1,15 @@
 """Forecasts with 80 % intervals for one regular series (pure numpy/scikit-learn, no Django).
 
-Two candidates per series, chosen by a rolling-origin backtest on the series' own recent past:
+Two candidates per series, chosen by a rolling-origin backtest on the series' own recent past (origins a
+day apart, at least 7 and enough to span two horizons, the last one a horizon before the end; one model
+fitted before the first origin):
 - seasonal-naive: the value one season earlier (weekly when two weeks of history exist, else daily), with
   an interval from the empirical 10 %/90 % quantiles of its own past errors at that lag;
 - gradient boosting (`HistGradientBoostingRegressor`, quantile loss at 0.1 / 0.5 / 0.9): one direct model
   for every horizon 1..H, on calendar features (hour of day, day of week), the horizon, same-time values
-  known at the origin (one week and two weeks before the target, the latest same time of day) and the
-  level at the origin; values are scaled by the origin's trailing week so the model carries across levels
+  known at the origin (one week and two weeks before the target, the latest same time of day), the
+  level at the origin and the recent lift (how far the last 6 h, day and week ran above or below the usual
+  week, the median of the same steps over the three weeks before); values are scaled by the origin's trailing week so the model carries across levels
   and trends. Its median is averaged with a seasonal blend (the median of the same hour over the last three
   weeks), which errs differently; the interval is conformalised with the backtest's errors of that
   combined forecast so its coverage holds out of sample.
@@ -34,7 +37,8 @@ class ForecastConfig:
 
     min_weeks_for_model: float = 4.0     # weeks of history before the boosted model is tried
     max_train_weeks: float = 16.0        # only the most recent weeks are used to fit
-    backtest_origins: int = 3            # rolling origins of the backtest
+    backtest_origins: int = 7            # rolling origins of the backtest (at least)
+    backtest_span_horizons: float = 2.0  # and enough of them a day apart to span this many horizons
     horizons_per_origin: int = 12        # training rows per origin (sampled horizons, seeded)
     max_train_rows: int = 4_000
     max_iter: int = 80                   # boosting rounds of the median model
@@ -44,6 +48,9 @@ class ForecastConfig:
     min_samples_leaf: int = 20
     win_margin: float = 1.0              # the model must reach MASE < seasonal-naive's * this
     blend_weeks: int = 3                 # the boosted point is averaged with the median of this many seasons
+    lift_hours: tuple = (6, 24, 168)     # recent lift: mean deviation from the usual week over these hours
+    origin_spacing_s: float = DAY_S      # backtest origins this far apart, the last one a horizon before the
+                                         # end (0: a horizon apart, the last one at the end)
     level: float = 0.8                   # interval coverage
     seed: int = 0
 
@@ -139,13 +146,24 @@ def _combine(pred: dict[float, np.ndarray], blend: np.ndarray) -> dict[float, np
 class _Features:
     """Direct multi-horizon features for target time index T forecast from origin index o = T - h."""
 
-    def __init__(self, y: np.ndarray, start_s: float, step_s: float):
+    def __init__(self, y: np.ndarray, start_s: float, step_s: float, lift_hours: tuple = ()):
         self.y = y
         self.start_s = start_s
         self.step_s = step_s
         self.day, self.week = periods(step_s)
         c = np.concatenate([[0.0], np.cumsum(y)])
         self.cumsum = c
+        self.lift_steps = [max(1, int(round(hours * HOUR_S / step_s))) for hours in lift_hours]
+        if self.lift_steps:
+            # deviation of each value from the usual week: the median of the same step over the 3 weeks before
+            n = len(y)
+            idx = np.arange(n)[None, :] - self.week * np.arange(1, 4)[:, None]
+            usual = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+            have = np.sum(~np.isnan(usual), axis=0) > 0
+            dev = np.zeros(n)
+            dev[have] = y[have] - np.nanmedian(usual[:, have], axis=0)
+            self.dev_cumsum = np.concatenate([[0.0], np.cumsum(dev)])
+            self.first_dev = self.week
 
     def _mean(self, end: np.ndarray, length: int) -> np.ndarray:
         end = np.maximum(end, 0)
@@ -176,13 +194,18 @@ class _Features:
             return (v - level) / scale
 
         prev_level = self._mean(origin - self.week, self.week)
-        X = np.column_stack([
+        columns = [
             hour, dow, h,
             norm(self._at(lag_w)), norm(self._at(lag_2w)), norm(self._at(same_day)),
             norm(self._at(origin)), norm(recent),
             np.where(origin - self.week >= 0, norm(prev_level), np.nan),
-        ])
-        return X, level, scale
+        ]
+        for steps in self.lift_steps:
+            lo = origin + 1 - steps
+            ok = lo >= self.first_dev
+            lift = (self.dev_cumsum[origin + 1] - self.dev_cumsum[np.maximum(lo, 0)]) / steps
+            columns.append(np.where(ok, lift / scale, np.nan))
+        return np.column_stack(columns), level, scale
 
     def _mean_abs_dev(self, origin: np.ndarray, level: np.ndarray) -> np.ndarray:
         # mean |y - level| over the trailing week, via the series' own cumulative sums of |y - running mean|
@@ -198,7 +221,7 @@ def _fit_models(y: np.ndarray, start_s: float, step_s: float, horizon: int, conf
                 quantiles: tuple[float, ...]):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    features = _Features(y, start_s, step_s)
+    features = _Features(y, start_s, step_s, config.lift_hours)
     n = len(y)
     rng = np.random.default_rng(config.seed)
     first = max(features.day, 1)
@@ -248,12 +271,18 @@ def _backtest(y: np.ndarray, start_s: float, step_s: float, horizon: int, season
     One model is fitted on the data before the first origin and forecasts from every origin (features at an
     origin only read rows up to it), so no origin sees its own future."""
     n = len(y)
-    cuts = [n - k * horizon for k in range(config.backtest_origins, 0, -1)]
+    if config.origin_spacing_s > 0:
+        spacing = max(1, int(round(config.origin_spacing_s / step_s)))
+        count = max(config.backtest_origins, int(math.ceil(config.backtest_span_horizons * horizon / spacing)) + 1)
+        cuts = [n - horizon - k * spacing for k in range(count - 1, -1, -1)]
+    else:
+        spacing = horizon
+        cuts = [n - k * horizon for k in range(config.backtest_origins, 0, -1)]
     cuts = [c for c in cuts if c >= max(2 * season, 2 * periods(step_s)[1])]
     if not cuts:
         return {}
     _, models = _fit_models(y[:cuts[0]], start_s, step_s, horizon, config, (0.1, 0.5, 0.9))
-    features = _Features(y, start_s, step_s)
+    features = _Features(y, start_s, step_s, config.lift_hours)
     scale = mase_scale(y[:cuts[0]], season)
     errs_model, errs_naive, conform = [], [], []
     for cut in cuts:
@@ -269,7 +298,7 @@ def _backtest(y: np.ndarray, start_s: float, step_s: float, horizon: int, season
     scores = np.concatenate(conform)
     widen = float(np.quantile(scores, min(1.0, config.level * (1 + 1 / len(scores)))))
     return {"mase_model": mase_model, "mase_seasonal_naive": mase_naive, "origins": len(cuts),
-            "season_steps": season, "widen": widen}
+            "origin_spacing_steps": spacing, "season_steps": season, "widen": widen}
 
 
 def forecast(values, *, start_s: float, step_s: float, horizon: int,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from apps.analytics import forecasting
 from tests.analytics.series import HOUR, MONDAY, seasonal_hourly
@@ -81,3 +82,26 @@ def test_the_boosted_forecast_is_averaged_with_the_seasonal_blend_and_beats_seas
     naive = forecasting.seasonal_naive(past, 24, 168)
     assert np.mean(np.abs(future - result.point)) < 0.9 * np.mean(np.abs(future - naive))
     assert np.all(result.lower <= result.point) and np.all(result.point <= result.upper)
+
+
+def test_recent_lift_features_are_the_mean_deviation_from_the_usual_week():
+    y = seasonal_hourly(6, seed=7, noise=0.05)
+    features = forecasting._Features(y, MONDAY, HOUR, lift_hours=(6, 24))
+    origin = len(y) - 1
+    X, level, scale = features.build(np.array([origin]), np.array([5]))
+    usual = np.median(np.stack([y[origin - 5 - 168 * k:origin + 1 - 168 * k] for k in (1, 2, 3)]), axis=0)
+    assert X[0, -2] == pytest.approx(np.mean(y[origin - 5:origin + 1] - usual) / scale[0])
+    assert X.shape[1] == 9 + 2
+    # too early for a lift: no week-old values to compare with yet
+    early, _, _ = features.build(np.array([100]), np.array([1]))
+    assert np.isnan(early[0, -1]) and np.isnan(early[0, -2])
+
+
+def test_the_backtest_origins_are_a_day_apart_and_span_two_horizons():
+    y = seasonal_hourly(9, seed=9, noise=0.1)
+    day = forecasting.forecast(y, start_s=MONDAY, step_s=HOUR, horizon=24)
+    assert day.backtest["origins"] == forecasting.DEFAULT.backtest_origins == 7
+    assert day.backtest["origin_spacing_steps"] == 24
+    week = forecasting.forecast(y, start_s=MONDAY, step_s=HOUR, horizon=168)
+    assert week.backtest["origins"] == 15      # two weeks of origins a day apart
+    assert week.backtest["origin_spacing_steps"] == 24
