@@ -112,7 +112,7 @@ class MonitoringMiddleware:
         observers = _observers._observers  # the registered tuple itself: no call on the common path
         states = _observers.begin_all(observers, request) if observers else None
         clock, totals = self.clock, QueryTotals()
-        cpu = clock.thread_time() if observers else 0.0
+        cpu = clock.thread_time() if states is not None else 0.0
         token = _current_queries.set(totals)
         start = clock.monotonic()
         try:
@@ -133,7 +133,7 @@ class MonitoringMiddleware:
         observers = _observers._observers
         states = _observers.begin_all(observers, request) if observers else None
         clock, totals = self.clock, QueryTotals()
-        cpu = clock.thread_time() if observers else 0.0
+        cpu = clock.thread_time() if states is not None else 0.0
         token = _current_queries.set(totals)
         start = clock.monotonic()
         try:
@@ -158,7 +158,7 @@ class MonitoringMiddleware:
             size = len(response.content)
         recorder.sink.record(tenant_key(request), route_pattern(request) or UNMATCHED_ROUTE, request.method,
                              response.status_code, total_ms, db_ms, queries, size, now=self.clock.time())
-        if observers:
+        if states is not None:  # some observer watches this request
             timing = _observers.RequestTiming(wall_ms=total_ms, cpu_ms=(self.clock.thread_time() - cpu) * 1000,
                                               db_ms=db_ms, db_queries=queries)
             _observers.end_all(observers, states, request, response, timing)
