@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.core import stats
 from apps.core.clock import SYSTEM_CLOCK, Clock
-from apps.core.requests import is_anonymous, route_pattern
+from apps.core.requests import is_anonymous, request_route
 from apps.monitoring import observers as _observers
 from apps.monitoring import recorder
 from apps.monitoring.conf import monitoring_settings
@@ -112,7 +112,7 @@ class MonitoringMiddleware:
         observers = _observers._observers  # the registered tuple itself: no call on the common path
         states = _observers.begin_all(observers, request) if observers else None
         clock, totals = self.clock, QueryTotals()
-        cpu = clock.thread_time() if observers else 0.0
+        cpu = clock.thread_time() if states is not None else 0.0
         token = _current_queries.set(totals)
         start = clock.monotonic()
         try:
@@ -133,7 +133,7 @@ class MonitoringMiddleware:
         observers = _observers._observers
         states = _observers.begin_all(observers, request) if observers else None
         clock, totals = self.clock, QueryTotals()
-        cpu = clock.thread_time() if observers else 0.0
+        cpu = clock.thread_time() if states is not None else 0.0
         token = _current_queries.set(totals)
         start = clock.monotonic()
         try:
@@ -149,16 +149,21 @@ class MonitoringMiddleware:
         total = f"{total_ms:.3f}"
         _set_header(response, "x-response-time", "X-Response-Time", total + "ms")
         if self.server_timing:
+            # Without a query the db time is exactly 0 and app time is the total: one float formatted, not three.
             _set_header(response, "server-timing", "Server-Timing",
-                        f"db;dur={db_ms:.3f}, app;dur={total_ms - db_ms:.3f}, total;dur={total}")
+                        f"db;dur={db_ms:.3f}, app;dur={total_ms - db_ms:.3f}, total;dur={total}" if queries
+                        else f"db;dur=0.000, app;dur={total}, total;dur={total}")
         if response.streaming:
             length = response.get("Content-Length")
             size = int(length) if length is not None and length.isdigit() else 0
         else:
             size = len(response.content)
-        recorder.sink.record(tenant_key(request), route_pattern(request) or UNMATCHED_ROUTE, request.method,
-                             response.status_code, total_ms, db_ms, queries, size, now=self.clock.time())
-        if observers:
+        # After the view Django has put the match on the request: read it there, not through another call.
+        match = getattr(request, "resolver_match", None) or request_route(request)
+        recorder.sink.record(tenant_key(request), match.route if match is not None else UNMATCHED_ROUTE,
+                             request.method, response.status_code, total_ms, db_ms, queries, size,
+                             now=self.clock.time())
+        if states is not None:  # some observer watches this request
             timing = _observers.RequestTiming(wall_ms=total_ms, cpu_ms=(self.clock.thread_time() - cpu) * 1000,
                                               db_ms=db_ms, db_queries=queries)
             _observers.end_all(observers, states, request, response, timing)

@@ -7,11 +7,14 @@ middleware measures, without monitoring importing it.
 
     register_request_observer(Observer())   # e.g. in the app's AppConfig.ready()
 
-`state` is what `begin` returned, handed back to `end`. `timing` carries `wall_ms` (the request's duration,
+`state` is what `begin` returned, handed back to `end`. `begin` returning None means the observer does not
+watch this request (e.g. not sampled): its `end` is not called, and when no observer watches a request the
+middleware neither reads the CPU clock nor builds a timing for it. `timing` carries `wall_ms` (the request's duration,
 the figure of `X-Response-Time`), `cpu_ms` (CPU time of the thread running the middleware: under ASGI the
 event loop's share only), `db_ms` and `db_queries`.
 With no observer registered the middleware pays one truthiness test per request (it does not even read
-the CPU clock). An observer that raises is logged and skipped: it never breaks the request.
+the CPU clock). An observer that raises is logged and skipped (a `begin` that raised gets no `end`): it
+never breaks the request.
 """
 from __future__ import annotations
 
@@ -42,7 +45,6 @@ class RequestObserver(Protocol):
 # A tuple replaced whole (never mutated), so the middleware reads it without a lock.
 _observers: tuple[RequestObserver, ...] = ()
 _lock = threading.Lock()
-_FAILED = object()  # the state of an observer whose begin() raised: its end() is not called
 
 
 def register_request_observer(observer: RequestObserver) -> RequestObserver:
@@ -64,21 +66,26 @@ def request_observers() -> tuple[RequestObserver, ...]:
     return _observers
 
 
-def begin_all(observers: tuple[RequestObserver, ...], request: HttpRequest) -> list[Any]:
+def begin_all(observers: tuple[RequestObserver, ...], request: HttpRequest) -> list[Any] | None:
+    """The observers' states, in order; None when no observer watches this request (every state None)."""
     states = []
+    watching = False
     for observer in observers:
         try:
-            states.append(observer.begin(request))
+            state = observer.begin(request)
         except Exception:
             log.exception("request observer %r failed in begin(); skipped for this request", observer)
-            states.append(_FAILED)
-    return states
+            state = None
+        states.append(state)
+        if state is not None:
+            watching = True
+    return states if watching else None
 
 
 def end_all(observers: tuple[RequestObserver, ...], states: list[Any], request: HttpRequest,
             response: HttpResponse, timing: RequestTiming) -> None:
     for observer, state in zip(observers, states, strict=True):
-        if state is _FAILED:
+        if state is None:
             continue
         try:
             observer.end(request, response, state, timing)

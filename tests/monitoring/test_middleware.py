@@ -159,3 +159,22 @@ def test_async_stack_no_thread_switch_and_the_views_queries_counted(sink, rf, te
     assert response["X-Response-Time"].endswith("ms")
     [(key, agg)] = sink.take().items()
     assert key[0] == tenant_a.pk and agg.queries_sum == 2 and agg.db_ms_sum > 0
+
+
+def test_server_timing_without_queries_on_a_fake_clock(sink, rf):
+    from django.http import HttpResponse
+
+    from apps.core.clock import FakeClock
+    from apps.monitoring.middleware import MonitoringMiddleware
+
+    clock = FakeClock()
+
+    def view(request):
+        clock.advance(0.0125)
+        return HttpResponse(b"ok")
+
+    middleware = MonitoringMiddleware(view)
+    middleware.clock = clock
+    response = middleware(rf.get("/healthz"))
+    assert response["X-Response-Time"] == "12.500ms"
+    assert response["Server-Timing"] == "db;dur=0.000, app;dur=12.500, total;dur=12.500"

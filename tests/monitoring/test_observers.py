@@ -109,3 +109,50 @@ def test_without_observers_the_cpu_clock_is_never_read(sink, rf, monkeypatch):
     monkeypatch.setattr(observers, "_observers", ())  # installed apps (optimization) may have registered one
     assert observers.request_observers() == ()
     assert middleware(rf.get("/healthz")).status_code == 200
+
+
+def test_an_observer_not_watching_a_request_costs_no_cpu_clock_and_is_not_ended(sink, rf, monkeypatch):
+    """`begin` returning None (not sampled) means: no `end` for this request, and with no observer watching
+    the middleware reads no CPU clock (the optimization collector samples a few requests a minute)."""
+    from django.http import HttpResponse
+
+    from apps.core.clock import FakeClock
+
+    class Unsampled:
+        def __init__(self) -> None:
+            self.begun = 0
+
+        def begin(self, request):
+            self.begun += 1
+            return None
+
+        def end(self, request, response, state, timing):
+            raise AssertionError("end of a request the observer did not watch")
+
+    clock = FakeClock()
+    monkeypatch.setattr(clock, "thread_time", lambda: pytest.fail("thread_time read with no observer watching"))
+    middleware = MonitoringMiddleware(lambda request: HttpResponse(b"ok"))
+    middleware.clock = clock
+    unsampled = Unsampled()
+    monkeypatch.setattr(observers, "_observers", (unsampled,))
+    response = middleware(rf.get("/healthz"))
+    assert response.status_code == 200 and "X-Response-Time" in response
+    assert unsampled.begun == 1
+    [(_key, agg)] = sink.take().items()
+    assert agg.count == 1  # still measured
+
+
+def test_only_the_watching_observers_are_ended(sink, rf, monkeypatch):
+    from django.http import HttpResponse
+
+    class Unsampled(Recording):
+        def begin(self, request):
+            return None
+
+    unsampled, watching = Unsampled(), Recording()
+    monkeypatch.setattr(observers, "_observers", (unsampled, watching))
+    middleware = MonitoringMiddleware(lambda request: HttpResponse(b"ok"))
+    assert middleware(rf.get("/healthz")).status_code == 200
+    assert unsampled.seen == []
+    [(path, status, timing)] = watching.seen
+    assert (path, status) == ("/healthz", 200) and timing.cpu_ms >= 0
